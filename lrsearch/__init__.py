@@ -1,0 +1,71 @@
+"""lrsearch: learning-rate schedules for Keras 3 models, found from evidence.
+
+Range test -> bounds from the smoothed loss slope -> momentum / weight-decay sweeps ->
+Optuna (or KerasTuner) study inside those bounds -> the chosen schedule as JSON.
+
+Public names are loaded on first use so that `import lrsearch` stays cheap for
+the pure-analysis parts; the Keras-facing modules register their classes with
+`keras.saving` as soon as they are imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from lrsearch.errors import (
+    ConfigError,
+    CurveError,
+    DataError,
+    DivergenceError,
+    LRSearchError,
+    ModelFileError,
+    ScheduleFormatError,
+    StorageError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "suggest": "lrsearch.analysis",
+    "LRSuggestion": "lrsearch.analysis",
+    "range_test": "lrsearch.finder",
+    "RangeTestResult": "lrsearch.finder",
+    "sweep": "lrsearch.sweeps",
+    "SweepResult": "lrsearch.sweeps",
+    "ScheduleSpec": "lrsearch.spec",
+    "load_schedule": "lrsearch.spec",
+    "tune": "lrsearch.study",
+    "TuneResult": "lrsearch.study",
+    "auto": "lrsearch.pipeline",
+}
+_SUBMODULES = {"schedules", "optimizers", "analysis"}
+
+__all__ = [
+    "LRSearchError",
+    "ConfigError",
+    "CurveError",
+    "DataError",
+    "DivergenceError",
+    "ModelFileError",
+    "ScheduleFormatError",
+    "StorageError",
+    "schedules",
+    "optimizers",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"lrsearch.{name}")
+    raise AttributeError(f"module 'lrsearch' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

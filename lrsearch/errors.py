@@ -1,0 +1,51 @@
+"""Exceptions a user can cause, one class per kind of mistake.
+
+Every class derives from `LRSearchError` and from the builtin it refines, so callers
+can catch either. Messages are one line: what went wrong, then what to do. The CLI
+prints `str(exc)` and exits with status 1.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LRSearchError",
+    "ConfigError",
+    "DataError",
+    "CurveError",
+    "DivergenceError",
+    "ScheduleFormatError",
+    "ModelFileError",
+    "StorageError",
+]
+
+
+class LRSearchError(Exception):
+    """Base class of every error lrsearch raises on purpose."""
+
+
+class ConfigError(LRSearchError, ValueError):
+    """An argument or option is out of range or inconsistent with another one."""
+
+
+class DataError(LRSearchError, ValueError):
+    """Training or validation data is missing, malformed, or does not fit the model."""
+
+
+class CurveError(LRSearchError, ValueError):
+    """A loss curve from which nothing can be said (too short, all NaN, ...)."""
+
+
+class DivergenceError(LRSearchError, ArithmeticError):
+    """Training produced a NaN or infinite loss before anything useful was recorded."""
+
+
+class ScheduleFormatError(LRSearchError, ValueError):
+    """A schedule file is not JSON, of another format or version, or misses a field."""
+
+
+class ModelFileError(LRSearchError, ValueError):
+    """A model file cannot be read, imported, or lacks what it must define."""
+
+
+class StorageError(LRSearchError, ValueError):
+    """A study storage URL cannot be opened or is of an unknown kind."""
