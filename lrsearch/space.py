@@ -1,0 +1,373 @@
+"""The search space of a study, derived from the range test's evidence.
+
+One typed description (`SearchSpace`) says which parameters a study searches and in
+which ranges; both backends sample it through a small adapter (`OptunaSampler` for an
+Optuna trial, `KerasTunerSampler` for a KerasTuner `hp`), so the space is written down
+exactly once. The rates always stay inside the range-test bounds `[base_lr, max_lr]`:
+
+| parameter | when | range |
+|---|---|---|
+| `family` | always | `families` (categorical) |
+| `oc_max_lr` | one_cycle | peak rate, log-uniform in `[base_lr, max_lr]` |
+| `oc_pct_start` | one_cycle | `[0.1, 0.5]` |
+| `oc_div_factor` | one_cycle | log-uniform `[5, 100]` (start rate = peak / div) |
+| `oc_final_div_factor` | one_cycle | log-uniform `[10, 1e4]` (end rate = start / final div) |
+| `oc_anneal_strategy` | one_cycle | `cos`, `linear` |
+| `clr_base_lr` | cyclic | log-uniform in `[base_lr, sqrt(base_lr * max_lr)]` |
+| `clr_max_lr` | cyclic | log-uniform in `[sqrt(base_lr * max_lr), max_lr]` |
+| `clr_mode` | cyclic | `triangular`, `triangular2`, `exp_range` |
+| `clr_step_epochs` | cyclic | integer `[2, 8]`; `step_size_up = clr_step_epochs * steps_per_epoch` |
+| `clr_gamma` | cyclic, exp_range | `[0.01 ** (1/T), 0.5 ** (1/T)]`, `T` = total steps: amplitude at the end 1%-50% |
+| `momentum_max` | optimizer has momentum | sweep candidates (categorical), else `[0.85, 0.99]` |
+| `momentum_span` | optimizer has momentum | `[0, 0.1]`; momentum cycles between max - span and max |
+| `weight_decay` | sweep candidates given | the candidates (categorical) |
+| `label_smoothing` | opted in | `[0, 0.2]` |
+
+Example:
+
+    space = SearchSpace.from_suggestion(suggestion, steps_per_epoch=12, epochs=10)
+    params = space.sample(OptunaSampler(trial))
+    setup = space.build(params)          # setup.learning_rate is a OneCycle or CyclicLR
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lrsearch.errors import ConfigError
+
+__all__ = [
+    "FAMILIES",
+    "KerasTunerSampler",
+    "OptunaSampler",
+    "Param",
+    "Sampler",
+    "SearchSpace",
+    "TrialSetup",
+]
+
+FAMILIES = ("one_cycle", "cyclic")
+"""Schedule families a study can search."""
+
+CLR_MODES = ("triangular", "triangular2", "exp_range")
+ANNEAL_STRATEGIES = ("cos", "linear")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of the space.
+
+    Args:
+        name: the name in trial tables (`params_<name>` columns).
+        kind: `"float"`, `"int"` or `"categorical"`.
+        low, high: bounds of a float or int parameter (both included).
+        log: sample a float on a log scale.
+        choices: the values of a categorical parameter.
+        when: conditions `{other_param: allowed values}`; the parameter exists only in
+            trials where every condition holds (e.g. `clr_gamma` only for `exp_range`).
+    """
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+    when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def active(self, values: Mapping[str, Any]) -> bool:
+        """Whether the conditions hold for the values sampled so far."""
+        return all(values.get(k) in allowed for k, allowed in self.when.items())
+
+
+class Sampler(Protocol):
+    """What a backend provides to draw one value of a `Param` (or `None` if inactive)."""
+
+    def draw(self, param: Param, active: bool) -> Any: ...
+
+
+class OptunaSampler:
+    """Draws parameters from an `optuna.trial.Trial` (define-by-run: inactive ones are
+    not suggested at all, so they do not appear in the trial's params)."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def draw(self, param: Param, active: bool) -> Any:
+        if not active:
+            return None
+        if param.kind == "categorical":
+            return self.trial.suggest_categorical(param.name, list(param.choices))
+        if param.kind == "int":
+            return self.trial.suggest_int(param.name, int(param.low), int(param.high))
+        return self.trial.suggest_float(param.name, param.low, param.high, log=param.log)
+
+
+class KerasTunerSampler:
+    """Draws parameters from a KerasTuner `HyperParameters` object.
+
+    Every parameter is registered (inside `hp.conditional_scope` for its conditions) so
+    the oracle sees the whole space; KerasTuner returns `None` for inactive ones.
+    """
+
+    def __init__(self, hp: Any) -> None:
+        self.hp = hp
+
+    def draw(self, param: Param, active: bool) -> Any:
+        return self._in_scopes(param, list(param.when.items()))
+
+    def _in_scopes(self, param: Param, conditions: list[tuple[str, tuple[Any, ...]]]) -> Any:
+        if conditions:
+            (parent, values), rest = conditions[0], conditions[1:]
+            with self.hp.conditional_scope(parent, list(values)):
+                return self._in_scopes(param, rest)
+        hp = self.hp
+        if param.kind == "categorical":
+            return hp.Choice(param.name, list(param.choices), ordered=False)
+        if param.kind == "int":
+            return hp.Int(param.name, int(param.low), int(param.high))
+        return hp.Float(
+            param.name, param.low, param.high, sampling="log" if param.log else "linear"
+        )
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """What one trial trains with, built from its parameters by `SearchSpace.build`.
+
+    `learning_rate` is a Keras learning-rate schedule; `momentum` its companion
+    momentum schedule (or `None` to keep the optimizer's own); `weight_decay` a float or
+    `None` (the optimizer's own); `label_smoothing` a float or `None` (the loss as given).
+    """
+
+    family: str
+    learning_rate: Any
+    momentum: Any = None
+    weight_decay: float | None = None
+    label_smoothing: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The parameters a study searches, inside the range-test bounds.
+
+    Args:
+        base_lr, max_lr: the range-test bounds (`LRSuggestion.base_lr` / `.max_lr`).
+        steps_per_epoch: optimizer steps per epoch of a trial (sizes one-cycle's
+            `total_steps`, CLR's `step_size_up` and `gamma`).
+        epochs: epochs per trial.
+        families: schedule families searched (a categorical `family` parameter).
+        momentum: whether the optimizer has a momentum (SGD with momentum > 0,
+            Adam-family `beta_1`) that the schedules cycle.
+        momentum_candidates: values from a momentum sweep for `momentum_max`.
+        weight_decay_candidates: values from a weight-decay sweep (searched when given).
+        label_smoothing: search a label smoothing in `[0, 0.2]`.
+
+    Raises:
+        ConfigError: bounds not `0 < base_lr < max_lr`, an unknown family, non-positive
+            epochs or steps, or candidates out of range.
+    """
+
+    base_lr: float
+    max_lr: float
+    steps_per_epoch: int
+    epochs: int
+    families: tuple[str, ...] = FAMILIES
+    momentum: bool = True
+    momentum_candidates: tuple[float, ...] | None = None
+    weight_decay_candidates: tuple[float, ...] | None = None
+    label_smoothing: bool = False
+
+    def __post_init__(self) -> None:
+        families = (self.families,) if isinstance(self.families, str) else self.families
+        object.__setattr__(self, "families", tuple(families))
+        for name in ("momentum_candidates", "weight_decay_candidates"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(sorted({float(v) for v in value})) or None)
+        if not (math.isfinite(self.base_lr) and math.isfinite(self.max_lr)):
+            raise ConfigError(f"rate bounds must be finite; got {self.base_lr}, {self.max_lr}")
+        if not 0 < self.base_lr < self.max_lr:
+            raise ConfigError(
+                f"rate bounds must satisfy 0 < base_lr < max_lr; got base_lr={self.base_lr}, "
+                f"max_lr={self.max_lr}"
+            )
+        if not self.families:
+            raise ConfigError(f"families must name at least one of {', '.join(FAMILIES)}")
+        for fam in self.families:
+            if fam not in FAMILIES:
+                raise ConfigError(f"unknown family {fam!r}: use one of {', '.join(FAMILIES)}")
+        if int(self.steps_per_epoch) < 1:
+            raise ConfigError(f"steps_per_epoch must be >= 1; got {self.steps_per_epoch}")
+        if int(self.epochs) < 1:
+            raise ConfigError(f"epochs must be >= 1; got {self.epochs}")
+        for m in self.momentum_candidates or ():
+            if not 0 <= m < 1:
+                raise ConfigError(f"momentum candidates must be in [0, 1); got {m}")
+        for wd in self.weight_decay_candidates or ():
+            if wd < 0:
+                raise ConfigError(f"weight decay candidates must be >= 0; got {wd}")
+
+    @classmethod
+    def from_suggestion(
+        cls,
+        suggestion: Any,
+        *,
+        steps_per_epoch: int,
+        epochs: int,
+        **kwargs: Any,
+    ) -> SearchSpace:
+        """The space inside an `LRSuggestion`'s `base_lr` / `max_lr` bounds."""
+        return cls(
+            base_lr=float(suggestion.base_lr),
+            max_lr=float(suggestion.max_lr),
+            steps_per_epoch=int(steps_per_epoch),
+            epochs=int(epochs),
+            **kwargs,
+        )
+
+    @property
+    def total_steps(self) -> int:
+        """Optimizer steps of a whole trial (`epochs * steps_per_epoch`)."""
+        return int(self.epochs) * int(self.steps_per_epoch)
+
+    def params(self) -> list[Param]:
+        """Every parameter of the space, in sampling order (parents before children)."""
+        lo, hi = float(self.base_lr), float(self.max_lr)
+        mid = math.sqrt(lo * hi)
+        fam = {"family": ("one_cycle",)}
+        clr = {"family": ("cyclic",)}
+        out = [Param("family", "categorical", choices=self.families)]
+        if "one_cycle" in self.families:
+            out += [
+                Param("oc_max_lr", "float", lo, hi, log=True, when=fam),
+                Param("oc_pct_start", "float", 0.1, 0.5, when=fam),
+                Param("oc_div_factor", "float", 5.0, 100.0, log=True, when=fam),
+                Param("oc_final_div_factor", "float", 10.0, 1e4, log=True, when=fam),
+                Param("oc_anneal_strategy", "categorical", choices=ANNEAL_STRATEGIES, when=fam),
+            ]
+        if "cyclic" in self.families:
+            total = self.total_steps
+            out += [
+                Param("clr_base_lr", "float", lo, mid, log=True, when=clr),
+                Param("clr_max_lr", "float", mid, hi, log=True, when=clr),
+                Param("clr_mode", "categorical", choices=CLR_MODES, when=clr),
+                Param("clr_step_epochs", "int", 2, 8, when=clr),
+                Param(
+                    "clr_gamma",
+                    "float",
+                    0.01 ** (1.0 / total),
+                    0.5 ** (1.0 / total),
+                    when={**clr, "clr_mode": ("exp_range",)},
+                ),
+            ]
+        if self.momentum or self.momentum_candidates:
+            if self.momentum_candidates:
+                out.append(Param("momentum_max", "categorical", choices=self.momentum_candidates))
+            else:
+                out.append(Param("momentum_max", "float", 0.85, 0.99))
+            out.append(Param("momentum_span", "float", 0.0, 0.1))
+        if self.weight_decay_candidates:
+            out.append(Param("weight_decay", "categorical", choices=self.weight_decay_candidates))
+        if self.label_smoothing:
+            out.append(Param("label_smoothing", "float", 0.0, 0.2))
+        return out
+
+    def sample(self, sampler: Sampler) -> dict[str, Any]:
+        """Draw one point: `{name: value}` for the parameters active in it."""
+        values: dict[str, Any] = {}
+        for param in self.params():
+            value = sampler.draw(param, param.active(values))
+            if value is not None and param.active(values):
+                values[param.name] = value
+        return values
+
+    def build(self, params: Mapping[str, Any]) -> TrialSetup:
+        """Turn sampled parameters into the trial's schedules.
+
+        Raises:
+            ConfigError: a parameter the space needs is missing.
+        """
+        from lrsearch import schedules
+
+        family = params.get("family", self.families[0])
+        cycle = "momentum_max" in params
+        mom: dict[str, Any] = {"cycle_momentum": cycle}
+        if cycle:
+            top = float(params["momentum_max"])
+            mom.update(max_momentum=top, base_momentum=max(0.0, top - float(params["momentum_span"])))
+        try:
+            if family == "one_cycle":
+                sched = schedules.OneCycle(
+                    max_lr=float(params["oc_max_lr"]),
+                    total_steps=self.total_steps,
+                    pct_start=float(params["oc_pct_start"]),
+                    anneal_strategy=str(params["oc_anneal_strategy"]),
+                    div_factor=float(params["oc_div_factor"]),
+                    final_div_factor=float(params["oc_final_div_factor"]),
+                    **mom,
+                )
+            elif family == "cyclic":
+                mode = str(params["clr_mode"])
+                sched = schedules.CyclicLR(
+                    base_lr=float(params["clr_base_lr"]),
+                    max_lr=float(params["clr_max_lr"]),
+                    step_size_up=int(params["clr_step_epochs"]) * int(self.steps_per_epoch),
+                    mode=mode,
+                    gamma=float(params["clr_gamma"]) if mode == "exp_range" else 1.0,
+                    **mom,
+                )
+            else:
+                raise ConfigError(f"unknown family {family!r}: use one of {', '.join(FAMILIES)}")
+        except KeyError as exc:
+            raise ConfigError(f"trial parameters miss {exc.args[0]!r} for family {family}") from exc
+        wd = params.get("weight_decay")
+        ls = params.get("label_smoothing")
+        return TrialSetup(
+            family=family,
+            learning_rate=sched,
+            momentum=sched.momentum_schedule() if cycle else None,
+            weight_decay=None if wd is None else float(wd),
+            label_smoothing=None if ls is None else float(ls),
+            params=dict(params),
+        )
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The space as rows (name, kind, low, high, log, choices, when) for reports."""
+        rows = []
+        for p in self.params():
+            rows.append(
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "low": p.low,
+                    "high": p.high,
+                    "log": p.log,
+                    "choices": list(p.choices) if p.choices is not None else None,
+                    "when": {k: list(v) for k, v in p.when.items()},
+                }
+            )
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (kept in the study's user attributes)."""
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SearchSpace:
+        """Inverse of `to_dict`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        for k in ("families", "momentum_candidates", "weight_decay_candidates"):
+            if isinstance(kwargs.get(k), Sequence) and not isinstance(kwargs[k], str):
+                kwargs[k] = tuple(kwargs[k])
+        return cls(**kwargs)

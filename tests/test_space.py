@@ -1,0 +1,188 @@
+"""The search space: inside the bounds, conditional parameters, both backends, schedules."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import optuna
+import pytest
+
+from lrsearch.errors import ConfigError
+from lrsearch.space import KerasTunerSampler, OptunaSampler, SearchSpace
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+BASE, TOP = 1e-3, 0.3
+
+
+def _space(**kw):
+    kw.setdefault("steps_per_epoch", 10)
+    kw.setdefault("epochs", 5)
+    return SearchSpace(base_lr=BASE, max_lr=TOP, **kw)
+
+
+def _optuna_points(space, n=300, seed=0):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    points = []
+    for _ in range(n):
+        trial = study.ask()
+        points.append(space.sample(OptunaSampler(trial)))
+        study.tell(trial, 0.0)
+    return points
+
+
+def _keras_tuner_points(space, n=300, seed=0):
+    """Random points the way KerasTuner's random oracle draws them: every active
+    registered parameter gets a random value, then the space is sampled again."""
+    import keras_tuner
+
+    registered = keras_tuner.HyperParameters()
+    first = space.sample(KerasTunerSampler(registered))
+    points = [first]
+    rng = random.Random(seed)
+    for _ in range(n):
+        hp = keras_tuner.HyperParameters()
+        hp.merge(registered.space)
+        for p in hp.space:
+            if hp.is_active(p):
+                hp.values[p.name] = p.random_sample(rng.randint(0, 10**9))
+        points.append(space.sample(KerasTunerSampler(hp)))
+    return points
+
+
+def _check_point(space, p):
+    assert p["family"] in space.families
+    if p["family"] == "one_cycle":
+        assert BASE <= p["oc_max_lr"] <= TOP
+        assert 0.1 <= p["oc_pct_start"] <= 0.5
+        assert 5 <= p["oc_div_factor"] <= 100
+        assert 10 <= p["oc_final_div_factor"] <= 1e4
+        assert p["oc_anneal_strategy"] in ("cos", "linear")
+        assert not any(k.startswith("clr_") for k in p)
+    else:
+        mid = math.sqrt(BASE * TOP)
+        assert BASE <= p["clr_base_lr"] <= mid + 1e-12
+        assert mid - 1e-12 <= p["clr_max_lr"] <= TOP
+        assert 2 <= p["clr_step_epochs"] <= 8 and isinstance(p["clr_step_epochs"], int)
+        assert ("clr_gamma" in p) == (p["clr_mode"] == "exp_range")
+        if "clr_gamma" in p:
+            total = space.total_steps
+            # amplitude left at the end of training between 1% and 50%
+            assert 0.01 - 1e-9 <= p["clr_gamma"] ** total <= 0.5 + 1e-9
+        assert not any(k.startswith("oc_") for k in p)
+
+
+@pytest.mark.parametrize("points", [_optuna_points, _keras_tuner_points], ids=["optuna", "kt"])
+def test_samples_stay_inside_the_bounds_and_respect_conditions(points):
+    space = _space()
+    drawn = points(space)
+    for p in drawn:
+        _check_point(space, p)
+        assert 0.85 <= p["momentum_max"] <= 0.99 and 0 <= p["momentum_span"] <= 0.1
+        assert "weight_decay" not in p and "label_smoothing" not in p
+    families = {p["family"] for p in drawn}
+    modes = {p.get("clr_mode") for p in drawn} - {None}
+    assert families == {"one_cycle", "cyclic"}
+    assert modes == {"triangular", "triangular2", "exp_range"}
+    # log-uniform peak: about half the one-cycle peaks lie below the geometric midpoint
+    peaks = [p["oc_max_lr"] for p in drawn if p["family"] == "one_cycle"]
+    below = sum(x < math.sqrt(BASE * TOP) for x in peaks) / len(peaks)
+    assert 0.35 < below < 0.65
+
+
+def test_candidates_and_label_smoothing_come_from_the_evidence():
+    space = _space(
+        families=("cyclic",),
+        momentum_candidates=(0.9, 0.95, 0.9),
+        weight_decay_candidates=[1e-4, 0.0],
+        label_smoothing=True,
+    )
+    assert space.momentum_candidates == (0.9, 0.95)
+    drawn = _optuna_points(space, n=60)
+    assert {p["momentum_max"] for p in drawn} == {0.9, 0.95}
+    assert {p["weight_decay"] for p in drawn} == {0.0, 1e-4}
+    assert all(0 <= p["label_smoothing"] <= 0.2 for p in drawn)
+    assert {p["family"] for p in drawn} == {"cyclic"}
+
+
+def test_no_momentum_parameters_for_an_optimizer_without_momentum():
+    space = _space(momentum=False)
+    names = [p.name for p in space.params()]
+    assert "momentum_max" not in names and "momentum_span" not in names
+
+
+@pytest.mark.parametrize(
+    "kw,needle",
+    [
+        ({"base_lr": 0.1, "max_lr": 0.1}, "base_lr < max_lr"),
+        ({"base_lr": -1.0, "max_lr": 0.1}, "base_lr < max_lr"),
+        ({"base_lr": 1e-3, "max_lr": float("nan")}, "finite"),
+        ({"families": ("one_cycle", "step")}, "unknown family 'step'"),
+        ({"families": ()}, "at least one"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"steps_per_epoch": 0}, "steps_per_epoch must be >= 1"),
+        ({"momentum_candidates": (1.2,)}, "momentum candidates"),
+        ({"weight_decay_candidates": (-1e-4,)}, "weight decay candidates"),
+    ],
+)
+def test_bad_spaces_are_refused_with_one_line(kw, needle):
+    args = {"base_lr": BASE, "max_lr": TOP, "steps_per_epoch": 10, "epochs": 5, **kw}
+    with pytest.raises(ConfigError, match=needle) as info:
+        SearchSpace(**args)
+    assert "\n" not in str(info.value)
+
+
+def test_dict_round_trip():
+    space = _space(momentum_candidates=(0.9,), weight_decay_candidates=(1e-4,))
+    assert SearchSpace.from_dict(space.to_dict()) == space
+
+
+def test_one_cycle_built_from_parameters_ends_when_training_ends():
+    space = _space(steps_per_epoch=8, epochs=5)  # 40 steps
+    params = {
+        "family": "one_cycle",
+        "oc_max_lr": 0.2,
+        "oc_pct_start": 0.25,
+        "oc_div_factor": 20.0,
+        "oc_final_div_factor": 100.0,
+        "oc_anneal_strategy": "linear",
+        "momentum_max": 0.95,
+        "momentum_span": 0.1,
+    }
+    setup = space.build(params)
+    lr = setup.learning_rate
+    assert lr.get_config()["total_steps"] == 40
+    assert float(lr(0)) == pytest.approx(0.2 / 20, rel=1e-5)  # start = peak / div
+    assert float(lr(9)) == pytest.approx(0.2, rel=1e-5)  # PyTorch peak at pct_start * total - 1
+    assert float(lr(39)) == pytest.approx(0.2 / 20 / 100, rel=1e-4)  # end of the last step
+    mom = setup.momentum
+    assert float(mom(0)) == pytest.approx(0.95, rel=1e-5)
+    assert float(mom(9)) == pytest.approx(0.85, rel=1e-5)
+    assert setup.weight_decay is None and setup.label_smoothing is None
+
+
+def test_cyclic_built_from_parameters_uses_epochs_of_steps():
+    space = _space(steps_per_epoch=10, epochs=20)
+    params = {
+        "family": "cyclic",
+        "clr_base_lr": 0.01,
+        "clr_max_lr": 0.1,
+        "clr_mode": "triangular2",
+        "clr_step_epochs": 3,
+        "weight_decay": 1e-4,
+    }
+    setup = space.build(params)
+    lr = setup.learning_rate
+    assert lr.get_config()["step_size_up"] == 30
+    assert float(lr(0)) == pytest.approx(0.01, rel=1e-5)
+    assert float(lr(30)) == pytest.approx(0.1, rel=1e-5)
+    assert float(lr(60)) == pytest.approx(0.01, rel=1e-5)
+    assert float(lr(90)) == pytest.approx(0.01 + 0.09 / 2, rel=1e-5)  # triangular2 halves the 2nd cycle
+    assert setup.momentum is None  # no momentum parameters sampled: the optimizer's own
+    assert setup.weight_decay == 1e-4
+
+
+def test_build_refuses_incomplete_parameters():
+    with pytest.raises(ConfigError, match="oc_pct_start"):
+        _space().build({"family": "one_cycle", "oc_max_lr": 0.1})
