@@ -1,0 +1,335 @@
+"""Reading a range-test curve: smoothing and learning-rate bounds (pure NumPy/SciPy).
+
+The curve is the loss of each batch against the learning rate used for it. From it
+`suggest` reads four rates and the two bounds a study searches between:
+
+- the curve is cut at its first non-finite loss and where its debiased moving average
+  first exceeds `diverge` times its running minimum (the range test's own stop rule);
+- it is resampled onto an evenly spaced log10(lr) grid (so exponential and linear
+  sweeps are read the same way), smoothed with a Savitzky-Golay filter, and
+  differentiated in log10(lr) with the same filter (zero-phase: no moving-average lag
+  that would shift the rates to the right);
+- `min_loss_lr` is the lowest point of the smoothed curve, `steepest_lr` the most
+  negative slope before it, `valley_lr` fastai's valley rule (a point in the longest
+  falling stretch of the curve);
+- `base_lr` is where the descent starts: walking left from the steepest point, the last
+  point whose slope is still at least `start_slope` times the steepest slope;
+- `max_lr` is where the loss stops falling: walking right from the steepest point
+  towards the minimum, the last point whose slope is still at least `stop_slope` times
+  the steepest slope. It is therefore never above `min_loss_lr`, which is itself before
+  divergence.
+
+A curve that says little still gets bounds, but never silently: `LRSuggestion.warnings`
+names each problem (no descent, a flat curve, heavy noise, still falling at the top of
+the range, too few points) and what to do about it. A curve from which nothing can be
+read (fewer than `MIN_POINTS` usable points) raises `CurveError`.
+
+This module imports neither Keras nor matplotlib: it can read curves from any tool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import signal
+
+from lrsearch.errors import ConfigError, CurveError
+
+__all__ = ["LRSuggestion", "MIN_POINTS", "smooth_loss", "suggest", "trim_curve"]
+
+logger = logging.getLogger(__name__)
+
+MIN_POINTS = 10
+"""Fewest usable points from which `suggest` reads anything."""
+
+
+@dataclass(frozen=True)
+class LRSuggestion:
+    """Rates read from a range-test curve, and the bounds a study searches between.
+
+    Invariant: `base_lr < max_lr`, both inside the tested range. `base_lr` / `max_lr`
+    are CLR's lower / upper rate and the range of one-cycle's peak rate.
+
+    Attributes:
+        base_lr: where the loss starts falling.
+        max_lr: where the loss stops falling (before the minimum, before divergence).
+        steepest_lr: the most negative slope of the smoothed loss in log10(lr).
+        valley_lr: fastai's valley point (inside the longest falling stretch).
+        min_loss_lr: the rate at the lowest smoothed loss.
+        warnings: one sentence per problem with the curve; empty for a clean curve.
+    """
+
+    base_lr: float
+    max_lr: float
+    steepest_lr: float
+    valley_lr: float
+    min_loss_lr: float
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.base_lr < self.max_lr:
+            raise ConfigError(
+                f"LRSuggestion needs 0 < base_lr < max_lr. "
+                f"Received: base_lr={self.base_lr}, max_lr={self.max_lr}"
+            )
+        object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (rates as floats, warnings as a list)."""
+        d = dataclasses.asdict(self)
+        d["warnings"] = list(self.warnings)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LRSuggestion:
+        """Inverse of `to_dict`; unknown keys are refused.
+
+        Raises:
+            ConfigError: a field is missing or unknown.
+        """
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(names))
+        missing = sorted(set(names[:5]) - set(d))
+        if unknown or missing:
+            raise ConfigError(
+                f"not an LRSuggestion dict: missing {missing}, unknown {unknown}; "
+                f"expected keys {names}"
+            )
+        kw = {k: float(d[k]) for k in names[:5]}
+        return cls(**kw, warnings=tuple(d.get("warnings", ())))
+
+
+def smooth_loss(loss: Sequence[float] | np.ndarray, smooth: float = 0.98) -> np.ndarray:
+    """Exponential moving average with bias correction (Adam's debiasing).
+
+        avg[i] = smooth * avg[i-1] + (1 - smooth) * loss[i],  avg[-1] = 0
+        smooth_loss[i] = avg[i] / (1 - smooth ** (i + 1))
+
+    The correction makes the first values equal to the early losses instead of being
+    pulled towards 0. A NaN makes every later value NaN.
+
+    Args:
+        loss: per-batch losses.
+        smooth: the averaging factor in [0, 1); 0 returns the losses unchanged.
+
+    Returns:
+        float64 array of the same length.
+
+    Raises:
+        ConfigError: `smooth` outside [0, 1).
+    """
+    if not 0.0 <= smooth < 1.0:
+        raise ConfigError(f"Argument `smooth` must be in [0, 1). Received: smooth={smooth}")
+    x = np.asarray(loss, dtype=np.float64).ravel()
+    if x.size == 0:
+        return x
+    avg = signal.lfilter([1.0 - smooth], [1.0, -smooth], x)
+    return avg / (1.0 - smooth ** np.arange(1, x.size + 1))
+
+
+def trim_curve(
+    lr: Sequence[float] | np.ndarray,
+    loss: Sequence[float] | np.ndarray,
+    *,
+    diverge: float = 4.0,
+    smooth: float = 0.98,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a curve, sort it by rate and cut it where it stops being usable.
+
+    The cut is at the first non-finite loss and after the first point whose debiased
+    moving average exceeds `diverge` times its running minimum (only for positive
+    losses, for which the ratio means something).
+
+    Returns:
+        `(lr, loss)` float64 arrays.
+
+    Raises:
+        CurveError: the sequences are not 1-D of equal length, or a rate is not a finite
+            positive number.
+    """
+    lr = np.asarray(lr, dtype=np.float64)
+    loss = np.asarray(loss, dtype=np.float64)
+    if lr.ndim != 1 or loss.ndim != 1 or lr.shape != loss.shape:
+        raise CurveError(
+            f"lr and loss must be 1-D sequences of equal length; "
+            f"got shapes {lr.shape} and {loss.shape}"
+        )
+    if not np.all(np.isfinite(lr)) or np.any(lr <= 0):
+        raise CurveError("every learning rate must be a finite number > 0; check the lr column")
+    order = np.argsort(lr, kind="stable")
+    lr, loss = lr[order], loss[order]
+    keep = np.concatenate([[True], np.diff(lr) > 0])  # first of any repeated rate
+    lr, loss = lr[keep], loss[keep]
+    bad = np.flatnonzero(~np.isfinite(loss))
+    if bad.size:
+        lr, loss = lr[: bad[0]], loss[: bad[0]]
+    if loss.size and diverge and np.all(loss > 0):
+        avg = smooth_loss(loss, smooth)
+        over = np.flatnonzero(avg > diverge * np.minimum.accumulate(avg))
+        if over.size:
+            lr, loss = lr[: over[0] + 1], loss[: over[0] + 1]
+    return lr, loss
+
+
+def _valley_index(y: np.ndarray) -> int:
+    """fastai's valley rule: in the longest decreasing subsequence, a point 1/2 along.
+
+    `lds[i]` is the length of the longest strictly decreasing subsequence ending at i;
+    the stretch it spans is split in thirds and the point at 1.5 thirds is returned.
+    """
+    n = y.size
+    lds = np.ones(n, dtype=np.int64)
+    max_start = max_end = 0
+    for i in range(1, n):
+        higher = y[:i] > y[i]
+        if higher.any():
+            lds[i] = lds[:i][higher].max() + 1
+        if lds[i] > lds[max_end]:
+            max_end = i
+            max_start = max_end - int(lds[max_end])
+    sections = (max_end - max_start) / 3
+    return int(min(max(max_start + int(sections) + int(sections / 2), 0), n - 1))
+
+
+def _odd_window(n: int, frac: float) -> int:
+    w = max(5, int(round(n * frac)))
+    w = min(w, n if n % 2 else n - 1)
+    return w if w % 2 else w - 1
+
+
+def suggest(
+    lr: Sequence[float] | np.ndarray,
+    loss: Sequence[float] | np.ndarray,
+    *,
+    start_slope: float = 0.2,
+    stop_slope: float = 0.2,
+    window: float = 0.1,
+    diverge: float = 4.0,
+) -> LRSuggestion:
+    """Read learning-rate bounds from a range-test curve (raw per-batch losses).
+
+    The rules (see the module docstring for details): cut at NaN and divergence;
+    resample on an even log10(lr) grid; Savitzky-Golay smoothing and slope;
+    `min_loss_lr` = lowest smoothed loss; `steepest_lr` = most negative slope before it;
+    `valley_lr` = fastai's valley; `base_lr` = start of the steep stretch around the
+    steepest point (slope still >= `start_slope` x steepest); `max_lr` = its end
+    towards the minimum (slope still >= `stop_slope` x steepest).
+
+    Example:
+
+    >>> lr = np.geomspace(1e-6, 10.0, 200)
+    >>> x = np.log10(lr)  # falls around 3e-3, diverges above 0.5
+    >>> loss = 0.3 + 2 / (1 + np.exp(3 * (x + 2.5))) + np.exp(3 * (x + 0.3))
+    >>> s = suggest(lr, loss)
+    >>> s.base_lr < s.steepest_lr < s.max_lr < s.min_loss_lr
+    True
+
+    Args:
+        lr: learning rates, one per batch (any order; sorted here).
+        loss: the raw loss of each batch (not a running mean).
+        start_slope: fraction of the steepest slope at which the descent has begun.
+        stop_slope: fraction of the steepest slope at which the descent has ended.
+        window: Savitzky-Golay window as a fraction of the usable points (at least 5).
+        diverge: cut where the moving average exceeds this times its minimum (0: never).
+
+    Returns:
+        An `LRSuggestion`; `warnings` lists every problem found with the curve.
+
+    Raises:
+        CurveError: fewer than `MIN_POINTS` usable points, or malformed input.
+        ConfigError: a rule parameter out of range.
+    """
+    for name, value in (("start_slope", start_slope), ("stop_slope", stop_slope)):
+        if not 0.0 < value < 1.0:
+            raise ConfigError(f"Argument `{name}` must be in (0, 1). Received: {name}={value}")
+    if not 0.0 < window < 1.0:
+        raise ConfigError(f"Argument `window` must be in (0, 1). Received: window={window}")
+    total = len(np.asarray(lr).ravel())
+    lr_, loss_ = trim_curve(lr, loss, diverge=diverge)
+    n = lr_.size
+    if n < MIN_POINTS:
+        raise CurveError(
+            f"only {n} usable points of {total} in the loss curve (NaN or divergence "
+            f"right away); nothing can be read from it: rerun the range test with a "
+            f"lower min_lr or max_lr, or more steps"
+        )
+    warns: list[str] = []
+
+    x = np.log10(lr_)
+    grid = np.linspace(x[0], x[-1], n)
+    y = np.interp(grid, x, loss_)
+    w = _odd_window(n, window)
+    order = 2 if w > 3 else 1
+    step = grid[1] - grid[0] if n > 1 else 1.0
+    ys = signal.savgol_filter(y, w, order, mode="interp")
+    slope = signal.savgol_filter(y, w, order, deriv=1, delta=step, mode="interp")
+    rates = 10.0**grid
+    rates[0], rates[-1] = lr_[0], lr_[-1]  # exact ends despite float round trips
+
+    i_min = int(np.argmin(ys))
+    i_steep = int(np.argmin(slope[: i_min + 1]))
+    g = slope[i_steep]
+    drop = ys[0] - ys[i_min]
+    scale = max(abs(ys[0]), abs(ys[i_min]), 1e-12)
+    noise = float(np.std(y - ys))
+    edge = max(1, n // 20)
+    lo, hi = f"{lr_[0]:.3g}", f"{lr_[-1]:.3g}"
+
+    if i_min <= edge or g >= 0 or drop <= 0:
+        warns.append(
+            f"the loss does not fall anywhere in the tested range ({lo} to {hi}): the "
+            f"usable rates lie at or below min_lr; rerun with a lower min_lr"
+        )
+        base_i, max_i = 0, max(1, min(i_min, n - 1), n // 10)
+        i_steep = 0
+    else:
+        base_i = i_steep
+        while base_i > 0 and slope[base_i - 1] <= start_slope * g:
+            base_i -= 1
+        max_i = i_steep
+        while max_i < i_min and slope[max_i + 1] <= stop_slope * g:
+            max_i += 1
+        if drop / scale < 0.02:
+            warns.append(
+                f"the loss fell only {100 * drop / scale:.1f}% over the tested range: the "
+                f"curve is flat and its bounds are weak; rerun with more steps or a wider "
+                f"lr range, and check that the data and labels are right"
+            )
+        if noise > 0.2 * drop:
+            warns.append(
+                f"the curve is noisy (noise {noise:.3g} vs a descent of {drop:.3g}): the "
+                f"bounds are uncertain; rerun with a larger batch size or more steps"
+            )
+        if i_min >= n - 1 - edge:
+            warns.append(
+                f"the loss was still falling at the largest tested rate ({hi}): max_lr may "
+                f"be too low; rerun with a larger max_lr"
+            )
+        if max_i - base_i < 2:
+            half = max(1, w // 4)
+            base_i = max(0, i_steep - half)
+            max_i = min(max(i_min, i_steep + 1), i_steep + half)
+            warns.append(
+                "the descent is too short to separate the bounds; they were widened around "
+                "the steepest point: rerun with more steps"
+            )
+    if n < 3 * MIN_POINTS:
+        warns.append(f"only {n} usable points: the bounds are rough; rerun with more steps")
+    base_i = min(base_i, max_i - 1)
+
+    result = LRSuggestion(
+        base_lr=float(rates[base_i]),
+        max_lr=float(rates[max_i]),
+        steepest_lr=float(rates[i_steep]),
+        valley_lr=float(rates[_valley_index(ys[: max(i_min, 1) + 1])]),
+        min_loss_lr=float(rates[i_min]),
+        warnings=tuple(warns),
+    )
+    for msg in warns:
+        logger.warning("range-test curve: %s", msg)
+    return result

@@ -1,0 +1,183 @@
+"""Curve analysis: smoothing and bounds on synthetic curves whose shape is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lrsearch.analysis import MIN_POINTS, LRSuggestion, smooth_loss, suggest, trim_curve
+from lrsearch.errors import ConfigError, CurveError
+
+
+def _piecewise(x):
+    """Loss in log10(lr): flat 3.0 below -4, falls 1 per decade to -1, flat to 0, then up."""
+    y = np.where(x < -4, 3.0, 3.0 - (x + 4))
+    y = np.where(x > -1, 0.0, y)
+    return y + np.where(x > 0, 10 * x**2, 0.0) + 1.0
+
+
+def _logistic(x, center=-2.5, rise=-0.3):
+    return 0.3 + 2 / (1 + np.exp(3 * (x - center))) + np.exp(3 * (x - rise))
+
+
+# ---------------------------------------------------------------- smoothing
+
+
+def test_smooth_loss_matches_the_recurrence_by_hand():
+    loss = np.array([2.0, 1.0, 4.0, 3.0])
+    beta = 0.9
+    avg, expected = 0.0, []
+    for i, v in enumerate(loss):
+        avg = beta * avg + (1 - beta) * v
+        expected.append(avg / (1 - beta ** (i + 1)))
+    np.testing.assert_allclose(smooth_loss(loss, beta), expected, rtol=1e-12)
+    # first value is the first loss (debiased), a constant stays constant
+    assert smooth_loss(loss, beta)[0] == pytest.approx(2.0)
+    np.testing.assert_allclose(smooth_loss(np.full(50, 1.7), 0.98), 1.7, rtol=1e-12)
+    np.testing.assert_array_equal(smooth_loss(loss, 0.0), loss)
+
+
+def test_smooth_loss_refuses_a_bad_factor():
+    with pytest.raises(ConfigError, match="smooth"):
+        smooth_loss([1.0, 2.0], 1.0)
+
+
+def test_trim_cuts_at_nan_and_divergence_and_sorts():
+    lr = np.geomspace(1e-4, 1, 20)
+    loss = np.linspace(2, 1, 20)
+    loss[12] = np.nan
+    tl, tloss = trim_curve(lr[::-1], loss[::-1])  # reversed order is sorted back
+    np.testing.assert_array_equal(tloss, loss[:12])
+    assert tl.size == 12 and np.all(np.diff(tl) > 0)
+    # divergence: the average of 1,1,...,1,100 exceeds 4 x min at the spike
+    loss2 = np.ones(20)
+    loss2[10:] = 100.0
+    tl2, _ = trim_curve(lr, loss2, smooth=0.5)
+    assert tl2.size == 11
+
+
+# ---------------------------------------------------------------- bounds
+
+
+def test_bounds_on_a_piecewise_curve_land_on_its_corners():
+    # falls at a constant slope from 1e-4 to 1e-1: both bounds are where the slope changes
+    lr = np.geomspace(1e-6, 10.0, 301)
+    s = suggest(lr, _piecewise(np.log10(lr)))
+    assert s.warnings == ()
+    assert 10**-4.3 < s.base_lr < 10**-3.7
+    assert 10**-1.3 < s.max_lr < 10**-0.7
+    assert 1e-4 <= s.steepest_lr <= 1e-1
+    assert 1e-1 * 0.8 <= s.min_loss_lr <= 1.0  # the flat bottom, before the rise
+    assert s.base_lr < s.valley_lr < s.min_loss_lr
+
+
+def test_bounds_on_a_logistic_descent_bracket_its_center():
+    lr = np.geomspace(1e-6, 10.0, 200)
+    x = np.log10(lr)
+    s = suggest(lr, _logistic(x))
+    fine = np.linspace(-6, 1, 100001)
+    true_min = 10 ** fine[np.argmin(_logistic(fine))]
+    assert s.steepest_lr == pytest.approx(10**-2.5, rel=0.15)
+    assert s.min_loss_lr == pytest.approx(true_min, rel=0.15)
+    assert s.base_lr < 10**-2.5 < s.max_lr <= s.min_loss_lr
+    # the logistic's slope is 20% of its peak 1.46 decades from the center
+    assert np.log10(s.base_lr) == pytest.approx(-2.5 - 0.88, abs=0.15)
+
+
+def test_linear_and_exponential_spacing_read_the_same_curve():
+    f = _logistic
+    exp_lr = np.geomspace(1e-6, 10.0, 400)
+    lin_lr = np.linspace(1e-6, 10.0, 4000)  # linear spacing: few points at small rates
+    a, b = suggest(exp_lr, f(np.log10(exp_lr))), suggest(lin_lr, f(np.log10(lin_lr)))
+    # linear sweeps hold few points at the low end, so only the upper rates agree closely
+    assert b.max_lr == pytest.approx(a.max_lr, rel=0.25)
+    assert b.min_loss_lr == pytest.approx(a.min_loss_lr, rel=0.25)
+
+
+def test_nan_tail_is_ignored():
+    lr = np.geomspace(1e-6, 10.0, 200)
+    loss = _logistic(np.log10(lr))
+    cut = np.flatnonzero(lr > 0.3)[0]
+    tail = loss.copy()
+    tail[cut:] = np.nan
+    assert suggest(lr, tail) == suggest(lr[:cut], loss[:cut])
+
+
+def test_moderate_noise_keeps_the_bounds_around_the_descent():
+    rng = np.random.default_rng(0)
+    lr = np.geomspace(1e-6, 10.0, 300)
+    s = suggest(lr, _logistic(np.log10(lr)) + rng.normal(0, 0.05, lr.size))
+    assert s.warnings == ()
+    assert 10**-4 < s.base_lr < 10**-2.5 < s.max_lr < 10**-0.8
+
+
+def test_invariant_on_random_curves():
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(MIN_POINTS, 400))
+        lr = np.sort(rng.uniform(1e-5, 1.0, n)) if seed % 2 else np.geomspace(1e-5, 1.0, n)
+        loss = np.abs(rng.normal(1.0, 0.5, n).cumsum()) + 0.1
+        s = suggest(lr, loss, diverge=0)
+        assert lr.min() <= s.base_lr < s.max_lr <= lr.max(), seed
+        for v in (s.steepest_lr, s.valley_lr, s.min_loss_lr):
+            assert lr.min() <= v <= lr.max(), seed
+
+
+# ---------------------------------------------------------------- warnings and errors
+
+
+def test_flat_curve_warns():
+    rng = np.random.default_rng(1)
+    lr = np.geomspace(1e-6, 10.0, 200)
+    s = suggest(lr, 2.3 + rng.normal(0, 0.002, lr.size))
+    assert any("flat" in w for w in s.warnings)
+
+
+def test_rising_curve_warns_and_points_below_min_lr():
+    lr = np.geomspace(1e-2, 10.0, 100)
+    s = suggest(lr, 1.0 + lr)
+    assert any("does not fall" in w and "lower min_lr" in w for w in s.warnings)
+    assert s.base_lr == pytest.approx(1e-2)
+
+
+def test_heavy_noise_warns():
+    rng = np.random.default_rng(2)
+    lr = np.geomspace(1e-6, 10.0, 200)
+    s = suggest(lr, _logistic(np.log10(lr)) + rng.normal(0, 1.0, lr.size))
+    assert any("noisy" in w for w in s.warnings)
+
+
+def test_still_falling_at_the_top_warns():
+    lr = np.geomspace(1e-6, 1e-2, 200)
+    s = suggest(lr, _logistic(np.log10(lr)))
+    assert any("larger max_lr" in w for w in s.warnings)
+    assert s.max_lr <= 1e-2
+
+
+def test_immediate_divergence_raises_curve_error():
+    lr = np.geomspace(1e-6, 10.0, 100)
+    loss = np.full(100, np.nan)
+    loss[:4] = [2.0, 2.1, 2.5, 9.0]
+    with pytest.raises(CurveError, match="lower min_lr"):
+        suggest(lr, loss)
+
+
+def test_malformed_input_raises_curve_error():
+    with pytest.raises(CurveError, match="equal length"):
+        suggest([1e-3, 1e-2], [1.0])
+    with pytest.raises(CurveError, match="> 0"):
+        suggest(np.linspace(0, 1, 20), np.ones(20))
+
+
+# ---------------------------------------------------------------- the dataclass
+
+
+def test_suggestion_round_trips_and_keeps_its_invariant():
+    s = LRSuggestion(1e-4, 1e-2, 1e-3, 2e-3, 5e-2, warnings=["noisy"])
+    assert s.warnings == ("noisy",)
+    assert LRSuggestion.from_dict(s.to_dict()) == s
+    with pytest.raises(ConfigError, match="base_lr < max_lr"):
+        LRSuggestion(1e-2, 1e-3, 1e-3, 1e-3, 1e-3)
+    with pytest.raises(ConfigError, match="missing"):
+        LRSuggestion.from_dict({"base_lr": 1e-4})
+
