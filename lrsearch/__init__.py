@@ -69,3 +69,5 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+from lrsearch import optimizers, schedules  # noqa: E402  (registers them with keras.saving)
