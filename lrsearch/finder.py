@@ -1,0 +1,505 @@
+"""The learning-rate range test: train briefly while the rate grows, record each batch's loss.
+
+`range_test` runs the model's own `train_step` (its loss, regularization losses, loss
+scaling, gradient accumulation, custom train steps) in one traced function of its own:
+
+- the rate of each step comes from a table indexed by a step counter inside that
+  function, so changing it every batch costs no Python and no retracing; the optimizer's
+  own rate (a variable or the user's schedule) is put back afterwards, untouched;
+- the metrics are reset inside the same function before each step, so the loss it
+  returns is the loss of THAT batch under the weights before the update (Keras'
+  `logs["loss"]` is the running mean since the epoch began);
+- it never touches `model.train_function`, so the user's next `fit` traces (or reuses)
+  its own step with the user's rate, exactly as without a range test;
+- with `restore=True` every model variable (weights, BatchNorm statistics, dropout seed
+  states), every metric variable and every optimizer variable (iterations, slots, loss
+  scale, the rate variable) is written back bit for bit in a `finally:` block, so also
+  after an error or Ctrl-C.
+
+An unbuilt model or optimizer is built first, as `fit` would build it (same initial
+weights, zero optimizer slots); "restored" then means restored to that built state.
+The range test needs the TensorFlow backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from lrsearch.analysis import LRSuggestion, smooth_loss, suggest
+from lrsearch.data import as_dataset, count_batches, first_batch, num_samples, take_batches
+from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError
+
+__all__ = ["RangeTestResult", "lr_sweep", "range_test", "DEFAULT_MIN_STEPS", "DEFAULT_MAX_STEPS"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MIN_STEPS = 100
+"""`steps=None` runs one pass over the data, but at least this many steps ..."""
+DEFAULT_MAX_STEPS = 1000
+"""... and at most this many."""
+
+FORMAT = "lrsearch.range_test"
+VERSION = 1
+COLUMNS = ("step", "lr", "loss", "smooth_loss")
+
+
+def lr_sweep(min_lr: float, max_lr: float, steps: int, mode: str = "exp") -> np.ndarray:
+    """The rate of each step: `min_lr` at step 0, `max_lr` at step `steps - 1`.
+
+        exp:    lr[i] = min_lr * (max_lr / min_lr) ** (i / (steps - 1))
+        linear: lr[i] = min_lr + (max_lr - min_lr) * i / (steps - 1)
+
+    Raises:
+        ConfigError: rates not `0 < min_lr < max_lr`, fewer than 2 steps, unknown mode.
+    """
+    _check_sweep(min_lr, max_lr, steps, mode)
+    t = np.arange(steps, dtype=np.float64) / (steps - 1)
+    if mode == "exp":
+        out = min_lr * (max_lr / min_lr) ** t
+    else:
+        out = min_lr + (max_lr - min_lr) * t
+    out[0], out[-1] = min_lr, max_lr
+    return out
+
+
+def _check_sweep(min_lr: float, max_lr: float, steps: int | None, mode: str) -> None:
+    if not (math.isfinite(min_lr) and min_lr > 0):
+        raise ConfigError(f"Argument `min_lr` must be > 0. Received: min_lr={min_lr}")
+    if not (math.isfinite(max_lr) and max_lr > min_lr):
+        raise ConfigError(
+            f"Argument `max_lr` must be > min_lr. Received: min_lr={min_lr}, max_lr={max_lr}"
+        )
+    if steps is not None and (int(steps) != steps or steps < 2):
+        raise ConfigError(f"Argument `steps` must be an integer >= 2. Received: steps={steps}")
+    if mode not in ("exp", "linear"):
+        raise ConfigError(f"Argument `mode` must be 'exp' or 'linear'. Received: mode={mode!r}")
+
+
+# ---------------------------------------------------------------------------- result
+
+
+@dataclass
+class RangeTestResult:
+    """What a range test recorded: one row per optimizer step, plus how it ran.
+
+    Attributes:
+        frame: DataFrame with columns `step, lr, loss, smooth_loss` (+ `val_loss`):
+            the rate of the step, the loss of that step's batch before the update, its
+            debiased moving average, and the validation loss after the update.
+        meta: how the test ran (`min_lr, max_lr, steps, mode, batch_size, smooth,
+            diverge`) and how it ended (`stopped`: "completed", "diverged", "nan" or
+            "interrupted").
+    """
+
+    frame: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+    _suggestion: LRSuggestion | None = field(default=None, init=False, repr=False)
+
+    @property
+    def suggestion(self) -> LRSuggestion:
+        """`lrsearch.suggest` on the recorded rates and raw losses (computed once).
+
+        Raises:
+            CurveError: the curve is too short to read anything from.
+        """
+        if self._suggestion is None:
+            self._suggestion = suggest(
+                self.frame["lr"].to_numpy(),
+                self.frame["loss"].to_numpy(),
+                diverge=float(self.meta.get("diverge") or 0.0),
+            )
+        return self._suggestion
+
+    @property
+    def stopped(self) -> str:
+        """How the test ended: "completed", "diverged", "nan" or "interrupted"."""
+        return str(self.meta.get("stopped", "completed"))
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Loss against log-lr with the suggestions marked; returns the figure.
+
+        See `lrsearch.plots.plot_range_test` for the keyword arguments.
+        """
+        from lrsearch.plots import plot_range_test
+
+        return plot_range_test(self, ax=ax, **kwargs)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the frame as CSV at `path` and `meta` (+ suggestion) as `<stem>.meta.json`.
+
+        Returns:
+            The CSV path.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.frame.to_csv(path, index=False)
+        meta = {"format": FORMAT, "version": VERSION, **self.meta}
+        try:
+            meta["suggestion"] = self.suggestion.to_dict()
+        except CurveError as exc:
+            meta["suggestion"] = None
+            meta["suggestion_error"] = str(exc)
+        _meta_path(path).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> RangeTestResult:
+        """Read a CSV written by `save` (its `.meta.json` is optional).
+
+        A CSV from elsewhere needs `lr` and `loss` columns; `step` and `smooth_loss`
+        are filled in when missing.
+
+        Raises:
+            DataError: the file is missing or not a CSV.
+            CurveError: a needed column is missing.
+        """
+        path = Path(path)
+        try:
+            frame = pd.read_csv(path)
+        except FileNotFoundError as exc:
+            raise DataError(f"no range-test file at {path}; check the path") from exc
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path} is not a range-test CSV ({exc})") from exc
+        missing = [c for c in ("lr", "loss") if c not in frame.columns]
+        if missing:
+            raise CurveError(
+                f"{path} has no column {', '.join(missing)}; a range-test CSV needs "
+                f"lr and loss (columns found: {', '.join(map(str, frame.columns))})"
+            )
+        meta: dict[str, Any] = {}
+        mp = _meta_path(path)
+        if mp.exists():
+            try:
+                meta = json.loads(mp.read_text())
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{mp} is not JSON ({exc}); delete it or save again") from exc
+            meta.pop("format", None)
+            meta.pop("version", None)
+            meta.pop("suggestion", None)
+            meta.pop("suggestion_error", None)
+        if "step" not in frame.columns:
+            frame.insert(0, "step", np.arange(len(frame)))
+        if "smooth_loss" not in frame.columns:
+            frame["smooth_loss"] = smooth_loss(frame["loss"].to_numpy(), meta.get("smooth", 0.98))
+        return cls(frame=frame, meta=meta)
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".meta.json")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------------- state
+
+
+class _Snapshot:
+    """Values of a model's, its metrics' and its optimizer's variables, to put back."""
+
+    def __init__(self, model: keras.Model) -> None:
+        seen: set[int] = set()
+        self.variables = []
+        for v in [*model.variables, *model.metrics_variables, *model.optimizer.variables]:
+            if id(v) not in seen:
+                seen.add(id(v))
+                self.variables.append(v)
+        self.values = [np.array(v.numpy(), copy=True) for v in self.variables]
+
+    def restore(self) -> None:
+        for v, value in zip(self.variables, self.values):
+            v.assign(value)
+
+
+class _Ramp:
+    """The range test's rate, read from a table by a step counter inside the traced step.
+
+    The optimizer calls it with no argument (Keras calls a callable learning rate), so
+    the table lookup runs in the compiled train step. `count` counts batches; with
+    gradient accumulation every `accum` batches make one optimizer step.
+    """
+
+    def __init__(self, lrs: np.ndarray, accum: int) -> None:
+        self.table = tf.constant(lrs, dtype=tf.float32)
+        self.count = tf.Variable(0, dtype=tf.int64, trainable=False, name="range_test_count")
+        self.accum = accum
+
+    def __call__(self) -> tf.Tensor:
+        i = tf.minimum(self.count // self.accum, tf.cast(tf.size(self.table) - 1, tf.int64))
+        return tf.gather(self.table, i)
+
+
+def _inner(optimizer: Any) -> Any:
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def _make_step(model: keras.Model, ramp: _Ramp):
+    """One traced training step: reset metrics, the model's train_step, count the batch."""
+
+    def one_step(data):
+        model.reset_metrics()
+        logs = model.train_step(data)
+        if not isinstance(logs, dict) or "loss" not in logs:
+            raise ConfigError(
+                "the model's train_step returned no 'loss'; return the logs of "
+                "compute_metrics (or a dict with 'loss') from a custom train_step"
+            )
+        ramp.count.assign_add(1)
+        return tf.cast(logs["loss"], tf.float32)
+
+    if model.run_eagerly:
+        return lambda iterator: one_step(next(iterator))
+    jit = bool(getattr(model, "jit_compile", False))
+    inner = tf.function(one_step, reduce_retracing=True, jit_compile=jit)
+
+    @tf.function(reduce_retracing=True)
+    def on_iterator(iterator):
+        return inner(iterator.get_next())
+
+    return on_iterator
+
+
+def _make_eval(model: keras.Model):
+    """Mean loss over a validation dataset, under the current weights."""
+
+    def one_batch(data):
+        return tf.cast(model.test_step(data)["loss"], tf.float32)
+
+    fn = one_batch if model.run_eagerly else tf.function(one_batch, reduce_retracing=True)
+
+    def evaluate(batches: Sequence[Any]) -> float:
+        model.reset_metrics()
+        loss = None
+        for b in batches:
+            loss = fn(b)
+        return float(loss)
+
+    return evaluate
+
+
+def _build(model: keras.Model, batch: Any) -> None:
+    """Build model, compiled loss/metrics and optimizer as `fit` would, before the snapshot."""
+    try:
+        model._symbolic_build(data_batch=batch)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"the model cannot take the data: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------- the test
+
+
+def range_test(
+    model: keras.Model,
+    data: Any,
+    *,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    steps: int | None = None,
+    mode: str = "exp",
+    batch_size: int = 32,
+    validation_data: Any = None,
+    smooth: float = 0.98,
+    diverge: float = 4.0,
+    restore: bool = True,
+    verbose: int = 1,
+) -> RangeTestResult:
+    """Train with a growing learning rate and record the loss of each batch (Smith, 2017).
+
+    The rate of step `i` (of `steps`), exponential or linear:
+
+        exp:    min_lr * (max_lr / min_lr) ** (i / (steps - 1))
+        linear: min_lr + (max_lr - min_lr) * i / (steps - 1)
+
+    The test stops early once the debiased moving average of the loss exceeds `diverge`
+    times its minimum, or at a NaN/inf loss. The recorded loss of a step is the model's
+    total loss (regularization included) on that batch before the update; with gradient
+    accumulation (`k` batches per optimizer step) it is the mean over the `k` batches.
+
+    Example:
+
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        result = lrsearch.range_test(model, (x, y), steps=200)
+        result.suggestion.max_lr, result.frame.tail()
+
+    Args:
+        model: a compiled `keras.Model`; its optimizer, loss and metrics are used.
+        data: `(x, y[, sample_weight])` arrays, a batched `tf.data.Dataset` (read in
+            order, repeated when shorter than `steps`) or a `keras.utils.PyDataset`.
+        min_lr: rate of the first step.
+        max_lr: rate of the last step.
+        steps: optimizer steps; None means one pass over the data, but at least
+            `DEFAULT_MIN_STEPS` (100) and at most `DEFAULT_MAX_STEPS` (1000); 100 when
+            the length of a dataset is unknown.
+        mode: "exp" (geometric spacing) or "linear".
+        batch_size: batch size for arrays (a last partial batch is dropped, so that
+            every step sees as many samples).
+        validation_data: data as above; when given, its mean loss after each step's
+            update is recorded as `val_loss` (costs one pass over it per step: keep it
+            to a few batches).
+        smooth: moving-average factor of `smooth_loss`, in [0, 1).
+        diverge: stop when `smooth_loss > diverge * min(smooth_loss)`; 0 disables.
+        restore: put every model, metric and optimizer variable back afterwards.
+        verbose: 0 silent, 1 a progress bar.
+
+    Returns:
+        A `RangeTestResult`.
+
+    Raises:
+        ConfigError: an argument out of range, or the model is not compiled.
+        DataError: the data is of an unknown kind or does not fit the model.
+        DivergenceError: the very first loss is NaN or infinite.
+    """
+    _check_sweep(min_lr, max_lr, steps, mode)
+    if not 0.0 <= smooth < 1.0:
+        raise ConfigError(f"Argument `smooth` must be in [0, 1). Received: smooth={smooth}")
+    if diverge is None:
+        diverge = 0.0
+    if diverge != 0 and not diverge > 1:
+        raise ConfigError(f"Argument `diverge` must be > 1 (or 0 to never stop). Received: diverge={diverge}")
+    if not isinstance(model, keras.Model):
+        raise ConfigError(f"range_test needs a keras.Model; got {type(model).__name__}")
+    if not getattr(model, "compiled", False) or model.optimizer is None:
+        raise ConfigError("the model is not compiled; call model.compile(optimizer, loss) first")
+    if keras.backend.backend() != "tensorflow":
+        raise ConfigError(
+            f"the range test runs on the TensorFlow backend; set KERAS_BACKEND=tensorflow "
+            f"(current: {keras.backend.backend()})"
+        )
+
+    ds = as_dataset(data, batch_size=batch_size, drop_remainder=True)
+    inner = _inner(model.optimizer)
+    accum = int(getattr(inner, "gradient_accumulation_steps", None) or 1)
+    per_pass = count_batches(ds)
+    if steps is None:
+        steps = (
+            DEFAULT_MIN_STEPS
+            if per_pass is None
+            else int(np.clip(per_pass // accum, DEFAULT_MIN_STEPS, DEFAULT_MAX_STEPS))
+        )
+    steps = int(steps)
+    lrs = lr_sweep(min_lr, max_lr, steps, mode)
+    stream = take_batches(ds, steps * accum)
+    val_batches = None
+    if validation_data is not None:
+        val_batches = list(as_dataset(validation_data, batch_size=batch_size))
+
+    _build(model, first_batch(ds))
+    snapshot = _Snapshot(model) if restore else None
+    meta: dict[str, Any] = {
+        "min_lr": float(min_lr),
+        "max_lr": float(max_lr),
+        "steps": steps,
+        "mode": mode,
+        "batch_size": int(batch_size) if num_samples(data) is not None else None,
+        "smooth": float(smooth),
+        "diverge": float(diverge),
+        "optimizer": type(inner).__name__,
+        "stopped": "completed",
+    }
+    rows: dict[str, list[float]] = {"loss": []}
+    if val_batches is not None:
+        rows["val_loss"] = []
+    old_lr = inner._learning_rate
+    ramp = _Ramp(lrs, accum)
+    started = time.perf_counter()
+    try:
+        inner._learning_rate = ramp
+        step_fn = _make_step(model, ramp)
+        evaluate = _make_eval(model) if val_batches is not None else None
+        bar = (
+            keras.utils.Progbar(steps, stateful_metrics=["lr", "loss", "smooth_loss"])
+            if verbose
+            else None
+        )
+        _run(model, step_fn, iter(stream), lrs, accum, smooth, diverge, rows, meta, evaluate, val_batches, bar)
+    except KeyboardInterrupt as exc:
+        meta["stopped"] = "interrupted"
+        partial = _result(lrs, rows, smooth, meta)
+        exc.range_test_result = partial  # type: ignore[attr-defined]
+        logger.warning(
+            "range test interrupted after %d steps; the curve so far is on the exception "
+            "as .range_test_result",
+            len(partial.frame),
+        )
+        raise
+    finally:
+        inner._learning_rate = old_lr
+        if snapshot is not None:
+            snapshot.restore()
+    meta["seconds"] = round(time.perf_counter() - started, 3)
+    result = _result(lrs, rows, smooth, meta)
+    if meta["stopped"] != "completed":
+        logger.info(
+            "range test stopped at step %d of %d (lr=%.3g): %s",
+            len(result.frame) - 1, steps, result.frame["lr"].iloc[-1], meta["stopped"],
+        )
+    return result
+
+
+def _run(model, step_fn, iterator, lrs, accum, smooth, diverge, rows, meta, evaluate, val_batches, bar):
+    """The step loop; fills `rows` and `meta["stopped"]` (split out to keep `finally` short)."""
+    avg, best = 0.0, math.inf
+    losses = rows["loss"]
+    for i in range(lrs.size):
+        try:
+            vals = [step_fn(iterator) for _ in range(accum)]
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
+            if i == 0 and not isinstance(exc, ConfigError):
+                raise DataError(f"the model cannot train on the data: {_first_line(exc)}") from exc
+            raise
+        loss = float(np.mean([float(v) for v in vals]))
+        losses.append(loss)
+        if evaluate is not None:
+            rows["val_loss"].append(evaluate(val_batches))
+        if not math.isfinite(loss):
+            if i == 0:
+                raise DivergenceError(
+                    f"the loss is {loss} at the first step (lr={lrs[0]:.3g}); check the "
+                    f"data for NaN or inf, the labels against the loss, or lower min_lr"
+                )
+            meta["stopped"] = "nan"
+            break
+        avg = smooth * avg + (1.0 - smooth) * loss
+        sm = avg / (1.0 - smooth ** (i + 1))
+        best = min(best, sm)
+        if bar is not None:
+            bar.update(i + 1, [("lr", lrs[i]), ("loss", loss), ("smooth_loss", sm)])
+        if diverge and best > 0 and sm > diverge * best:
+            meta["stopped"] = "diverged"
+            break
+
+
+def _result(lrs, rows, smooth, meta) -> RangeTestResult:
+    n = len(rows["loss"])
+    loss = np.asarray(rows["loss"], dtype=np.float64)
+    frame = pd.DataFrame(
+        {
+            "step": np.arange(n, dtype=np.int64),
+            "lr": lrs[:n],
+            "loss": loss,
+            "smooth_loss": smooth_loss(loss, smooth),
+        }
+    )
+    if "val_loss" in rows:
+        frame["val_loss"] = np.asarray(rows["val_loss"][:n], dtype=np.float64)
+    return RangeTestResult(frame=frame, meta=dict(meta, recorded=n))
