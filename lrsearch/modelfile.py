@@ -40,6 +40,7 @@ __all__ = [
     "load_data_file",
     "check_data_fits",
     "source_from_model",
+    "make_builder",
 ]
 
 logger = logging.getLogger(__name__)
@@ -585,18 +586,11 @@ def check_data_fits(model: Any, train: Any, validation: Any, *, batch_size: int 
 # --------------------------------------------------------------------------- entry points
 
 
-def source_from_model(
-    model_or_builder: Any, train: Any, validation: Any, *, name: str = "model"
-) -> ModelSource:
-    """A `ModelSource` from a compiled model (fine-tuned from its weights) or a builder.
-
-    Args:
-        model_or_builder: a compiled `keras.Model` or a `build_model()` callable.
-        train, validation: the data.
-        name: the default study name.
+def make_builder(model_or_builder: Any) -> Callable[[], Any]:
+    """A checked `build_model()` from a compiled model (copies keep its weights) or a builder.
 
     Raises:
-        ModelFileError: the model is not compiled.
+        ModelFileError: the model is not compiled, or the argument is neither.
     """
     import keras
 
@@ -613,19 +607,34 @@ def source_from_model(
             clone.compile_from_config(config)
             return clone
 
-        return ModelSource(build_model, _as_pair(train, "training data"),
-                           _as_pair(validation, "validation data"), name, "object")
+        return build_model
     if callable(model_or_builder):
-        return ModelSource(
-            _checked_builder(model_or_builder, getattr(model_or_builder, "__name__", "build_model")),
-            _as_pair(train, "training data"),
-            _as_pair(validation, "validation data"),
-            name,
-            "object",
-        )
+        return _checked_builder(model_or_builder, getattr(model_or_builder, "__name__", "build_model"))
     raise ModelFileError(
         f"expected a model file path, a compiled keras.Model or a build_model function, "
         f"got {type(model_or_builder).__name__}"
+    )
+
+
+def source_from_model(
+    model_or_builder: Any, train: Any, validation: Any, *, name: str = "model"
+) -> ModelSource:
+    """A `ModelSource` from a compiled model (fine-tuned from its weights) or a builder.
+
+    Args:
+        model_or_builder: a compiled `keras.Model` or a `build_model()` callable.
+        train, validation: the data.
+        name: the default study name.
+
+    Raises:
+        ModelFileError: the model is not compiled.
+    """
+    return ModelSource(
+        make_builder(model_or_builder),
+        _as_pair(train, "training data"),
+        _as_pair(validation, "validation data"),
+        name,
+        "object",
     )
 
 
@@ -678,12 +687,12 @@ def load_model_file(
             train, validation = load_data_file(data, target=target, model=model, val_split=val_split, seed=seed)
             source = ModelSource(builder, train, validation, _name(path), "python", path)
     elif suffix == ".keras":
+        model = load_keras_model(path, unsafe=unsafe)
         if data is None:
             raise DataError(
                 f"{path} is a saved model: pass its data with --data (an .npz, a CSV with --target, "
                 "or an image folder)"
             )
-        model = load_keras_model(path, unsafe=unsafe)
         train, validation = load_data_file(data, target=target, model=model, val_split=val_split, seed=seed)
         source = ModelSource(_keras_builder(path, unsafe), train, validation, path.stem, "keras", path)
     elif suffix in {".h5", ".hdf5"}:

@@ -34,6 +34,7 @@ LAYERS = {
     "report": 4,
     "pipeline": 4,
     "cli": 5,
+    "__main__": 5,
 }
 # modules in the bottom layer must stay importable without these
 HEAVY = {"keras", "tensorflow", "optuna", "keras_tuner", "matplotlib"}
