@@ -32,6 +32,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from lrsearch import data as lr_data
 from lrsearch import optimizers as lr_optimizers
 from lrsearch.analysis import LRSuggestion
 from lrsearch.errors import ConfigError, DataError, StorageError
@@ -278,9 +279,7 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None) -> Fit
     kwargs: dict[str, Any] = {}
     if isinstance(data, tuple | list) and len(data) in (2, 3) and not _is_dataset(data):
         x, y = data[0], data[1]
-        n = _length(x)
-        if n == 0:
-            raise DataError("the training data is empty: pass at least one batch of samples")
+        n = lr_data.num_samples(data)  # DataError for no samples or unequal lengths
         bs = int(batch_size or 32)
         if bs < 1:
             raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
@@ -304,8 +303,9 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None) -> Fit
         )
     if validation_data is not None:
         if isinstance(validation_data, tuple | list) and not _is_dataset(validation_data):
-            if len(validation_data) not in (2, 3) or _length(validation_data[0]) == 0:
-                raise DataError("validation_data must be a non-empty (x, y) pair")
+            if len(validation_data) not in (2, 3):
+                raise DataError("validation_data must be an (x, y) pair of arrays")
+            lr_data.num_samples(validation_data)
             kwargs["validation_data"] = tuple(validation_data)
             if used_bs is not None:
                 kwargs["validation_batch_size"] = used_bs
@@ -328,14 +328,6 @@ def _is_dataset(obj: Any) -> bool:
         return isinstance(obj, tf.data.Dataset)
     except ImportError:  # pragma: no cover - other backends
         return False
-
-
-def _length(x: Any) -> int:
-    if isinstance(x, Mapping):
-        x = next(iter(x.values()))
-    if isinstance(x, tuple | list):
-        x = x[0]
-    return int(np.shape(x)[0]) if np.ndim(x) else 0
 
 
 def _head(x: Any, n: int) -> Any:
@@ -633,13 +625,25 @@ def tune(
     if study_name is None:
         study_name = f"{probe_model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = Path(out_dir) if out_dir is not None else Path("runs") / study_name
-    if storage is None:
-        storage = default_storage_url(out)
-    opened = open_storage(storage, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+    if backend == "keras-tuner":
+        from lrsearch import kt_backend
+
+        if storage is not None:
+            raise ConfigError(
+                "backend='keras-tuner' keeps its trials in out_dir; storage= is for the "
+                "optuna backend"
+            )
+        opened = None
+        stored = kt_backend.stored_meta(out, study_name)
+    else:
+        if storage is None:
+            storage = default_storage_url(out)
+        opened = open_storage(storage, heartbeat_interval=heartbeat_interval,
+                              grace_period=grace_period)
+        stored = _stored_meta(opened, study_name)
 
     mom_c, wd_c = _candidates(sweeps, momentum_candidates, weight_decay_candidates)
     has_momentum = _has_momentum(probe_model.optimizer)
-    stored = _stored_meta(opened, study_name)
     if stored.get("space"):
         space = SearchSpace.from_dict(stored["space"])
         if suggestion is not None and (suggestion.base_lr, suggestion.max_lr) != (
@@ -675,7 +679,7 @@ def tune(
             "space": space.to_dict(),
             "suggestion": suggestion.to_dict() if hasattr(suggestion, "to_dict") else None,
             "backend": backend,
-            "storage": storage_url(storage),
+            "storage": storage_url(storage) if storage is not None else None,
         }
     if stored and stored.get("direction") not in (None, direction):
         raise ConfigError(
@@ -692,8 +696,6 @@ def tune(
         verbose=verbose, meta=meta,
     )
     if backend == "keras-tuner":
-        from lrsearch import kt_backend
-
         return kt_backend.run(plan)
     return _run_optuna(plan, optuna_pruner, max_trials=max_trials, timeout=timeout)
 
