@@ -281,3 +281,21 @@ def test_saved_model_loads_back_after_a_plain_import(tmp_path):
     assert loaded["iterations"] == 5
     assert loaded["config"] == expected
     np.testing.assert_allclose(loaded["momentum"], 0.85, rtol=1e-6)  # CyclicMomentum at step 5
+
+
+def test_mixed_precision_rebuild_and_schedules_act(tmp_path):
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        model = dense()
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        fresh = lo.rebuild(model.optimizer, learning_rate=LR, momentum=MOMENTUM)
+        assert type(fresh) is lo.SGD
+        model.compile(optimizer=fresh, loss="mse")  # compile wraps it again
+        assert model.optimizer.inner_optimizer is fresh
+        model.fit(X, Y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        assert int(fresh.iterations) == 5
+        np.testing.assert_allclose(float(fresh.learning_rate), 0.03, rtol=1e-6)  # CyclicLR at step 5
+        np.testing.assert_allclose(float(fresh._value(fresh.momentum, "float32")), 0.85, rtol=1e-6)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
