@@ -423,17 +423,15 @@ def configure_model(model: keras.Model, setup: TrialSetup) -> keras.Optimizer:
 
 
 def trial_spec(optimizer: keras.Optimizer, setup: TrialSetup, space: SearchSpace) -> ScheduleSpec:
-    """The trial's schedule as a `ScheduleSpec` (stored with the trial)."""
-    config = dict(optimizer.get_config())
-    for key in ("name", "learning_rate", "momentum", "beta_1", "weight_decay"):
-        config.pop(key, None)
+    """The trial's schedule as a `ScheduleSpec` (stored with the trial): the optimizer's
+    class and settings, the rate schedule, and the momentum / weight decay (scheduled, or
+    the optimizer's own constants)."""
     provenance: dict[str, Any] = {"family": setup.family, "params": dict(setup.params)}
     if setup.label_smoothing is not None:
         provenance["label_smoothing"] = setup.label_smoothing
     return ScheduleSpec(
         setup.learning_rate,
-        optimizer=type(optimizer).__name__,
-        optimizer_config=config,
+        optimizer=optimizer,
         momentum=setup.momentum,
         weight_decay=setup.weight_decay,
         steps_per_epoch=space.steps_per_epoch,
