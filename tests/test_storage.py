@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import optuna
 import pytest
 
 from lrsearch.errors import StorageError
 from lrsearch.storage import default_storage_url, open_storage, storage_url, study_names
+from lrsearch.study import load_result
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -82,3 +87,98 @@ def test_postgresql_storage_round_trip():
     study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=3)
     again = optuna.load_study(storage=open_storage(url), study_name=name)
     assert len(again.trials) == 3 and name in study_names(url)
+
+
+# ----------------------------------------------------------- several worker processes
+
+WORKER = Path(__file__).resolve().parent / "study_worker.py"
+
+
+def _worker(url, name, out, *args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), url, name, "--out", str(out), *map(str, args)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _wait(proc, timeout=240):
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+
+
+def _check_each_trial_recorded_once(url, name, n):
+    result = load_result(url, name)
+    trials, history = result.trials, result.history
+    assert sorted(trials["number"]) == list(range(n))
+    assert (trials["state"] == "COMPLETE").all()
+    # every trial's epochs exactly once, nothing lost or doubled between the workers
+    assert history.groupby("trial")["epoch"].apply(list).tolist() == [[1, 2]] * n
+    assert result.best is not None and result.best.provenance["study"] == name
+
+
+def _two_workers(url, tmp_path, name):
+    procs = [_worker(url, name, tmp_path / f"w{i}", "--trials", 2) for i in range(2)]
+    for p in procs:
+        _wait(p)
+    _check_each_trial_recorded_once(url, name, 4)
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_one_sqlite_study(tmp_path):
+    _two_workers(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path, "shared")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_worker_processes_share_one_postgresql_study(tmp_path):
+    _two_workers(postgres_url(), tmp_path, f"pg-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_leaves_the_study_usable(tmp_path):
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    name = "killed"
+    # the first worker sleeps after each epoch so that it is killed inside its trial
+    first = _worker(url, name, tmp_path / "w0", "--trials", 1, "--sleep", 60)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            running = _running_with_an_epoch(url, name)
+            if running is not None:
+                break
+            assert first.poll() is None, first.communicate()[0][-3000:]
+            time.sleep(0.5)
+        else:
+            pytest.fail("the first worker never finished an epoch")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # its trial is still RUNNING: only the missing heartbeat tells it is dead
+    assert _state(url, name, running) == "RUNNING"
+    second = _worker(url, name, tmp_path / "w1", "--trials", 2)
+    _wait(second)
+    trials = load_result(url, name).trials.set_index("number")
+    assert trials.loc[running, "state"] == "FAIL"
+    retry = trials[trials["retry_of"] == running]
+    assert len(retry) == 1 and retry["state"].iloc[0] == "COMPLETE"
+    assert (trials.drop(index=running)["state"] == "COMPLETE").all() and len(trials) == 3
+    # the retry ran the dead trial's parameters again, from scratch
+    dead = load_result(url, name).study.trials[running]
+    assert load_result(url, name).study.trials[int(retry.index[0])].params == dead.params
+
+
+def _running_with_an_epoch(url, name):
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(url, heartbeat_interval=None))
+    except KeyError:
+        return None
+    for t in study.get_trials(deepcopy=False):
+        if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs.get("history"):
+            return t.number
+    return None
+
+
+def _state(url, name, number):
+    study = optuna.load_study(study_name=name, storage=open_storage(url, heartbeat_interval=None))
+    return study.trials[number].state.name
