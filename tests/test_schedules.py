@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -111,18 +112,17 @@ def test_one_cycle_linear_three_phase_by_hand():
     np.testing.assert_allclose(m, [0.95, 0.90, 0.85, 0.90, 0.95, 0.95, 0.95], rtol=1e-6)
 
 
-@pytest.mark.parametrize("total_steps", [7, 100, 1000])
-@pytest.mark.parametrize("pct_start", [0.1, 0.3, 0.45])
-@pytest.mark.parametrize("anneal_strategy", ["cos", "linear"])
-@pytest.mark.parametrize("three_phase", [False, True])
-def test_one_cycle_matches_pytorch_step_for_step(total_steps, pct_start, anneal_strategy, three_phase):
-    kwargs = dict(pct_start=pct_start, anneal_strategy=anneal_strategy, div_factor=20.0,
-                  final_div_factor=50.0, three_phase=three_phase, base_momentum=0.8, max_momentum=0.97)
-    s = OneCycle(0.5, total_steps, **kwargs)
-    steps = np.arange(total_steps)
-    ref = np.array([torch_one_cycle(int(t), 0.5, total_steps, **kwargs) for t in steps])
-    np.testing.assert_allclose(values(s, steps), ref[:, 0], rtol=2e-5, atol=1e-7)
-    np.testing.assert_allclose(values(s.momentum_schedule(), steps), ref[:, 1], rtol=1e-5)
+def test_one_cycle_matches_pytorch_step_for_step():
+    grid = itertools.product([7, 100, 1000], [0.1, 0.3, 0.45], ["cos", "linear"], [False, True])
+    for total_steps, pct_start, anneal_strategy, three_phase in grid:
+        kwargs = dict(pct_start=pct_start, anneal_strategy=anneal_strategy, div_factor=20.0,
+                      final_div_factor=50.0, three_phase=three_phase, base_momentum=0.8, max_momentum=0.97)
+        s = OneCycle(0.5, total_steps, **kwargs)
+        steps = np.arange(total_steps)
+        ref = np.array([torch_one_cycle(int(t), 0.5, total_steps, **kwargs) for t in steps])
+        case = f"total_steps={total_steps}, {kwargs}"
+        np.testing.assert_allclose(values(s, steps), ref[:, 0], rtol=2e-5, atol=1e-7, err_msg=case)
+        np.testing.assert_allclose(values(s.momentum_schedule(), steps), ref[:, 1], rtol=1e-5, err_msg=case)
 
 
 def test_one_cycle_momentum_off():
@@ -144,23 +144,19 @@ def test_cyclic_by_hand():
     np.testing.assert_allclose(values(m, [0, 5, 10, 20]), [0.9, 0.85, 0.8, 0.9], rtol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
+def test_cyclic_matches_pytorch_step_for_step():
+    for kwargs in [
         dict(step_size_up=7),
         dict(step_size_up=5, step_size_down=11),
         dict(step_size_up=6, mode="triangular2"),
         dict(step_size_up=4, step_size_down=9, mode="exp_range", gamma=0.97),
         dict(step_size_up=2000),  # PyTorch's default
-    ],
-    ids=str,
-)
-def test_cyclic_matches_pytorch_step_for_step(kwargs):
-    s = CyclicLR(0.01, 0.2, **kwargs)
-    steps = np.arange(120)
-    ref = np.array([torch_cyclic(int(t), 0.01, 0.2, **kwargs) for t in steps])
-    np.testing.assert_allclose(values(s, steps), ref[:, 0], rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(values(s.momentum_schedule(), steps), ref[:, 1], rtol=1e-6)
+    ]:
+        s = CyclicLR(0.01, 0.2, **kwargs)
+        steps = np.arange(120)
+        ref = np.array([torch_cyclic(int(t), 0.01, 0.2, **kwargs) for t in steps])
+        np.testing.assert_allclose(values(s, steps), ref[:, 0], rtol=1e-5, atol=1e-8, err_msg=str(kwargs))
+        np.testing.assert_allclose(values(s.momentum_schedule(), steps), ref[:, 1], rtol=1e-6, err_msg=str(kwargs))
 
 
 # --------------------------------------------------------------------------- others
@@ -219,17 +215,16 @@ FINITE = {
 }
 
 
-@pytest.mark.parametrize("name", FINITE)
-def test_warmup_rises_peak_is_reached_end_holds(name):
-    s, peak_step, peak, last, final = FINITE[name]
-    v = values(s, np.arange(0, 600))
-    assert np.all(np.diff(v[: peak_step + 1]) >= 0) and v[peak_step] > v[0], "rises during warmup"
-    np.testing.assert_allclose(v.max(), peak, rtol=1e-6)
-    np.testing.assert_allclose(v[peak_step], peak, rtol=1e-6)
-    assert np.all(np.diff(v[peak_step:]) <= 1e-9) or name == "one_cycle_3"
-    np.testing.assert_allclose(v[-1], final, rtol=1e-4, atol=1e-9)
-    if last is not None:
-        np.testing.assert_allclose(v[last:], final, rtol=1e-4, atol=1e-9)
+def test_warmup_rises_peak_is_reached_end_holds():
+    for name, (s, peak_step, peak, last, final) in FINITE.items():
+        v = values(s, np.arange(0, 600))
+        assert np.all(np.diff(v[: peak_step + 1]) >= 0) and v[peak_step] > v[0], f"{name} rises during warmup"
+        np.testing.assert_allclose(v.max(), peak, rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(v[peak_step], peak, rtol=1e-6, err_msg=name)
+        assert np.all(np.diff(v[peak_step:]) <= 1e-9) or name == "one_cycle_3", f"{name} decays after the peak"
+        np.testing.assert_allclose(v[-1], final, rtol=1e-4, atol=1e-9, err_msg=name)
+        if last is not None:
+            np.testing.assert_allclose(v[last:], final, rtol=1e-4, atol=1e-9, err_msg=name)
 
 
 # --------------------------------------------------------------------------- serialization
@@ -246,16 +241,16 @@ ALL = [
 ]
 
 
-@pytest.mark.parametrize("schedule", ALL, ids=lambda s: type(s).__name__)
-def test_config_round_trip(schedule):
-    config = schedule.get_config()
-    clone = type(schedule).from_config(json.loads(json.dumps(config)))
-    assert json.dumps(clone.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
-    serialized = keras.saving.serialize_keras_object(schedule)
-    assert serialized["registered_name"] == f"lrsearch>{type(schedule).__name__}"
-    restored = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
-    steps = np.arange(0, 700, 7)
-    np.testing.assert_array_equal(values(restored, steps), values(schedule, steps))
+def test_config_round_trip():
+    for schedule in ALL:
+        config = schedule.get_config()
+        clone = type(schedule).from_config(json.loads(json.dumps(config)))
+        assert json.dumps(clone.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
+        serialized = keras.saving.serialize_keras_object(schedule)
+        assert serialized["registered_name"] == f"lrsearch>{type(schedule).__name__}"
+        restored = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
+        steps = np.arange(0, 700, 7)
+        np.testing.assert_array_equal(values(restored, steps), values(schedule, steps), err_msg=repr(schedule))
 
 
 def test_get_config_is_the_constructor_arguments():
@@ -276,32 +271,32 @@ def test_schedule_runs_in_a_compiled_function():
 
 
 # --------------------------------------------------------------------------- bad arguments
-@pytest.mark.parametrize(
-    "make,message",
-    [
-        (lambda: OneCycle(1.0, -3), "Argument `total_steps` must be > 0. Received: total_steps=-3"),
-        (lambda: OneCycle(0.0, 10), "Argument `max_lr` must be > 0. Received: max_lr=0.0"),
-        (lambda: OneCycle(1.0, 10, pct_start=1.0), "Argument `pct_start` must be in (0, 1). Received: pct_start=1.0"),
-        (lambda: OneCycle(1.0, 10, pct_start=0), "Argument `pct_start` must be in (0, 1). Received: pct_start=0"),
-        (lambda: OneCycle(1.0, 10, anneal_strategy="cosine"), "Argument `anneal_strategy` must be one of 'cos', 'linear'. Received: anneal_strategy='cosine'"),
-        (lambda: OneCycle(1.0, 10, base_momentum=0.99), "Argument `base_momentum` must be <= max_momentum=0.95. Received: base_momentum=0.99"),
-        (lambda: OneCycle(1.0, 2.5), "Argument `total_steps` must be a whole number. Received: total_steps=2.5"),
-        (lambda: CyclicLR(0.1, 1.0, mode=str.upper), "Argument `mode` must be one of"),
-        (lambda: CyclicLR(0.1, 1.0, mode="exp"), "Received: mode='exp'"),
-        (lambda: CyclicLR(1.0, 0.1), "Argument `base_lr` must be < max_lr=0.1. Received: base_lr=1.0"),
-        (lambda: CyclicLR(0.1, 1.0, step_size_down=0), "Argument `step_size_down` must be > 0. Received: step_size_down=0"),
-        (lambda: CyclicLR(0.1, 1.0, gamma=1.5), "Argument `gamma` must be in (0, 1]. Received: gamma=1.5"),
-        (lambda: RampSustainDecay(0.0, 1.0, 0.0, rampup_epochs=-1), "Argument `rampup_epochs` must be >= 0. Received: rampup_epochs=-1"),
-        (lambda: RampSustainDecay(0.0, 1.0, 0.0, 2, steps_per_epoch=0), "Argument `steps_per_epoch` must be > 0. Received: steps_per_epoch=0"),
-        (lambda: WarmupCosine(0.1, 10, warmup_steps=8, hold_steps=2), "Argument `total_steps` must be > warmup_steps + hold_steps = 10. Received: total_steps=10"),
-        (lambda: WarmupCosine(0.1, 100, warmup_steps=-5), "Argument `warmup_steps` must be >= 0. Received: warmup_steps=-5"),
-        (lambda: LinearWarmup("fast", 10), "Argument `schedule_or_lr` must be a number. Received: schedule_or_lr='fast'"),
-        (lambda: OneCycleMomentum(10, max_momentum=1.2), "Argument `max_momentum` must be in [0, 1]. Received: max_momentum=1.2"),
-        (lambda: CyclicMomentum(step_size_up=-1), "Argument `step_size_up` must be > 0. Received: step_size_up=-1"),
-    ],
-)
-def test_bad_arguments_are_refused_with_the_name_and_value(make, message):
-    with pytest.raises(ConfigError) as info:
-        make()
-    assert message in str(info.value)
-    assert "\n" not in str(info.value)
+BAD = [
+    (lambda: OneCycle(1.0, -3), "Argument `total_steps` must be > 0. Received: total_steps=-3"),
+    (lambda: OneCycle(0.0, 10), "Argument `max_lr` must be > 0. Received: max_lr=0.0"),
+    (lambda: OneCycle(1.0, 10, pct_start=1.0), "Argument `pct_start` must be in (0, 1). Received: pct_start=1.0"),
+    (lambda: OneCycle(1.0, 10, pct_start=0), "Argument `pct_start` must be in (0, 1). Received: pct_start=0"),
+    (lambda: OneCycle(1.0, 10, anneal_strategy="cosine"), "Argument `anneal_strategy` must be one of 'cos', 'linear'. Received: anneal_strategy='cosine'"),
+    (lambda: OneCycle(1.0, 10, base_momentum=0.99), "Argument `base_momentum` must be <= max_momentum=0.95. Received: base_momentum=0.99"),
+    (lambda: OneCycle(1.0, 2.5), "Argument `total_steps` must be a whole number. Received: total_steps=2.5"),
+    (lambda: CyclicLR(0.1, 1.0, mode=str.upper), "Argument `mode` must be one of"),
+    (lambda: CyclicLR(0.1, 1.0, mode="exp"), "Received: mode='exp'"),
+    (lambda: CyclicLR(1.0, 0.1), "Argument `base_lr` must be < max_lr=0.1. Received: base_lr=1.0"),
+    (lambda: CyclicLR(0.1, 1.0, step_size_down=0), "Argument `step_size_down` must be > 0. Received: step_size_down=0"),
+    (lambda: CyclicLR(0.1, 1.0, gamma=1.5), "Argument `gamma` must be in (0, 1]. Received: gamma=1.5"),
+    (lambda: RampSustainDecay(0.0, 1.0, 0.0, rampup_epochs=-1), "Argument `rampup_epochs` must be >= 0. Received: rampup_epochs=-1"),
+    (lambda: RampSustainDecay(0.0, 1.0, 0.0, 2, steps_per_epoch=0), "Argument `steps_per_epoch` must be > 0. Received: steps_per_epoch=0"),
+    (lambda: WarmupCosine(0.1, 10, warmup_steps=8, hold_steps=2), "Argument `total_steps` must be > warmup_steps + hold_steps = 10. Received: total_steps=10"),
+    (lambda: WarmupCosine(0.1, 100, warmup_steps=-5), "Argument `warmup_steps` must be >= 0. Received: warmup_steps=-5"),
+    (lambda: LinearWarmup("fast", 10), "Argument `schedule_or_lr` must be a number. Received: schedule_or_lr='fast'"),
+    (lambda: OneCycleMomentum(10, max_momentum=1.2), "Argument `max_momentum` must be in [0, 1]. Received: max_momentum=1.2"),
+    (lambda: CyclicMomentum(step_size_up=-1), "Argument `step_size_up` must be > 0. Received: step_size_up=-1"),
+]
+
+
+def test_bad_arguments_are_refused_with_the_name_and_value():
+    for make, message in BAD:
+        with pytest.raises(ConfigError) as info:
+            make()
+        assert message in str(info.value)
+        assert "\n" not in str(info.value)
