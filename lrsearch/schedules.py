@@ -13,6 +13,7 @@ at once; `ScheduleSpec.table()` relies on that.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -109,7 +110,7 @@ def _float_step(step: Any) -> Any:
 
 
 class _Schedule(LearningRateSchedule):
-    """Shared `from_config` and a readable `repr` built from `get_config()`."""
+    """Shared `from_config`; `repr`, equality and hash built from `get_config()`."""
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> _Schedule:
@@ -122,7 +123,8 @@ class _Schedule(LearningRateSchedule):
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.get_config() == other.get_config()
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, json.dumps(self.get_config(), sort_keys=True)))
 
 
 # ----------------------------------------------------------------------------- one-cycle
