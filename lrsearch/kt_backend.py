@@ -147,7 +147,7 @@ class _Tuner(keras_tuner.BayesianOptimization):
 
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
 
 def run(plan: Plan) -> TuneResult:
