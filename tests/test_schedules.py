@@ -267,7 +267,8 @@ def test_schedule_runs_in_a_compiled_function():
     s = OneCycle(1.0, 100, three_phase=True)
     fn = tf.function(lambda step: s(step))
     for step in (0, 29, 57, 99):
-        np.testing.assert_allclose(float(fn(tf.constant(step, tf.int64))), torch_one_cycle(step, 1.0, 100, three_phase=True)[0], rtol=2e-5)
+        expected = torch_one_cycle(step, 1.0, 100, three_phase=True)[0]
+        np.testing.assert_allclose(float(fn(tf.constant(step, tf.int64))), expected, rtol=2e-5)
 
 
 # --------------------------------------------------------------------------- bad arguments
