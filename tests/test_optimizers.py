@@ -116,13 +116,22 @@ def test_sgd_trajectory_with_momentum_and_weight_decay_schedules():
     np.testing.assert_allclose(b, eb, rtol=1e-5, atol=1e-7)
 
 
-def test_a_callback_setting_momentum_would_not_have_done_this():
-    """The same run with Keras' SGD and momentum frozen at its first value differs."""
+def test_a_callback_setting_momentum_does_nothing_in_keras_3():
+    """The trap these optimizers exist for: Keras' SGD ignores momentum set between batches."""
+
+    class SetMomentum(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.momentum = MOMENTUM_VALUES[batch]
+
     model = dense()
-    w_frozen, _ = fit(model, keras.optimizers.SGD(LR, momentum=0.9, weight_decay=None))
-    model = dense()
-    w_sched, _ = fit(model, lo.SGD(LR, momentum=MOMENTUM))
-    assert np.abs(w_frozen - w_sched).max() > 1e-4
+    model.compile(optimizer=keras.optimizers.SGD(LR, momentum=0.9), loss="mse")
+    model.fit(X, Y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[SetMomentum()])
+    with_callback = model.get_weights()
+    frozen = fit(dense(), keras.optimizers.SGD(LR, momentum=0.9))
+    for a, b in zip(with_callback, frozen):
+        np.testing.assert_array_equal(a, b)  # the callback changed nothing
+    scheduled = fit(dense(), lo.SGD(LR, momentum=MOMENTUM))
+    assert np.abs(scheduled[0] - frozen[0]).max() > 1e-4
 
 
 def test_adam_trajectory_with_beta_1_and_weight_decay_schedules():
