@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
             "range test -> momentum and weight-decay sweeps -> study -> schedule.json -> report.html",
             [model, lr_range, study])
     p.add_argument("--no-sweeps", action="store_true", help="skip the momentum and weight-decay sweeps")
-    p.set_defaults(steps=None)
+    _study_defaults(p)
 
     add("range-test", cmd_range_test,
         "LR range test: writes range_test.csv and .png, prints the suggested bounds as JSON",
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bounds from this range-test CSV instead of running a new test")
     p.add_argument("--bounds", nargs=2, type=_positive_float, metavar=("BASE_LR", "MAX_LR"),
                    help="search inside these bounds instead of running a range test")
+    _study_defaults(p)
 
     p = add("export", cmd_export, "write the best schedule of a stored study as schedule.json", [])
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL of the study")
@@ -215,6 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- helpers
 
 
+def _study_defaults(p: argparse.ArgumentParser) -> None:
+    """`auto` and `tune` use range-test and study defaults sized for a CPU."""
+    from lrsearch.pipeline import DEFAULT_EPOCHS, DEFAULT_MAX_LR, DEFAULT_MIN_LR, DEFAULT_RANGE_STEPS, DEFAULT_TRIALS
+
+    p.set_defaults(min_lr=DEFAULT_MIN_LR, max_lr=DEFAULT_MAX_LR, steps=DEFAULT_RANGE_STEPS,
+                   epochs=DEFAULT_EPOCHS, trials=DEFAULT_TRIALS)
+    p.epilog = (f"defaults: --min-lr {DEFAULT_MIN_LR:g} --max-lr {DEFAULT_MAX_LR:g} --steps {DEFAULT_RANGE_STEPS} "
+                f"--epochs {DEFAULT_EPOCHS} --trials {DEFAULT_TRIALS}")
+
+
 def _emit(text: str) -> None:
     """A result line on stdout."""
     print(text, file=sys.stdout, flush=True)
@@ -239,7 +250,7 @@ def _quiet_import_keras() -> None:
     descriptor 2, past Python's logging and `TF_CPP_MIN_LOG_LEVEL`; they would bury the
     progress and the one-line errors.
     """
-    if "keras" in sys.modules:
+    if "keras" in sys.modules and getattr(_quiet_import_keras, "done", False):
         return
     try:
         sys.stderr.flush()
@@ -251,7 +262,10 @@ def _quiet_import_keras() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import keras  # noqa: F401
+        import keras
+
+        keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # device probing logs here too
+        _quiet_import_keras.done = True  # type: ignore[attr-defined]
     finally:
         os.dup2(saved, 2)
         os.close(saved)
