@@ -3,9 +3,8 @@
 Range test -> bounds from the smoothed loss slope -> momentum / weight-decay sweeps ->
 Optuna (or KerasTuner) study inside those bounds -> the chosen schedule as JSON.
 
-Public names are loaded on first use so that `import lrsearch` stays cheap for
-the pure-analysis parts; the Keras-facing modules register their classes with
-`keras.saving` as soon as they are imported.
+`import lrsearch` imports the schedules and optimizers so that a model saved with
+them loads back with `keras.saving`; the other public names load on first use.
 """
 
 from __future__ import annotations
