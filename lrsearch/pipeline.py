@@ -1,9 +1,10 @@
 """`lrsearch.auto`: range test -> sweeps -> study -> schedule.json -> report.html.
 
-The defaults are sized for a laptop CPU: a 160-step range test from 1e-6 to 10, three values
-per sweep, 12 trials of 8 epochs. Everything is written into `runs/<study>/` (or `out_dir`) as
-soon as it exists, so an interrupted run loses nothing: rerunning the same command
-reuses the range test and sweeps found there and resumes the study.
+The defaults are sized for a laptop CPU: a 160-step range test from 1e-6 to 10, three
+values per sweep, 20 trials of 10 epochs (as `tune`), median pruning. Everything is
+written into `runs/<study>/` (or `out_dir`) as soon as it exists, so an interrupted run
+loses nothing: rerunning the same command reuses the range test and sweeps found there
+and resumes the study.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EPOCHS = 8
-DEFAULT_TRIALS = 12
+DEFAULT_EPOCHS = 10
+DEFAULT_TRIALS = 20
 DEFAULT_RANGE_STEPS = 160
 DEFAULT_MIN_LR = 1e-6
 DEFAULT_MAX_LR = 10.0
@@ -302,7 +303,7 @@ def auto(
             of it) or a `build_model` function.
         data: a data file (`.npz`, CSV with `target`, image folder) or
             `(train, validation)`; needed unless the model file has `load_data()`.
-        epochs, trials: per-trial epochs (default 8) and trials this run adds (default 12).
+        epochs, trials: per-trial epochs (default 10) and trials this run adds (default 20).
         storage, study_name, out_dir: where the study lives (default
             `sqlite:///<out_dir>/study.db`), its name (default: the model file's name) and
             the run folder (default `runs/<study_name>`).
