@@ -562,6 +562,20 @@ def _configure_logging(args: argparse.Namespace | None) -> None:
     root.propagate = False
     for noisy in ("optuna", "absl", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING if level > logging.DEBUG else logging.INFO)
+    if args is None or not args.debug:
+        # Optuna logs a failed (e.g. interrupted) trial with its traceback; keep the line only
+        import optuna
+
+        optuna.logging.get_verbosity()  # creates Optuna's own stderr handler
+        for h in logging.getLogger("optuna").handlers:
+            if _drop_traceback not in h.filters:
+                h.addFilter(_drop_traceback)
+
+
+def _drop_traceback(record: logging.LogRecord) -> bool:
+    record.exc_info = None
+    record.exc_text = None
+    return True
 
 
 def _error(message: str) -> None:

@@ -22,6 +22,7 @@ import hashlib
 import importlib.util
 import logging
 import sys
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -253,7 +254,10 @@ def load_keras_model(path: str | Path, *, unsafe: bool = False) -> Any:
             "save the model again with model.save('model.keras')"
         )
     try:
-        model = keras.saving.load_model(path, compile=True, safe_mode=not unsafe)
+        with warnings.catch_warnings():
+            # the optimizer's saved slots are dropped anyway: trials rebuild the optimizer
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model = keras.saving.load_model(path, compile=True, safe_mode=not unsafe)
     except Exception as exc:
         message = _one_line(exc)
         if "safe_mode" in str(exc) or "lambda" in str(exc).lower():
