@@ -679,10 +679,10 @@ def tune(
             "backend": backend,
             "storage": storage_url(storage) if storage is not None else None,
         }
-    if stored and stored.get("direction") not in (None, direction):
+    if stored and (stored.get("metric"), stored.get("direction")) != (metric, direction):
         raise ConfigError(
-            f"study {study_name!r} {stored['direction']}s {stored.get('metric')}: resume it "
-            "with the same metric and direction, or use a new study name"
+            f"study {study_name!r} {stored.get('direction')}s {stored.get('metric')}: resume "
+            "it with the same metric and direction, or use a new study name"
         )
     del probe_model
     keras.backend.clear_session(free_memory=False)
@@ -875,7 +875,8 @@ class OptunaObjective:
     def __call__(self, trial: optuna.trial.Trial) -> float:
         plan = self.plan
         # a retried trial inherits the dead one's attributes: start its records afresh
-        trial.set_user_attr(HISTORY, [])
+        if trial.user_attrs.get(HISTORY):
+            trial.set_user_attr(HISTORY, [])
         params = plan.space.sample(OptunaSampler(trial))
         setup = plan.space.build(params)
         if plan.seed is not None:

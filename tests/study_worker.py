@@ -33,13 +33,13 @@ def main() -> int:
     parser.add_argument("storage")
     parser.add_argument("study")
     parser.add_argument("--trials", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--out", required=True)
     parser.add_argument("--sleep", type=float, default=0.0, help="seconds after each epoch")
     parser.add_argument("--heartbeat", type=int, default=1)
-    parser.add_argument("--grace", type=int, default=2)
+    parser.add_argument("--grace", type=int, default=3)
     args = parser.parse_args()
-    train, val = digits(256, 128)
+    train, val = digits(128, 64)
     lrsearch.tune(
         build_model,
         train,

@@ -16,7 +16,7 @@ from study_workload import SUGGESTION, build_model, digits
 from lrsearch.analysis import LRSuggestion
 from lrsearch.errors import ConfigError, DataError
 from lrsearch.spec import load_schedule
-from lrsearch.study import infer_direction, load_result, smoothed_loss, tune
+from lrsearch.study import infer_direction, load_result, make_pruner, smoothed_loss, tune
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -72,6 +72,18 @@ def test_data_that_does_not_fit_the_model_raises_data_error(tmp_path):
     (x, y), (xv, yv) = digits(64, 32)
     with pytest.raises(DataError, match="does not fit the model"):
         _tune(tmp_path, data=((x[:, :10], y), (xv[:, :10], yv)))
+
+
+def test_pruners_by_name():
+    median = make_pruner("median", 9)
+    assert isinstance(median, optuna.pruners.MedianPruner)
+    assert median._n_warmup_steps == 3 and median._n_startup_trials == 4
+    hyperband = make_pruner("hyperband", 9)
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert hyperband._max_resource == 9 and hyperband._min_resource == 1
+    assert isinstance(make_pruner(None, 9), optuna.pruners.NopPruner)
+    mine = optuna.pruners.PercentilePruner(25.0)
+    assert make_pruner(mine, 9) is mine
 
 
 def test_label_smoothing_keeps_the_loss_and_its_settings():
@@ -131,6 +143,11 @@ def test_tables_files_and_resume(tmp_path):
     assert stored.best.to_dict() == more.best.to_dict()
     with pytest.raises(ConfigError, match="same data, batch size and epochs"):
         _tune(tmp_path, epochs=3, trials=1)
+    with pytest.raises(ConfigError, match="minimizes val_loss: resume it with the same metric"):
+        _tune(tmp_path, epochs=2, trials=1, metric="val_accuracy")
+    # a cap on the whole study: it already holds 3 finished trials, so nothing runs
+    capped = _tune(tmp_path, epochs=2, trials=5, max_trials=3)
+    assert len(capped.trials) == 3
 
 
 def _regression():
