@@ -291,7 +291,7 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None) -> Fit
         used_bs: int | None = bs
     elif _is_dataset(data):
         if batch_size is not None:
-            raise ConfigError("batch_size applies to arrays only: a dataset is used as batched")
+            logger.debug("batch_size=%s ignored: a dataset is used as it is batched", batch_size)
         steps = _dataset_steps(data)
         kwargs["x"] = data
         probe = _first_batch(data)
@@ -563,6 +563,7 @@ def tune(
         metric: a name Keras logs (`val_loss`, `val_accuracy`, `loss`, ...).
         direction: `"minimize"` / `"maximize"`; inferred from `metric` when `None`.
         storage: an Optuna storage URL; `None` is `sqlite:///<out_dir>/study.db`.
+            (The KerasTuner backend keeps its trials in `out_dir` and ignores it.)
         study_name: the same name in the same storage resumes the study; `None` makes
             `<model name>-<date>-<time>`.
         out_dir: where `trials.csv`, `history.csv`, `schedule.json` (and the default
@@ -627,10 +628,9 @@ def tune(
         from lrsearch import kt_backend
 
         if storage is not None:
-            raise ConfigError(
-                "backend='keras-tuner' keeps its trials in out_dir; storage= is for the "
-                "optuna backend"
-            )
+            logger.warning("backend='keras-tuner' keeps its trials in %s; storage %s is not used",
+                           kt_backend.project_dir(out, study_name), storage_url(storage))
+            storage = None
         opened = None
         stored = kt_backend.stored_meta(out, study_name)
     else:
