@@ -6,9 +6,10 @@ The curve is the loss of each batch against the learning rate used for it. From 
 - the curve is cut at its first non-finite loss and where its debiased moving average
   first exceeds `diverge` times its running minimum (the range test's own stop rule);
 - it is resampled onto an evenly spaced log10(lr) grid (so exponential and linear
-  sweeps are read the same way), smoothed with a Savitzky-Golay filter, and
-  differentiated in log10(lr) with the same filter (zero-phase: no moving-average lag
-  that would shift the rates to the right);
+  sweeps are read the same way), passed through a running median (single wild batches
+  do not move it), smoothed with a Savitzky-Golay filter and differentiated in
+  log10(lr) with the same filter; both are centred, so there is none of a moving
+  average's lag that would shift the rates to the right;
 - `min_loss_lr` is the lowest point of the smoothed curve, `steepest_lr` the most
   negative slope before it, `valley_lr` fastai's valley rule (a point in the longest
   falling stretch of the curve);
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import signal
+from scipy import ndimage, signal
 
 from lrsearch.errors import ConfigError, CurveError
 
@@ -266,8 +267,11 @@ def suggest(
     w = _odd_window(n, window)
     order = 2 if w > 3 else 1
     step = grid[1] - grid[0] if n > 1 else 1.0
-    ys = signal.savgol_filter(y, w, order, mode="interp")
-    slope = signal.savgol_filter(y, w, order, deriv=1, delta=step, mode="interp")
+    # a running median first: single wild batches (common near divergence) would
+    # otherwise drag the least-squares fit; both filters are centred (no lag)
+    ym = ndimage.median_filter(y, size=w, mode="nearest")
+    ys = signal.savgol_filter(ym, w, order, mode="interp")
+    slope = signal.savgol_filter(ym, w, order, deriv=1, delta=step, mode="interp")
     rates = 10.0**grid
     rates[0], rates[-1] = lr_[0], lr_[-1]  # exact ends despite float round trips
 
@@ -276,7 +280,7 @@ def suggest(
     g = slope[i_steep]
     drop = ys[0] - ys[i_min]
     scale = max(abs(ys[0]), abs(ys[i_min]), 1e-12)
-    noise = float(np.std(y - ys))
+    noise = float(np.std((y - ys)[: i_min + 1]))  # the part the bounds are read from
     edge = max(1, n // 20)
     lo, hi = f"{lr_[0]:.3g}", f"{lr_[-1]:.3g}"
 
@@ -305,7 +309,7 @@ def suggest(
                 f"the curve is noisy (noise {noise:.3g} vs a descent of {drop:.3g}): the "
                 f"bounds are uncertain; rerun with a larger batch size or more steps"
             )
-        if i_min >= n - 1 - edge:
+        if i_min >= n - 1 - edge and n == total:  # not cut by NaN or divergence
             warns.append(
                 f"the loss was still falling at the largest tested rate ({hi}): max_lr may "
                 f"be too low; rerun with a larger max_lr"

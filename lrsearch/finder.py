@@ -467,7 +467,7 @@ def _run(model, step_fn, iterator, lrs, accum, smooth, diverge, rows, meta, eval
             if i == 0 and not isinstance(exc, ConfigError):
                 raise DataError(f"the model cannot train on the data: {_first_line(exc)}") from exc
             raise
-        loss = float(np.mean([float(v) for v in vals]))
+        loss = float(vals[0]) if accum == 1 else float(np.mean([float(v) for v in vals]))
         losses.append(loss)
         if evaluate is not None:
             rows["val_loss"].append(evaluate(val_batches))

@@ -1,0 +1,238 @@
+"""Drawing range tests and sweeps with matplotlib; computing what to draw is separate.
+
+`range_test_plot_data` / `sweep_plot_data` return small NamedTuples of arrays, marks and
+limits (tested without pixels); `plot_range_test` / `plot_sweep` only draw them. Figures
+are `matplotlib.figure.Figure` objects, never shown and never registered with pyplot
+(no global state; notebooks display a returned figure). Pass `ax=` to draw into an
+existing axes; the figure of that axes is returned.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from lrsearch.errors import CurveError
+
+if TYPE_CHECKING:
+    from lrsearch.finder import RangeTestResult
+    from lrsearch.sweeps import SweepResult
+
+__all__ = [
+    "Mark",
+    "RangeTestPlotData",
+    "SweepCurve",
+    "SweepPlotData",
+    "plot_range_test",
+    "plot_sweep",
+    "range_test_plot_data",
+    "sweep_plot_data",
+]
+
+
+class Mark(NamedTuple):
+    """A labelled point on a curve."""
+
+    label: str
+    lr: float
+    loss: float
+
+
+class RangeTestPlotData(NamedTuple):
+    lr: np.ndarray
+    loss: np.ndarray
+    smooth_loss: np.ndarray
+    val_loss: np.ndarray | None
+    marks: tuple[Mark, ...]
+    bounds: tuple[float, float] | None
+    ylim: tuple[float, float]
+    title: str
+    warnings: tuple[str, ...]
+
+
+class SweepCurve(NamedTuple):
+    label: str
+    lr: np.ndarray
+    smooth_loss: np.ndarray
+    best: bool
+    minimum: Mark
+
+
+class SweepPlotData(NamedTuple):
+    curves: tuple[SweepCurve, ...]
+    ylim: tuple[float, float]
+    title: str
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.2g}"
+
+
+def _at(lr: np.ndarray, y: np.ndarray, x: float) -> float:
+    ok = np.isfinite(y)
+    if not ok.any():
+        return math.nan
+    return float(np.interp(np.log10(x), np.log10(lr[ok]), y[ok]))
+
+
+def _ylim(curves: list[np.ndarray]) -> tuple[float, float]:
+    """From a bit below the lowest smoothed loss to a bit above the start of the curves.
+
+    The raw losses after divergence are far larger; they are clipped so that the
+    descent, which is what the plot is for, fills the axes.
+    """
+    lows, highs = [], []
+    for sm in curves:
+        sm = sm[np.isfinite(sm)]
+        if sm.size == 0:
+            continue
+        i = int(np.argmin(sm))
+        lows.append(sm[i])
+        highs.append(np.max(sm[: i + 1]))
+    if not lows:
+        return (0.0, 1.0)
+    lo, hi = min(lows), max(highs)
+    pad = 0.1 * (hi - lo) if hi > lo else 0.1 * max(abs(hi), 1.0)
+    return (float(lo - pad), float(hi + 2 * pad))
+
+
+def range_test_plot_data(result: RangeTestResult) -> RangeTestPlotData:
+    """What `plot_range_test` draws: the curves, the suggested rates and bounds."""
+    f = result.frame
+    lr = f["lr"].to_numpy(dtype=float)
+    sm = f["smooth_loss"].to_numpy(dtype=float)
+    marks: list[Mark] = []
+    bounds = None
+    warnings: tuple[str, ...] = ()
+    try:
+        s = result.suggestion
+    except CurveError as exc:
+        warnings = (str(exc),)
+    else:
+        for label, x in (
+            ("steepest", s.steepest_lr),
+            ("valley", s.valley_lr),
+            ("min loss", s.min_loss_lr),
+        ):
+            marks.append(Mark(f"{label} {_fmt(x)}", x, _at(lr, sm, x)))
+        bounds = (s.base_lr, s.max_lr)
+        warnings = s.warnings
+    meta = result.meta
+    title = "LR range test"
+    if meta.get("optimizer"):
+        title += f" ({meta['optimizer']}"
+        title += f", batch {meta['batch_size']})" if meta.get("batch_size") else ")"
+    if result.stopped not in ("completed",):
+        title += f": stopped, {result.stopped}"
+    return RangeTestPlotData(
+        lr=lr,
+        loss=f["loss"].to_numpy(dtype=float),
+        smooth_loss=sm,
+        val_loss=f["val_loss"].to_numpy(dtype=float) if "val_loss" in f else None,
+        marks=tuple(marks),
+        bounds=bounds,
+        ylim=_ylim([sm]),
+        title=title,
+        warnings=warnings,
+    )
+
+
+def _axes(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def plot_range_test(
+    result: RangeTestResult, ax: Any = None, *, raw: bool = True, figsize=(7.0, 4.5)
+) -> Any:
+    """Loss against learning rate (log axis), bounds shaded, suggestions marked.
+
+    Args:
+        result: a `RangeTestResult`.
+        ax: matplotlib axes to draw into; a new figure when None.
+        raw: also draw the raw per-batch losses, faintly.
+        figsize: size of a new figure.
+
+    Returns:
+        The matplotlib `Figure`.
+    """
+    d = range_test_plot_data(result)
+    fig, ax = _axes(ax, figsize)
+    if raw:
+        ax.plot(d.lr, d.loss, color="0.75", lw=0.8, label="loss (per batch)")
+    ax.plot(d.lr, d.smooth_loss, color="C0", lw=2, label="smoothed loss")
+    if d.val_loss is not None:
+        ax.plot(d.lr, d.val_loss, color="C1", lw=1.2, label="validation loss")
+    if d.bounds is not None:
+        ax.axvspan(*d.bounds, color="C2", alpha=0.15,
+                   label=f"bounds {_fmt(d.bounds[0])} to {_fmt(d.bounds[1])}")
+    for m, style in zip(d.marks, ("v", "o", "s")):
+        ax.plot([m.lr], [m.loss], style, color="C3", ms=7, label=m.label)
+    ax.set_xscale("log")
+    ax.set_ylim(*d.ylim)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.set_title(d.title)
+    if d.warnings:
+        ax.text(0.01, 0.01, "\n".join(f"! {w[:90]}" for w in d.warnings), transform=ax.transAxes,
+                fontsize=7, color="C3", va="bottom")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(True, which="major", alpha=0.3)
+    return fig
+
+
+def sweep_plot_data(result: SweepResult) -> SweepPlotData:
+    """What `plot_sweep` draws: one smoothed curve per value, the best one flagged."""
+    best = result.best
+    curves = []
+    for v, r in result.results.items():
+        lr = r.frame["lr"].to_numpy(dtype=float)
+        sm = r.frame["smooth_loss"].to_numpy(dtype=float)
+        ok = np.isfinite(sm)
+        i = int(np.argmin(np.where(ok, sm, np.inf))) if ok.any() else 0
+        curves.append(
+            SweepCurve(
+                label=f"{result.param}={v:g}",
+                lr=lr,
+                smooth_loss=sm,
+                best=v == best,
+                minimum=Mark(f"min {_fmt(float(sm[i]))}", float(lr[i]), float(sm[i])),
+            )
+        )
+    return SweepPlotData(
+        curves=tuple(curves),
+        ylim=_ylim([c.smooth_loss for c in curves]),
+        title=f"{result.param} sweep: best {best:g}, candidates "
+        + ", ".join(f"{c:g}" for c in result.candidates),
+    )
+
+
+def plot_sweep(result: SweepResult, ax: Any = None, *, figsize=(7.0, 4.5)) -> Any:
+    """Smoothed loss against learning rate (log axis), one curve per value.
+
+    The best value is drawn thicker; each curve's lowest point is marked.
+
+    Returns:
+        The matplotlib `Figure`.
+    """
+    d = sweep_plot_data(result)
+    fig, ax = _axes(ax, figsize)
+    for k, c in enumerate(d.curves):
+        color = f"C{k % 10}"
+        ax.plot(c.lr, c.smooth_loss, color=color, lw=2.5 if c.best else 1.2,
+                label=c.label + (" (best)" if c.best else ""))
+        ax.plot([c.minimum.lr], [c.minimum.loss], "o", color=color, ms=5)
+    ax.set_xscale("log")
+    ax.set_ylim(*d.ylim)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("smoothed loss")
+    ax.set_title(d.title)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(True, which="major", alpha=0.3)
+    return fig

@@ -1,0 +1,329 @@
+"""Momentum and weight-decay sweeps: one range test per value, ranked (Smith, 2018).
+
+For each value a fresh `build_model()` gets the user's optimizer rebuilt with that
+momentum (`beta_1` for Adam-family optimizers) or weight decay, through
+`lrsearch.optimizers.rebuild`: weight decay is decoupled (`w -= lr * wd * w`) and skips
+biases and normalization parameters. Every model starts from the first model's initial
+weights and reads the data in the same order, so the curves differ only by the value.
+
+The ranking, best first, orders values by the lowest smoothed loss their curve reaches
+(`min_smooth_loss`), then by how late it diverges (`diverge_lr`, infinite when it never
+did). `candidates` are the values whose lowest smoothed loss is within `tolerance`
+(relative) of the best, at least two and at most `max_candidates`, in rank order: the
+values a study should still search.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from lrsearch.analysis import LRSuggestion
+from lrsearch.errors import ConfigError, CurveError, DataError
+from lrsearch.finder import RangeTestResult, range_test
+
+__all__ = ["PARAMS", "SweepResult", "sweep", "DEFAULT_VALUES"]
+
+logger = logging.getLogger(__name__)
+
+PARAMS = ("momentum", "weight_decay")
+DEFAULT_VALUES = {
+    "momentum": (0.99, 0.97, 0.95, 0.9, 0.85, 0.8),
+    "weight_decay": (1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 0.0),
+}
+FORMAT = "lrsearch.sweep"
+VERSION = 1
+
+
+@dataclass
+class SweepResult:
+    """Range tests of one parameter at several values, and their ranking.
+
+    Attributes:
+        param: "momentum" or "weight_decay".
+        results: value -> the `RangeTestResult` of that value, in sweep order.
+        tolerance: relative distance to the best lowest loss within which a value is a
+            candidate.
+        max_candidates: most candidates returned.
+    """
+
+    param: str
+    results: dict[float, RangeTestResult]
+    tolerance: float = 0.05
+    max_candidates: int = 3
+    _ranking: pd.DataFrame | None = field(default=None, init=False, repr=False)
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        return tuple(self.results)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Long table of every curve: `value, step, lr, loss, smooth_loss` (+ `val_loss`)."""
+        parts = [r.frame.assign(value=v) for v, r in self.results.items()]
+        frame = pd.concat(parts, ignore_index=True)
+        return frame[["value", *[c for c in frame.columns if c != "value"]]]
+
+    @property
+    def ranking(self) -> pd.DataFrame:
+        """One row per value, best first.
+
+        Columns: `rank, value, min_smooth_loss, min_loss_lr` (rate at the lowest smoothed
+        loss), `diverge_lr` (rate of the step that stopped the test, inf when it ran to
+        the end), `stopped`, `steps`, and the suggested `base_lr, max_lr` (NaN where the
+        curve says nothing).
+        """
+        if self._ranking is None:
+            rows = []
+            for v, r in self.results.items():
+                f = r.frame
+                sm = f["smooth_loss"].to_numpy()
+                finite = np.isfinite(sm)
+                i = int(np.nanargmin(np.where(finite, sm, np.nan))) if finite.any() else 0
+                try:
+                    s: LRSuggestion | None = r.suggestion
+                except CurveError:
+                    s = None
+                rows.append(
+                    {
+                        "value": v,
+                        "min_smooth_loss": float(sm[i]) if finite.any() else math.inf,
+                        "min_loss_lr": float(f["lr"].iloc[i]) if len(f) else math.nan,
+                        "diverge_lr": (
+                            float(f["lr"].iloc[-1])
+                            if r.stopped in ("diverged", "nan") and len(f)
+                            else math.inf
+                        ),
+                        "stopped": r.stopped,
+                        "steps": len(f),
+                        "base_lr": s.base_lr if s else math.nan,
+                        "max_lr": s.max_lr if s else math.nan,
+                    }
+                )
+            table = pd.DataFrame(rows)
+            table = table.sort_values(
+                ["min_smooth_loss", "diverge_lr"], ascending=[True, False], kind="stable"
+            ).reset_index(drop=True)
+            table.insert(0, "rank", np.arange(1, len(table) + 1))
+            self._ranking = table
+        return self._ranking
+
+    @property
+    def best(self) -> float:
+        """The value ranked first."""
+        return float(self.ranking["value"].iloc[0])
+
+    @property
+    def candidates(self) -> tuple[float, ...]:
+        """Values worth searching in a study, best first (see the module docstring)."""
+        table = self.ranking
+        best = float(table["min_smooth_loss"].iloc[0])
+        limit = best + self.tolerance * max(abs(best), 1e-12)
+        close = table["min_smooth_loss"] <= limit
+        n = int(np.clip(close.sum(), min(2, len(table)), self.max_candidates))
+        return tuple(float(v) for v in table["value"].iloc[:n])
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Smoothed loss against log-lr, one curve per value; returns the figure.
+
+        See `lrsearch.plots.plot_sweep` for the keyword arguments.
+        """
+        from lrsearch.plots import plot_sweep
+
+        return plot_sweep(self, ax=ax, **kwargs)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the long frame as CSV at `path`, how each test ran as `<stem>.meta.json`."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.frame.to_csv(path, index=False)
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "param": self.param,
+            "values": list(self.values),
+            "tolerance": self.tolerance,
+            "max_candidates": self.max_candidates,
+            "tests": [r.meta for r in self.results.values()],
+            "best": self.best,
+            "candidates": list(self.candidates),
+        }
+        path.with_name(path.stem + ".meta.json").write_text(
+            json.dumps(meta, indent=2, default=_json_default) + "\n"
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SweepResult:
+        """Read a sweep written by `save` (its `.meta.json` is optional).
+
+        Raises:
+            DataError: the file is missing or not a sweep CSV.
+        """
+        path = Path(path)
+        try:
+            frame = pd.read_csv(path)
+        except FileNotFoundError as exc:
+            raise DataError(f"no sweep file at {path}; check the path") from exc
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path} is not a sweep CSV ({exc})") from exc
+        missing = [c for c in ("value", "lr", "loss") if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{path} is not a sweep CSV: no column {', '.join(missing)} "
+                f"(a range-test CSV is read with RangeTestResult.load)"
+            )
+        mp = path.with_name(path.stem + ".meta.json")
+        meta: dict[str, Any] = {}
+        if mp.exists():
+            try:
+                meta = json.loads(mp.read_text())
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{mp} is not JSON ({exc}); delete it or save again") from exc
+        values = meta.get("values") or list(dict.fromkeys(frame["value"].tolist()))
+        tests = meta.get("tests") or [{} for _ in values]
+        results = {}
+        for v, tmeta in zip(values, tests):
+            part = frame[frame["value"] == v].drop(columns="value").reset_index(drop=True)
+            results[float(v)] = RangeTestResult(frame=part, meta=dict(tmeta))
+        return cls(
+            param=str(meta.get("param", "momentum")),
+            results=results,
+            tolerance=float(meta.get("tolerance", 0.05)),
+            max_candidates=int(meta.get("max_candidates", 3)),
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _check_values(param: str, values: Sequence[float]) -> tuple[float, ...]:
+    if param not in PARAMS:
+        raise ConfigError(f"Argument `param` must be one of {PARAMS}. Received: param={param!r}")
+    try:
+        vals = tuple(float(v) for v in values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Argument `values` must be numbers. Received: values={values!r}") from exc
+    if not vals:
+        raise ConfigError("Argument `values` is empty; give at least one value to sweep")
+    if len(set(vals)) != len(vals):
+        raise ConfigError(f"Argument `values` repeats a value. Received: values={vals}")
+    for v in vals:
+        ok = 0.0 <= v < 1.0 if param == "momentum" else (math.isfinite(v) and v >= 0.0)
+        if not ok:
+            rule = "in [0, 1)" if param == "momentum" else ">= 0"
+            raise ConfigError(f"every {param} must be {rule}. Received: {param}={v}")
+    return vals
+
+
+def _with_value(model: keras.Model, param: str, value: float) -> None:
+    """Recompile `model` with its optimizer rebuilt to use `value` for `param`."""
+    from lrsearch.optimizers import rebuild
+
+    config = getattr(model, "_compile_config", None)
+    if config is None:
+        raise ConfigError("build_model() must return a compiled model; call model.compile(...)")
+    kwargs = dict(config.config)
+    try:
+        kwargs["optimizer"] = rebuild(model.optimizer, **{param: value})
+    except ConfigError as exc:
+        raise ConfigError(f"cannot sweep {param}: {exc}") from exc
+    model.compile(**kwargs)
+
+
+def sweep(
+    build_model: Callable[[], keras.Model],
+    data: Any,
+    param: str = "momentum",
+    values: Sequence[float] = DEFAULT_VALUES["momentum"],
+    *,
+    tolerance: float = 0.05,
+    max_candidates: int = 3,
+    **range_test_kwargs: Any,
+) -> SweepResult:
+    """One range test per value of momentum or weight decay, ranked best first.
+
+    Smith's recipe ("A disciplined approach to neural network hyper-parameters", 2018):
+    run the range test at a few momentum or weight-decay values; the value whose curve
+    falls lowest and diverges latest trains best at high rates.
+
+    Example:
+
+        s = lrsearch.sweep(build_model, (x, y), param="weight_decay", steps=150)
+        s.ranking, s.best, s.candidates
+
+    Args:
+        build_model: returns a fresh compiled `keras.Model` each call.
+        data: as for `range_test`.
+        param: "momentum" (`beta_1` for Adam-family optimizers) or "weight_decay"
+            (decoupled; biases and normalization parameters are not decayed).
+        values: the values to test; for `param="weight_decay"` the default becomes
+            `DEFAULT_VALUES["weight_decay"]` (1e-2 ... 1e-4 and 0).
+        tolerance: relative distance to the best lowest loss for a candidate.
+        max_candidates: most candidates.
+        **range_test_kwargs: `min_lr, max_lr, steps, mode, batch_size, smooth, diverge,
+            validation_data, verbose` of `range_test` (`restore` is always False: each
+            model is thrown away).
+
+    Returns:
+        A `SweepResult`.
+
+    Raises:
+        ConfigError: unknown param, bad values, a model that is not compiled, or an
+            optimizer without that parameter.
+    """
+    if param == "weight_decay" and values is DEFAULT_VALUES["momentum"]:
+        values = DEFAULT_VALUES["weight_decay"]
+    vals = _check_values(param, values)
+    if not callable(build_model):
+        raise ConfigError(f"build_model must be a function returning a compiled model; got {build_model!r}")
+    if not 0 <= tolerance:
+        raise ConfigError(f"Argument `tolerance` must be >= 0. Received: tolerance={tolerance}")
+    if max_candidates < 1:
+        raise ConfigError(f"Argument `max_candidates` must be >= 1. Received: max_candidates={max_candidates}")
+    range_test_kwargs.pop("restore", None)
+    range_test_kwargs.setdefault("verbose", 0)
+    results: dict[float, RangeTestResult] = {}
+    initial: list[np.ndarray] | None = None
+    for v in vals:
+        model = build_model()
+        if not isinstance(model, keras.Model):
+            raise ConfigError(f"build_model() must return a keras.Model; got {type(model).__name__}")
+        _with_value(model, param, v)
+        # same initial weights (and dropout seed states) for every value
+        if initial is None:
+            initial = [np.array(w.numpy(), copy=True) for w in model.variables]
+        elif [w.shape for w in initial] != [tuple(w.shape) for w in model.variables]:
+            raise ConfigError(
+                "build_model() returned models of different shapes; it must build the same "
+                "architecture each call"
+            )
+        else:
+            for w, value in zip(model.variables, initial):
+                w.assign(value)
+        logger.info("sweep %s=%g", param, v)
+        try:
+            results[v] = range_test(model, data, restore=False, **range_test_kwargs)
+        except KeyboardInterrupt as exc:
+            if results:
+                exc.sweep_result = SweepResult(  # type: ignore[attr-defined]
+                    param, dict(results), tolerance, max_candidates
+                )
+                logger.warning(
+                    "sweep interrupted after %d of %d values; the finished tests are on the "
+                    "exception as .sweep_result", len(results), len(vals),
+                )
+            raise
+    return SweepResult(param=param, results=results, tolerance=tolerance, max_candidates=max_candidates)
