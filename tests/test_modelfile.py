@@ -282,3 +282,11 @@ def test_source_from_compiled_model_keeps_weights():
     clone = source.build_model()
     assert clone is not model and clone.optimizer is not None
     np.testing.assert_array_equal(clone.get_weights()[0], model.get_weights()[0])
+
+
+@pytest.mark.parametrize("study", ["digits", "clr", "warmup_cosine"])
+def test_study_model_files_load(study):
+    source = load_model_file(ROOT / "studies" / study / "model.py")
+    assert source.name == study
+    assert len(source.train[0]) == 1437 and len(source.validation[0]) == 360
+    assert (ROOT / "studies" / study / "README.md").exists()
