@@ -22,7 +22,9 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,7 @@ class _State:
 
     def __init__(self) -> None:
         self.on_interrupt = "nothing was recorded"
+        self.sigint = False
 
 
 # --------------------------------------------------------------------------- argument types
@@ -597,13 +600,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
     _configure_logging(args)
+    previous = _watch_sigint(state)
     try:
         return args.func(args, state)
     except KeyboardInterrupt:
         if debug:
             raise
-        print(f"lrsearch: interrupted: {state.on_interrupt}", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
+        return _interrupted(state)
     except LRSearchError as exc:
         if debug:
             raise
@@ -617,9 +620,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not the user's doing: still one line unless --debug
         if debug:
             raise
+        if state.sigint:  # Ctrl-C inside TensorFlow's C++ code arrives as another error
+            return _interrupted(state)
         first = (str(exc).strip().splitlines() or [""])[0]
         _error(f"unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)")
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(state: _State) -> int:
+    print(f"lrsearch: interrupted: {state.on_interrupt}", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
+def _watch_sigint(state: _State) -> Any:
+    """Note every Ctrl-C, then interrupt as Python does; returns the handler it replaced."""
+
+    def handler(signum: int, frame: Any) -> None:
+        state.sigint = True
+        signal.default_int_handler(signum, frame)
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

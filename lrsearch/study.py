@@ -835,6 +835,10 @@ def _run_optuna(plan: Plan, pruner: optuna.pruners.BasePruner, *, max_trials: in
         if _count(study, states) >= max_trials:
             logger.info("study %s already holds %d finished trials", plan.study_name, max_trials)
             return _finish(study, plan)
+    verbosity = optuna.logging.get_verbosity()
+    if not plan.verbose:  # Optuna logs every trial at INFO on its own handler
+        optuna.logging.set_verbosity(min(max(verbosity, optuna.logging.WARNING),
+                                         optuna.logging.CRITICAL))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -844,7 +848,19 @@ def _run_optuna(plan: Plan, pruner: optuna.pruners.BasePruner, *, max_trials: in
         # every finished trial is already in the storage; keep the tables in step
         _finish(study, plan)
         raise
+    except Exception as exc:
+        _finish(study, plan)
+        if _is_interrupt(exc):
+            raise KeyboardInterrupt from exc
+        raise
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     return _finish(study, plan)
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """A Ctrl-C that TensorFlow's C++ layer re-raised as another exception (pybind11)."""
+    return "KeyboardInterrupt" in f"{type(exc).__name__}: {exc}"
 
 
 def _count(study: optuna.study.Study, states: tuple[Any, ...]) -> int:

@@ -37,6 +37,8 @@ def test_default_storage_is_a_sqlite_file_in_the_output_directory(tmp_path):
     optuna.create_study(storage=storage, study_name="s1")
     assert (tmp_path / "runs" / "s1" / "study.db").is_file()
     assert study_names(url) == ["s1"]
+    with pytest.raises(StorageError, match="no study 'nope' in sqlite:///.*; it holds: s1$"):
+        load_result(url, "nope")
 
 
 @pytest.mark.parametrize(
