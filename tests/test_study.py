@@ -77,7 +77,7 @@ def test_data_that_does_not_fit_the_model_raises_data_error(tmp_path):
 def test_pruners_by_name():
     median = make_pruner("median", 9)
     assert isinstance(median, optuna.pruners.MedianPruner)
-    assert median._n_warmup_steps == 3 and median._n_startup_trials == 4
+    assert median._n_warmup_steps == 4 and median._n_startup_trials == 5
     hyperband = make_pruner("hyperband", 9)
     assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
     assert hyperband._max_resource == 9 and hyperband._min_resource == 1
