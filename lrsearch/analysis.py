@@ -177,6 +177,32 @@ def trim_curve(
     return lr, loss
 
 
+def _diverged(loss: np.ndarray, kept: int, diverge: float, smooth: float) -> bool:
+    """Whether the curve ended in a NaN or a divergence (cut by `trim_curve`, or the last
+    point is the one past the threshold, as when the range test stopped there)."""
+    if kept < loss.size:
+        return True
+    if not diverge or not loss.size or not np.all(loss > 0):
+        return False
+    avg = smooth_loss(loss, smooth)
+    return bool(avg[-1] > diverge * avg.min())
+
+
+def _drop_blowup(loss: np.ndarray, start: int) -> int:
+    """Length of the curve without its trailing run of losses above the starting level.
+
+    The moving average that detects divergence lags, so the last few points of a
+    diverged curve are already far above where the loss began: rates at which training
+    is worse than not training at all. Left in, they drag the smoothed curve (and its
+    minimum) around at the edge; fastai drops a fixed 5 points for the same reason.
+    """
+    level = float(np.median(loss[:start]))
+    k = loss.size
+    while k > start and loss[k - 1] > level:
+        k -= 1
+    return k
+
+
 def _valley_index(y: np.ndarray) -> int:
     """fastai's valley rule: in the longest decreasing subsequence, a point 1/2 along.
 
@@ -252,6 +278,13 @@ def suggest(
         raise ConfigError(f"Argument `window` must be in (0, 1). Received: window={window}")
     total = len(np.asarray(lr).ravel())
     lr_, loss_ = trim_curve(lr, loss, diverge=diverge)
+    sorted_loss = np.asarray(loss, dtype=np.float64).ravel()
+    if sorted_loss.size == total and np.all(np.isfinite(np.asarray(lr, dtype=np.float64))):
+        sorted_loss = sorted_loss[np.argsort(np.asarray(lr, dtype=np.float64), kind="stable")]
+    diverged = _diverged(sorted_loss, lr_.size, diverge, 0.98)
+    if diverged and lr_.size > 2 * MIN_POINTS:
+        k = _drop_blowup(loss_, max(MIN_POINTS, lr_.size // 10))
+        lr_, loss_ = lr_[:k], loss_[:k]
     n = lr_.size
     if n < MIN_POINTS:
         raise CurveError(
@@ -275,8 +308,12 @@ def suggest(
     rates = 10.0**grid
     rates[0], rates[-1] = lr_[0], lr_[-1]  # exact ends despite float round trips
 
-    i_min = int(np.argmin(ys))
-    i_steep = int(np.argmin(slope[: i_min + 1]))
+    # the filters' fit at the end of a cut curve can dip below the data: no minimum there
+    end = n - 1 - (w // 2 if diverged and n > 2 * w else 0)
+    i_min = int(np.argmin(ys[: end + 1]))
+    # the slope at the first half window is an extrapolated fit, not a centred estimate
+    first = w // 2 if i_min > w else 0
+    i_steep = first + int(np.argmin(slope[first : i_min + 1]))
     g = slope[i_steep]
     drop = ys[0] - ys[i_min]
     scale = max(abs(ys[0]), abs(ys[i_min]), 1e-12)
@@ -309,7 +346,7 @@ def suggest(
                 f"the curve is noisy (noise {noise:.3g} vs a descent of {drop:.3g}): the "
                 f"bounds are uncertain; rerun with a larger batch size or more steps"
             )
-        if i_min >= n - 1 - edge and n == total:  # not cut by NaN or divergence
+        if i_min >= n - 1 - edge and not diverged:
             warns.append(
                 f"the loss was still falling at the largest tested rate ({hi}): max_lr may "
                 f"be too low; rerun with a larger max_lr"

@@ -181,3 +181,23 @@ def test_suggestion_round_trips_and_keeps_its_invariant():
     with pytest.raises(ConfigError, match="missing"):
         LRSuggestion.from_dict({"base_lr": 1e-4})
 
+
+
+def test_a_curve_that_ends_in_its_divergence_is_read_without_the_blowup():
+    """The range test stops at the first point whose moving average passes 4x its minimum;
+    the lagging average lets several exploding losses in before that. Read naively, the
+    filters' fit at the cut edge dips below the data, the minimum lands on the last rates
+    and the curve is reported as still falling at the top of the range."""
+    lr = np.geomspace(1e-6, 10.0, 300)
+    x = np.log10(lr)
+    loss = 0.3 + 2 / (1 + np.exp(3 * (x + 2.5))) + np.exp(12 * (x + 0.5))
+    stop = int(np.flatnonzero(smooth_loss(loss) > 4 * np.minimum.accumulate(smooth_loss(loss)))[0])
+    lr, loss = lr[: stop + 1], loss[: stop + 1]
+    assert loss[-1] > 10 * loss.min()  # the blow-up is in the curve
+    s = suggest(lr, loss)
+    fine = np.linspace(-6, 1, 100001)
+    true_min = 10 ** fine[np.argmin(0.3 + 2 / (1 + np.exp(3 * (fine + 2.5))) + np.exp(12 * (fine + 0.5)))]
+    assert s.min_loss_lr == pytest.approx(true_min, rel=0.2)
+    assert not any("still falling" in w for w in s.warnings)
+    assert s.steepest_lr == pytest.approx(10**-2.5, rel=0.15)
+    assert s.base_lr < 10**-2.5 < s.max_lr <= s.min_loss_lr

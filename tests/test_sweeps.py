@@ -134,7 +134,7 @@ def test_momentum_sweep_on_digits(tmp_path):
     assert len(s.frame) == sum(len(r.frame) for r in s.results.values())
     assert s.best in s.candidates and set(s.candidates) <= {0.95, 0.9, 0.5}
     # every curve falls well below its start: the sweep trained real models
-    assert (s.ranking["min_smooth_loss"] < 1.5).all()
+    assert (s.ranking["min_smooth_loss"] < 0.75 * np.log(10)).all()  # chance: ln(10)
     path = s.save(tmp_path / "sweep.csv")
     meta = json.loads((tmp_path / "sweep.meta.json").read_text())
     assert meta["param"] == "momentum" and meta["best"] == s.best
