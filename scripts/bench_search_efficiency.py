@@ -1,0 +1,337 @@
+"""Search efficiency at an equal epoch budget: `lrsearch.auto` against the alternatives.
+
+Every method trains the same model on the same data (by default `studies/digits/model.py`,
+the README's example: a small CNN with SGD, rate 0.01, momentum 0.9, batch 32) and may
+spend the same number of epochs, `--budget`. Methods ("arms"):
+
+- `default`: one long `fit` at the optimizer's own constant rate (the model file's
+  `SGD(0.01, momentum=0.9)`, Keras' default rate), validation accuracy after every epoch.
+- `lrsearch`: `lrsearch.auto` with its defaults (160-step range test from 1e-6 to 10,
+  momentum and weight-decay sweeps of three range tests each, median pruner, metric
+  `val_loss`), trials of `--epochs` epochs. The range test's and the sweeps' batches are
+  charged to the budget: a range test of N batches costs N / steps_per_epoch epochs.
+- `lrsearch-nosweeps`: the same with `sweeps=False` (range test and study only).
+- `tpe-wide`: Optuna TPE over the same schedule parameters (the same `tune` harness,
+  sampler and pruner) with the rate range set to a wide default, `[1e-5, 10]`, instead of
+  the range test's bounds, and no sweeps.
+- `kt-random`: `keras_tuner.RandomSearch` over a constant rate, log-uniform in
+  `[1e-5, 10]` (objective `val_accuracy`), trials of `--epochs` epochs.
+
+A search arm runs trials until it has spent the budget (a study is resumed with more
+trials while epochs are left; pruned and failed trials count the epochs they ran). Each
+arm's spending is an ordered ledger: range test and sweeps first, then every epoch of
+every trial in the order they ran. From it:
+
+- best val acc: the highest validation accuracy after any epoch within the budget;
+- epochs to target: cumulative epochs spent when validation accuracy first reached
+  `--target` ("-" when not within the budget; the `default` arm trains on to
+  `--default-epochs` to find its number).
+
+Medians over `--seeds` seeds. Targets: lrsearch reaches `--target` in at most a third of
+the epochs the default constant rate needs, and in fewer epochs than both unbounded
+searches.
+
+    python scripts/bench_search_efficiency.py [--seeds 3] [--epochs 6] [--budget 48]
+        [--target 0.98] [--arms default,lrsearch,tpe-wide,kt-random]
+        [--model-file studies/digits/model.py]
+
+Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import math
+import os
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import keras  # noqa: E402
+import optuna  # noqa: E402
+
+import lrsearch  # noqa: E402
+import lrsearch.pipeline  # noqa: E402
+from lrsearch.analysis import LRSuggestion  # noqa: E402
+from lrsearch.study import tune  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+logging.getLogger("lrsearch").setLevel(logging.ERROR)
+ARMS = ("default", "lrsearch", "lrsearch-nosweeps", "tpe-wide", "kt-random")
+WIDE = (1e-5, 10.0)
+BATCH = 32
+
+
+@dataclass
+class Ledger:
+    """What one arm spent, in order: `(epochs, val_accuracy or None)` per entry."""
+
+    entries: list[tuple[float, float | None]] = field(default_factory=list)
+    trials: int = 0
+    overhead: float = 0.0
+    note: str = ""
+
+    def charge(self, epochs: float) -> None:
+        self.entries.append((epochs, None))
+        self.overhead += epochs
+
+    def epoch(self, val_acc: float) -> None:
+        self.entries.append((1.0, val_acc if math.isfinite(val_acc) else 0.0))
+
+    @property
+    def spent(self) -> float:
+        return sum(e for e, _ in self.entries)
+
+    def within(self, budget: float) -> list[tuple[float, float]]:
+        """(cumulative epochs, val acc) of the epochs that end within `budget`."""
+        out, cum = [], 0.0
+        for epochs, acc in self.entries:
+            cum += epochs
+            if cum > budget + 1e-9:
+                break
+            if acc is not None:
+                out.append((cum, acc))
+        return out
+
+    def best(self, budget: float) -> float:
+        return max((a for _, a in self.within(budget)), default=float("nan"))
+
+    def to_target(self, target: float, budget: float) -> float:
+        return next((c for c, a in self.within(budget) if a >= target - 1e-9), math.inf)
+
+
+def load_model_file(path: Path):
+    spec = importlib.util.spec_from_file_location("bench_model_file", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_model, module.load_data()
+
+
+def steps_per_epoch(train) -> int:
+    return math.ceil(len(train[0]) / BATCH)
+
+
+def from_tune(result, ledger: Ledger) -> None:
+    """Append a study's trials, in the order they ran, epoch by epoch."""
+    history = result.history
+    for _, row in result.trials.sort_values("number").iterrows():
+        ledger.trials += 1
+        rows = history[history["trial"] == row["number"]].sort_values("epoch")
+        accs = [float(a) for a in rows.get("val_accuracy", [])]
+        run = int(row["epochs_run"])
+        for i in range(run):
+            ledger.epoch(accs[i] if i < len(accs) else 0.0)
+
+
+def top_up(call, budget: float, spent: float, epochs: int):
+    """Call `call(trials=n)` (a resumable study) until the trials have spent `budget`."""
+    result, used = None, 0.0
+    while spent + used < budget:
+        n = max(1, math.ceil((budget - spent - used) / epochs))
+        result = call(trials=n)
+        used = float(result.trials["epochs_run"].sum())
+    return result
+
+
+def arm_default(build, train, val, seed: int, horizon: int) -> Ledger:
+    keras.utils.set_random_seed(seed)
+    model = build()
+    h = model.fit(*train, validation_data=val, epochs=horizon, batch_size=BATCH, verbose=0)
+    ledger = Ledger(note=f"{type(model.optimizer).__name__} "
+                         f"lr={float(model.optimizer.learning_rate):g}")
+    for acc in h.history["val_accuracy"]:
+        ledger.epoch(float(acc))
+    keras.backend.clear_session()
+    return ledger
+
+
+def arm_lrsearch(build, train, val, seed: int, args, out: Path, sweeps: bool) -> Ledger:
+    keras.utils.set_random_seed(seed)
+    spe = steps_per_epoch(train)
+    ledger = Ledger()
+    runs = []
+
+    def call(trials: int):
+        result = lrsearch.auto(build, data=(train, val), epochs=args.epochs, trials=trials,
+                               out_dir=out, study_name="bench", seed=seed, batch_size=BATCH,
+                               sweeps=sweeps, report=False, verbose=0)
+        runs.append(result)
+        return result.tune
+
+    # the first call runs the range test and sweeps; later calls reuse them and resume
+    guess = (1 + 6 * sweeps) * lrsearch.pipeline.DEFAULT_RANGE_STEPS / spe
+    first = call(max(1, math.ceil((args.budget - guess) / args.epochs)))
+    done = runs[0]
+    steps = len(done.range_test.frame) + sum(len(s.frame) for s in done.sweeps.values())
+    ledger.charge(steps / spe)
+    result = top_up(call, args.budget, ledger.overhead, args.epochs) or first
+    from_tune(result, ledger)
+    s = done.suggestion
+    ledger.note = f"bounds {s.base_lr:.2g}-{s.max_lr:.2g}, {steps} range-test steps"
+    return ledger
+
+
+def arm_tpe_wide(build, train, val, seed: int, args, out: Path) -> Ledger:
+    keras.utils.set_random_seed(seed)
+    wide = LRSuggestion(base_lr=WIDE[0], max_lr=WIDE[1], steepest_lr=1e-2, valley_lr=1e-2,
+                        min_loss_lr=1.0)
+
+    def call(trials: int):
+        return tune(build, train, validation_data=val, suggestion=wide, epochs=args.epochs,
+                    trials=trials, batch_size=BATCH, out_dir=out, study_name="bench",
+                    seed=seed)
+
+    ledger = Ledger(note=f"rates {WIDE[0]:g}-{WIDE[1]:g}")
+    from_tune(top_up(call, args.budget, 0.0, args.epochs), ledger)
+    return ledger
+
+
+class _EpochSink(keras.callbacks.Callback):
+    """KerasTuner deep-copies callbacks per trial: the sink is a class attribute."""
+
+    sink: list[float] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        type(self).sink.append(float((logs or {}).get("val_accuracy", float("nan"))))
+
+
+def arm_kt_random(build, train, val, seed: int, args, out: Path) -> Ledger:
+    import keras_tuner
+
+    class RandomSearch(keras_tuner.RandomSearch):
+        def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+            # KerasTuner imports tensorboard for every trial on TensorFlow, even without
+            # a TensorBoard callback (none here; tensorboard is not installed)
+            pass
+
+    counter = iter(range(10**6))
+
+    def hypermodel(hp):
+        keras.utils.set_random_seed(seed * 1000 + next(counter))
+        model = build()
+        lr = hp.Float("learning_rate", WIDE[0], WIDE[1], sampling="log")
+        config = {**model.optimizer.get_config(), "learning_rate": lr}
+        model.compile(optimizer=type(model.optimizer).from_config(config), loss=model.loss,
+                      metrics=["accuracy"])
+        return model
+
+    trials = math.ceil(args.budget / args.epochs)
+    tuner = RandomSearch(hypermodel, objective="val_accuracy", max_trials=trials,
+                          seed=seed, directory=str(out), project_name="bench",
+                          overwrite=True)
+    _EpochSink.sink = []
+    tuner.search(*train, validation_data=val, epochs=args.epochs, batch_size=BATCH,
+                 callbacks=[_EpochSink()], verbose=0)
+    ledger = Ledger(note=f"constant rate {WIDE[0]:g}-{WIDE[1]:g}", trials=trials)
+    for acc in _EpochSink.sink:
+        ledger.epoch(acc)
+    keras.backend.clear_session()
+    return ledger
+
+
+def fmt_epochs(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:.1f}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model-file", type=Path, default=ROOT / "studies" / "digits" / "model.py")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=6, help="epochs per trial")
+    p.add_argument("--budget", type=int, default=48, help="epochs each method may spend")
+    p.add_argument("--target", type=float, default=0.98, help="validation accuracy")
+    p.add_argument("--default-epochs", type=int, default=None,
+                   help="epochs of the default-rate fit (default: 2 x budget)")
+    p.add_argument("--arms", default="default,lrsearch,tpe-wide,kt-random",
+                   help=f"comma-separated, from {','.join(ARMS)}")
+    args = p.parse_args()
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    for a in arms:
+        if a not in ARMS:
+            p.error(f"unknown arm {a!r}: use {', '.join(ARMS)}")
+    horizon = args.default_epochs or 2 * args.budget
+    build, (train, val) = load_model_file(args.model_file)
+    spe = steps_per_epoch(train)
+
+    results: dict[str, list[Ledger]] = {a: [] for a in arms}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seeds):
+            for arm in arms:  # arms interleave, so machine load hits all alike
+                out = Path(tmp) / f"{arm}-{seed}"
+                if arm == "default":
+                    led = arm_default(build, train, val, seed, horizon)
+                elif arm.startswith("lrsearch"):
+                    led = arm_lrsearch(build, train, val, seed, args, out,
+                                       sweeps=arm == "lrsearch")
+                elif arm == "tpe-wide":
+                    led = arm_tpe_wide(build, train, val, seed, args, out)
+                else:
+                    led = arm_kt_random(build, train, val, seed, args, out)
+                results[arm].append(led)
+                print(f"seed {seed} {arm}: best {led.best(args.budget):.4f}, to target "
+                      f"{fmt_epochs(led.to_target(args.target, args.budget))}",
+                      file=sys.stderr, flush=True)
+
+    name = args.model_file.relative_to(ROOT) if args.model_file.is_relative_to(ROOT) \
+        else args.model_file
+    print(f"`{name}`: {len(train[0])} training / {len(val[0])} validation samples, batch "
+          f"{BATCH} ({spe} steps per epoch); budget {args.budget} epochs per method, trials "
+          f"of {args.epochs} epochs, target val accuracy {args.target}, {args.seeds} seeds "
+          f"(median over seeds)\n")
+    print("| method | best val acc within budget | epochs to target | reached (seeds) "
+          "| range test + sweeps (epochs) | trials |")
+    print("|---|---|---|---|---|---|")
+    med: dict[str, float] = {}
+    for arm, ledgers in results.items():
+        budget = horizon if arm == "default" else args.budget
+        best = statistics.median(led.best(args.budget) for led in ledgers)
+        hits = [led.to_target(args.target, budget) for led in ledgers]
+        med[arm] = statistics.median(hits)
+        reached = sum(math.isfinite(h) for h in hits)
+        over = statistics.median(led.overhead for led in ledgers)
+        trials = statistics.median(led.trials for led in ledgers) if arm != "default" else 1
+        label = f"{arm} ({ledgers[0].note})"
+        print(f"| {label} | {best:.4f} | {fmt_epochs(med[arm])} | {reached}/{len(hits)} | "
+              f"{over:.1f} | {trials:g} |")
+    print("\nPer seed, epochs to target (best val acc within budget):\n")
+    print("| seed | " + " | ".join(arms) + " |")
+    print("|---|" + "---|" * len(arms))
+    for seed in range(args.seeds):
+        cells = []
+        for arm in arms:
+            led = results[arm][seed]
+            budget = horizon if arm == "default" else args.budget
+            cells.append(f"{fmt_epochs(led.to_target(args.target, budget))} "
+                         f"({led.best(args.budget):.4f})")
+        print(f"| {seed} | " + " | ".join(cells) + " |")
+    if "default" in results:
+        print(f"\n(`default` trains on to {horizon} epochs to find when it reaches the "
+              f"target; its best accuracy is taken within the {args.budget}-epoch budget.)")
+    if "lrsearch" in med:
+        ours = med["lrsearch"]
+        checks = []
+        if "default" in med:
+            limit = med["default"] / 3
+            checks.append((f"lrsearch reaches {args.target} in <= 1/3 of the default rate's "
+                           f"epochs ({fmt_epochs(ours)} vs {fmt_epochs(med['default'])} / 3 = "
+                           f"{fmt_epochs(limit)})", ours <= limit and math.isfinite(ours)))
+        for other in ("tpe-wide", "kt-random"):
+            if other in med:
+                checks.append((f"lrsearch ahead of {other} ({fmt_epochs(ours)} vs "
+                               f"{fmt_epochs(med[other])} epochs)",
+                               math.isfinite(ours) and ours < med[other]))
+        print()
+        for text, ok in checks:
+            print(f"target: {text}: {'met' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
