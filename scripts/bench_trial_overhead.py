@@ -138,7 +138,10 @@ def main() -> None:
           f"overhead): {statistics.median(own):.3f}")
     extra = statistics.median([tt - ss for tt, ss in zip(trial, scheduled)])
     print(f"the study's own cost per trial (sampling, storage writes, per-epoch records): "
-          f"{extra:.3f} s, a fixed cost that longer trials amortize")
+          f"{extra:.3f} s, a fixed cost that longer trials amortize\n")
+    ratio = statistics.median(ratios)
+    print(f"target: per-trial overhead, trial / bare fit = {ratio:.3f} <= 1.05: "
+          f"{'met' if ratio <= 1.05 else 'MISSED'}")
 
 
 if __name__ == "__main__":

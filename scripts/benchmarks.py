@@ -1,0 +1,217 @@
+"""Run every benchmark with small settings and write BENCHMARKS.md.
+
+Each benchmark script prints markdown (tables, then one `target: ... met|MISSED` line per
+claim it checks). This runner runs them one after another with the settings below,
+collects what they print, and writes one file: the date, the machine, a summary of every
+target met or missed, then each benchmark's tables under the command that made them.
+
+    python scripts/benchmarks.py [--only range_test,search_efficiency] [--out BENCHMARKS.md]
+        [--dry-run]
+
+With the default settings the whole run takes about 20-25 minutes on a 2-core CPU;
+every script takes flags for bigger runs (see each script's docstring).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Bench:
+    key: str
+    title: str
+    script: str
+    args: tuple[str, ...]
+    about: str
+    miss_note: str = ""  # the likely cause, shown under the section when a target is missed
+
+
+BENCHES = (
+    Bench(
+        "range_test",
+        "1. Range-test cost",
+        "bench_range_test.py",
+        ("--steps", "300", "--repeats", "5"),
+        "A range test against `model.fit` over the same batches, both from a freshly "
+        "compiled model (tracing included); ratios of medians over alternating repeats. "
+        "Target: ratio <= 1.05.",
+    ),
+    Bench(
+        "suggestions",
+        "2. Suggestion quality",
+        "bench_suggestions.py",
+        ("--datasets", "digits,breast_cancer", "--epochs", "8", "--seeds", "3", "--grid", "10"),
+        "One-cycle at the suggested `max_lr` against the best peak rate of a dense log grid "
+        "(1e-3 to 10), and at the rate fastai's valley rule reads from the same curve. "
+        "Target: accuracy ratio (suggested / best grid) >= 0.99 on every dataset.",
+    ),
+    Bench(
+        "search_efficiency",
+        "3. Search efficiency at an equal epoch budget",
+        "bench_search_efficiency.py",
+        ("--seeds", "3", "--epochs", "6", "--budget", "48", "--target", "0.98"),
+        "`lrsearch.auto` (range test, sweeps and study charged to the budget) against "
+        "the optimizer's default constant rate, Optuna TPE over the same schedule "
+        "parameters with rates in [1e-5, 10] instead of the range test's bounds, and "
+        "KerasTuner RandomSearch over a constant rate in [1e-5, 10]. Targets: lrsearch "
+        "reaches the target accuracy in at most a third of the epochs the default rate "
+        "needs, and in fewer epochs than both unbounded searches.",
+    ),
+    Bench(
+        "trial_overhead",
+        "4. Per-trial overhead of the study harness",
+        "bench_trial_overhead.py",
+        ("--rounds", "8", "--epochs", "5"),
+        "One study trial against a bare `model.fit` of the same epochs, alternating. "
+        "Target: a trial costs at most 5% more than a bare fit.",
+    ),
+    Bench(
+        "bounded_space",
+        "Extra: bounded against full-range study",
+        "bench_bounded_space.py",
+        ("--trials", "6", "--epochs", "3", "--seeds", "2"),
+        "The same study inside the range test's bounds and over the whole tested range "
+        "(no target; context for item 3).",
+    ),
+    Bench(
+        "scheduled_optimizers",
+        "Extra: cost of in-step schedules",
+        "bench_scheduled_optimizers.py",
+        ("--epochs", "3", "--repeats", "3"),
+        "Milliseconds per step of rate / momentum / weight-decay schedules evaluated inside "
+        "the train step against constants and a per-batch callback (no target).",
+    ),
+)
+
+TARGET_LINE = re.compile(r"^target:\s*(.*):\s*(met|MISSED)\s*$")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> str:
+    cores = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = cores
+    return (f"{cpu_model()}, {cores} cores ({usable} usable), {platform.system()} "
+            f"{platform.release()}; Python {platform.python_version()}, TensorFlow "
+            f"{version('tensorflow')}, Keras {version('keras')}, Optuna {version('optuna')}, "
+            f"KerasTuner {version('keras-tuner')}, no GPU (CPU runs)")
+
+
+def run(bench: Bench) -> tuple[str, list[tuple[str, bool]], float, int]:
+    cmd = [sys.executable, str(ROOT / "scripts" / bench.script), *bench.args]
+    print(f"== {bench.title}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
+    seconds = time.perf_counter() - start
+    targets = []
+    for line in proc.stdout.splitlines():
+        m = TARGET_LINE.match(line.strip())
+        if m:
+            targets.append((m.group(1), m.group(2) == "met"))
+    print(f"   {seconds:.0f} s, exit {proc.returncode}", file=sys.stderr, flush=True)
+    return proc.stdout.strip(), targets, seconds, proc.returncode
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", default="", help="comma-separated keys: "
+                   + ",".join(b.key for b in BENCHES))
+    p.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    p.add_argument("--dry-run", action="store_true", help="print the commands only")
+    args = p.parse_args()
+    keys = {k.strip() for k in args.only.split(",") if k.strip()}
+    unknown = keys - {b.key for b in BENCHES}
+    if unknown:
+        p.error(f"unknown benchmark(s) {sorted(unknown)}: use {[b.key for b in BENCHES]}")
+    chosen = [b for b in BENCHES if not keys or b.key in keys]
+    if args.dry_run:
+        for b in chosen:
+            print(f"python scripts/{b.script} {' '.join(b.args)}")
+        return 0
+
+    started = dt.datetime.now(dt.timezone.utc)
+    done = [(b, *run(b)) for b in chosen]
+    lines = [
+        "# Benchmarks",
+        "",
+        "What lrsearch buys, measured against the alternatives. Written by "
+        "`python scripts/benchmarks.py`; every table below sits under the command that "
+        "made it. Timings are ratios measured within one run (baseline and candidate "
+        "interleaved, medians over repeats): the machine is shared, so absolute seconds "
+        "are only indicative.",
+        "",
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC (commit {commit()})",
+        f"- Machine: {machine()}",
+        "",
+        "## Targets",
+        "",
+        "| benchmark | claim | result |",
+        "|---|---|---|",
+    ]
+    for b, _, targets, _, rc in done:
+        if rc != 0:
+            lines.append(f"| {b.title} | the script failed (exit {rc}) | **MISSED** |")
+        for text, ok in targets:
+            lines.append(f"| {b.title} | {text} | {'met' if ok else '**MISSED**'} |")
+        if rc == 0 and not targets:
+            lines.append(f"| {b.title} | (no target) | - |")
+    for b, out, targets, seconds, rc in done:
+        lines += ["", f"## {b.title}", "", b.about, "", "```",
+                  f"python scripts/{b.script} {' '.join(b.args)}", "```", "",
+                  f"({seconds / 60:.1f} min on this machine)", ""]
+        body = [ln for ln in out.splitlines() if not TARGET_LINE.match(ln.strip())]
+        lines += [ln if not ln.startswith("#") else "#" + ln for ln in body]
+        if targets:
+            lines += ["", "Targets:", ""]
+            lines += [f"- {text}: {'met' if ok else '**MISSED**'}" for text, ok in targets]
+        if b.miss_note and (rc != 0 or not all(ok for _, ok in targets)):
+            lines += ["", f"**Why the miss.** {b.miss_note}"]
+    args.out.write_text("\n".join(lines).rstrip() + "\n")
+    total = sum(seconds for _, _, _, seconds, _ in done)
+    print(f"wrote {args.out} ({total / 60:.1f} min)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
