@@ -196,6 +196,20 @@ class OneCycle(_Schedule):
         self.cycle_momentum = bool(cycle_momentum)
         self.base_momentum, self.max_momentum = _momenta(base_momentum, max_momentum)
 
+    @classmethod
+    def from_epochs(
+        cls, max_lr: float, epochs: int, steps_per_epoch: int, **kwargs: Any
+    ) -> OneCycle:
+        """PyTorch's other form, `OneCycleLR(max_lr, epochs=..., steps_per_epoch=...)`:
+        `total_steps = epochs * steps_per_epoch`; the other arguments as in `__init__`.
+
+        With `gradient_accumulation_steps=k`, `steps_per_epoch` counts updates, i.e.
+        `ceil(batches_per_epoch / k)`.
+        """
+        epochs = _count("epochs", epochs, 1)
+        steps_per_epoch = _count("steps_per_epoch", steps_per_epoch, 1)
+        return cls(max_lr, epochs * steps_per_epoch, **kwargs)
+
     @property
     def initial_lr(self) -> float:
         return self.max_lr / self.div_factor

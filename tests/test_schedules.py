@@ -125,6 +125,14 @@ def test_one_cycle_matches_pytorch_step_for_step():
         np.testing.assert_allclose(values(s.momentum_schedule(), steps), ref[:, 1], rtol=1e-5, err_msg=case)
 
 
+def test_one_cycle_from_epochs_is_pytorchs_epochs_form():
+    s = OneCycle.from_epochs(1.0, epochs=4, steps_per_epoch=25, pct_start=0.25)
+    assert s.total_steps == 100 and s.pct_start == 0.25
+    np.testing.assert_allclose(values(s, [0, 24, 99]), [0.04, 1.0, 4e-6], rtol=1e-5)
+    with pytest.raises(ConfigError, match="steps_per_epoch=0"):
+        OneCycle.from_epochs(1.0, epochs=4, steps_per_epoch=0)
+
+
 def test_one_cycle_momentum_off():
     assert OneCycle(0.1, 10, cycle_momentum=False).momentum_schedule() is None
     assert CyclicLR(0.01, 0.1, cycle_momentum=False).momentum_schedule() is None
