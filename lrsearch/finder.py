@@ -249,9 +249,15 @@ def _inner(optimizer: Any) -> Any:
 
 
 def _make_step(model: keras.Model, ramp: _Ramp):
-    """One traced training step: reset metrics, the model's train_step, count the batch."""
+    """One traced training step: reset metrics, the model's train_step, count the batch.
 
-    def one_step(data):
+    Under a distribution strategy with several replicas the step runs on each replica's
+    share of the global batch (`strategy.run`, as `fit` does: BatchNorm statistics are
+    per replica) and the loss is the mean over replicas, as `fit` reports it.
+    """
+    strategy = model.distribute_strategy
+
+    def replica_step(data):
         model.reset_metrics()
         logs = model.train_step(data)
         if not isinstance(logs, dict) or "loss" not in logs:
@@ -259,8 +265,15 @@ def _make_step(model: keras.Model, ramp: _Ramp):
                 "the model's train_step returned no 'loss'; return the logs of "
                 "compute_metrics (or a dict with 'loss') from a custom train_step"
             )
-        ramp.count.assign_add(1)
         return tf.cast(logs["loss"], tf.float32)
+
+    def one_step(data):
+        if _replicas(model) > 1:
+            loss = strategy.reduce("MEAN", strategy.run(replica_step, args=(data,)), axis=None)
+        else:
+            loss = replica_step(data)
+        ramp.count.assign_add(1)
+        return loss
 
     if model.run_eagerly:
         return lambda iterator: one_step(next(iterator))
@@ -272,6 +285,10 @@ def _make_step(model: keras.Model, ramp: _Ramp):
         return inner(iterator.get_next())
 
     return on_iterator
+
+
+def _replicas(model: keras.Model) -> int:
+    return int(getattr(model.distribute_strategy, "num_replicas_in_sync", 1) or 1)
 
 
 def _make_eval(model: keras.Model):
@@ -295,7 +312,8 @@ def _make_eval(model: keras.Model):
 def _build(model: keras.Model, batch: Any) -> None:
     """Build model, compiled loss/metrics and optimizer as `fit` would, before the snapshot."""
     try:
-        model._symbolic_build(data_batch=batch)
+        with model.distribute_strategy.scope():  # slots mirrored like the weights, as in fit
+            model._symbolic_build(data_batch=batch)
     except (ValueError, TypeError) as exc:
         raise DataError(f"the model cannot take the data: {_first_line(exc)}") from exc
 
@@ -414,6 +432,7 @@ def range_test(
         "smooth": float(smooth),
         "diverge": float(diverge),
         "optimizer": type(inner).__name__,
+        "replicas": _replicas(model),
         "stopped": "completed",
     }
     rows: dict[str, list[float]] = {"loss": []}
@@ -431,6 +450,8 @@ def range_test(
             if verbose
             else None
         )
+        if _replicas(model) > 1:  # each replica reads its share of every global batch
+            stream = model.distribute_strategy.experimental_distribute_dataset(stream)
         _run(model, step_fn, iter(stream), lrs, accum, smooth, diverge, rows, meta, evaluate, val_batches, bar)
     except KeyboardInterrupt as exc:
         meta["stopped"] = "interrupted"

@@ -40,7 +40,9 @@ from lrsearch.study import (
     Plan,
     TuneResult,
     best_spec,
+    clear_keras_session,
     configure_model,
+    final_value,
     history_frame,
     trial_spec,
     trials_frame,
@@ -118,7 +120,7 @@ class _HyperModel(keras_tuner.HyperModel):
             self._write(record)
             logger.warning("trial %s failed: %s", self.trial.trial_id, recorder.stopped)
             raise keras_tuner.errors.FailedTrialError(recorder.stopped)
-        value = float(recorder.rows[-1][plan.metric])
+        value = final_value(recorder.rows, plan.callbacks, plan.metric)
         record["value"] = value
         self._write(record)
         return {plan.metric: value}
@@ -147,7 +149,7 @@ class _Tuner(keras_tuner.BayesianOptimization):
 
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)
-        keras.backend.clear_session(free_memory=False)
+        clear_keras_session()
 
 
 def run(plan: Plan) -> TuneResult:

@@ -293,7 +293,7 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None) -> Fit
         if batch_size is not None:
             logger.debug("batch_size=%s ignored: a dataset is used as it is batched", batch_size)
         steps = _dataset_steps(data)
-        kwargs["x"] = data
+        kwargs["x"] = _with_length(data, steps)
         probe = _first_batch(data)
         used_bs = None
     else:
@@ -356,6 +356,22 @@ def _dataset_steps(data: Any) -> int:
     return card
 
 
+def _with_length(data: Any, steps: int) -> Any:
+    """A `tf.data.Dataset` of unknown length, told the length counted once.
+
+    On a dataset it cannot measure, `fit` counts one optimizer step too many at the end
+    of every epoch (the weights do not move, `iterations` does), which would run every
+    schedule a step per epoch ahead of the real updates.
+    """
+    if isinstance(data, keras.utils.PyDataset):
+        return data
+    import tensorflow as tf
+
+    if int(data.cardinality()) == tf.data.UNKNOWN_CARDINALITY:
+        return data.apply(tf.data.experimental.assert_cardinality(steps))
+    return data
+
+
 def _first_batch(data: Any) -> tuple[Any, ...]:
     if isinstance(data, keras.utils.PyDataset):
         batch = data[0]
@@ -409,16 +425,19 @@ def configure_model(model: keras.Model, setup: TrialSetup) -> keras.Optimizer:
         The new optimizer (an lrsearch optimizer of the user's optimizer class).
     """
     kwargs = _compile_kwargs(model)
-    optimizer = lr_optimizers.rebuild(
-        model.optimizer,
-        learning_rate=setup.learning_rate,
-        momentum=setup.momentum,
-        weight_decay=setup.weight_decay,
-    )
-    kwargs["optimizer"] = optimizer
-    if setup.label_smoothing is not None:
-        kwargs["loss"] = smoothed_loss(kwargs["loss"], setup.label_smoothing)
-    model.compile(**kwargs)
+    # under a distribution strategy (MirroredStrategy) the optimizer's variables must be
+    # made in its scope, as the model's were
+    with model.distribute_strategy.scope():
+        optimizer = lr_optimizers.rebuild(
+            model.optimizer,
+            learning_rate=setup.learning_rate,
+            momentum=setup.momentum,
+            weight_decay=setup.weight_decay,
+        )
+        kwargs["optimizer"] = optimizer
+        if setup.label_smoothing is not None:
+            kwargs["loss"] = smoothed_loss(kwargs["loss"], setup.label_smoothing)
+        model.compile(**kwargs)
     return optimizer
 
 
@@ -547,7 +566,11 @@ def tune(
     same class and settings, as an lrsearch optimizer) around the trial's rate, momentum
     and weight-decay schedules, trains `epochs` epochs and reports `metric` after each;
     unpromising trials are pruned, a NaN/inf loss fails the trial (the study goes on).
-    The trial's value is `metric` at its last epoch (where the schedule ends).
+    The trial's value is `metric` at its last epoch (where the schedule ends), or the
+    best value of an `EarlyStopping(restore_best_weights=True)` in `callbacks` that
+    monitors `metric` (the weights the trial ends with). Schedules are sized in optimizer
+    updates: batches per epoch, divided by k for an optimizer that accumulates gradients
+    over k batches.
 
     Args:
         build_model: returns a fresh compiled `keras.Model` per call.
@@ -642,6 +665,7 @@ def tune(
 
     mom_c, wd_c = _candidates(sweeps, momentum_candidates, weight_decay_candidates)
     has_momentum = _has_momentum(probe_model.optimizer)
+    updates_per_epoch = _updates_per_epoch(probe_model.optimizer, fit_data.steps_per_epoch)
     if stored.get("space"):
         space = SearchSpace.from_dict(stored["space"])
         if suggestion is not None and (suggestion.base_lr, suggestion.max_lr) != (
@@ -649,7 +673,7 @@ def tune(
         ):
             logger.warning("study %s keeps its stored bounds [%g, %g]; the new suggestion is "
                            "ignored", study_name, space.base_lr, space.max_lr)
-        if space.steps_per_epoch != fit_data.steps_per_epoch or space.epochs != epochs:
+        if space.steps_per_epoch != updates_per_epoch or space.epochs != epochs:
             raise ConfigError(
                 f"study {study_name!r} was run with {space.epochs} epochs of "
                 f"{space.steps_per_epoch} steps; resume it with the same data, batch size "
@@ -663,7 +687,7 @@ def tune(
             logger.warning("range test: %s", warning)
         space = SearchSpace.from_suggestion(
             suggestion,
-            steps_per_epoch=fit_data.steps_per_epoch,
+            steps_per_epoch=updates_per_epoch,
             epochs=epochs,
             families=families,
             momentum=has_momentum,
@@ -685,7 +709,7 @@ def tune(
             "it with the same metric and direction, or use a new study name"
         )
     del probe_model
-    keras.backend.clear_session(free_memory=False)
+    clear_keras_session()
 
     plan = Plan(
         build_model=build_model, data=fit_data, space=space, metric=metric,
@@ -753,6 +777,37 @@ def _has_momentum(optimizer: Any) -> bool:
         return float(value) > 0
     except (TypeError, ValueError):
         return value is not None
+
+
+def _updates_per_epoch(optimizer: Any, batches: int) -> int:
+    """Optimizer updates per epoch, the count lrsearch schedules run on: the batches, or
+    batches / k when the optimizer accumulates gradients over k batches.
+
+    Raises:
+        ConfigError: the batches of an epoch are not a multiple of k (updates would
+            straddle epochs, and no schedule in epochs could end with the run).
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    k = int(getattr(inner, "gradient_accumulation_steps", None) or 1)
+    if batches % k:
+        raise ConfigError(
+            f"the optimizer accumulates gradients over {k} batches but an epoch has "
+            f"{batches} batches; choose a batch size (or data size) that gives a multiple "
+            f"of {k} batches per epoch"
+        )
+    return batches // k
+
+
+def final_value(rows: Sequence[Mapping[str, Any]], callbacks: Sequence[Any], metric: str) -> float:
+    """A trial's value: `metric` at its last epoch, or, when an
+    `EarlyStopping(restore_best_weights=True)` monitoring `metric` put the best epoch's
+    weights back, its best value (the weights the trial ends with)."""
+    for cb in callbacks:
+        if (isinstance(cb, keras.callbacks.EarlyStopping) and cb.restore_best_weights
+                and cb.monitor == metric and cb.best_weights is not None
+                and cb.best is not None):
+            return float(cb.best)
+    return float(rows[-1][metric])
 
 
 def _preflight(build_model: Callable[[], keras.Model], data: FitData, metric: str,
@@ -875,7 +930,16 @@ def _count(study: optuna.study.Study, states: tuple[Any, ...]) -> int:
 def _clear_session(study: Any, trial: Any) -> None:
     # Drop the finished trial's graph state; the garbage collector frees the model in its
     # own time (a forced collection here costs ~0.3 s per trial).
+    clear_keras_session()
+
+
+def clear_keras_session() -> None:
+    """`keras.backend.clear_session` that keeps the global dtype policy: Keras keeps the
+    policy in the state it resets, so a `mixed_float16` study would train its trials in
+    float32 (no loss scaling, other numbers) after the first clear."""
+    policy = keras.config.dtype_policy()
     keras.backend.clear_session(free_memory=False)
+    keras.config.set_dtype_policy(policy)
 
 
 def _finish(study: optuna.study.Study, plan: Plan) -> TuneResult:
@@ -922,4 +986,4 @@ class OptunaObjective:
             trial.set_user_attr(FAILURE, recorder.stopped)
             logger.warning("trial %d failed: %s", trial.number, recorder.stopped)
             return float("nan")  # Optuna records a NaN value as a failed trial
-        return float(recorder.rows[-1][plan.metric])
+        return final_value(recorder.rows, plan.callbacks, plan.metric)
