@@ -269,14 +269,28 @@ class FitData:
         return self.fit_kwargs.get("validation_data")
 
 
-def prepare_data(data: Any, validation_data: Any, batch_size: int | None) -> FitData:
+def prepare_data(data: Any, validation_data: Any, batch_size: int | None,
+                 steps_per_epoch: int | None = None) -> FitData:
     """Arrays stay arrays (Keras batches them, shuffled each epoch); a batched
-    `tf.data.Dataset` or `keras.utils.PyDataset` is used as it is.
+    `tf.data.Dataset` or `keras.utils.PyDataset` is used as it is. With
+    `steps_per_epoch`, a `tf.data.Dataset` (which may repeat forever) is read on across
+    epochs, repeated as needed, so every epoch has exactly that many batches.
 
     Raises:
-        DataError: data of an unknown kind, empty, or a dataset of unknown length.
+        DataError: data of an unknown kind, empty, or a dataset that repeats forever
+            without `steps_per_epoch`.
+        ConfigError: `steps_per_epoch` < 1, or given for arrays or a PyDataset.
     """
     kwargs: dict[str, Any] = {}
+    if steps_per_epoch is not None:
+        if isinstance(data, tuple | list | keras.utils.PyDataset):
+            raise ConfigError(
+                "steps_per_epoch applies to a tf.data.Dataset; arrays and PyDatasets make "
+                "whole epochs (leave steps_per_epoch out, or pass a dataset)"
+            )
+        if isinstance(steps_per_epoch, bool) or int(steps_per_epoch) != steps_per_epoch \
+                or steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch must be an integer >= 1; got {steps_per_epoch!r}")
     if isinstance(data, tuple | list) and len(data) in (2, 3) and not _is_dataset(data):
         x, y = data[0], data[1]
         n = lr_data.num_samples(data)  # DataError for no samples or unequal lengths
@@ -292,8 +306,12 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None) -> Fit
     elif _is_dataset(data):
         if batch_size is not None:
             logger.debug("batch_size=%s ignored: a dataset is used as it is batched", batch_size)
-        steps = _dataset_steps(data)
-        kwargs["x"] = _with_length(data, steps)
+        if steps_per_epoch is not None:
+            steps = int(steps_per_epoch)
+            kwargs.update(x=_endless(data), steps_per_epoch=steps)
+        else:
+            steps = _dataset_steps(data)
+            kwargs["x"] = _with_length(data, steps)
         probe = _first_batch(data)
         used_bs = None
     else:
@@ -348,12 +366,26 @@ def _dataset_steps(data: Any) -> int:
 
     card = int(data.cardinality())
     if card == tf.data.INFINITE_CARDINALITY:
-        raise DataError("the dataset repeats forever: pass a finite dataset (one epoch)")
+        raise DataError(
+            "the dataset repeats forever: pass a finite dataset (one epoch), or steps_per_epoch"
+        )
     if card == tf.data.UNKNOWN_CARDINALITY:
         card = sum(1 for _ in data)
     if card == 0:
         raise DataError("the training dataset is empty")
     return card
+
+
+def _endless(data: Any) -> Any:
+    """The dataset repeated (unless it repeats forever already): with `steps_per_epoch`
+    each epoch reads on where the last one stopped and never runs out, so a trial runs
+    `steps_per_epoch * epochs` steps, the length its schedule was sized to."""
+    import tensorflow as tf
+
+    card = int(data.cardinality())
+    if card == 0:
+        raise DataError("the training dataset is empty")
+    return data if card == tf.data.INFINITE_CARDINALITY else data.repeat()
 
 
 def _with_length(data: Any, steps: int) -> Any:
@@ -559,6 +591,7 @@ def tune(
     heartbeat_interval: int | None = DEFAULT_HEARTBEAT_INTERVAL,
     grace_period: int | None = None,
     range_test_kwargs: Mapping[str, Any] | None = None,
+    steps_per_epoch: int | None = None,
 ) -> TuneResult:
     """Search one-cycle / cyclical schedules inside the range-test bounds.
 
@@ -608,6 +641,9 @@ def tune(
         heartbeat_interval, grace_period: seconds; a trial whose worker stopped beating
             for `grace_period` is failed and retried once (see `lrsearch.storage`).
         range_test_kwargs: options for the range test run when `suggestion` is `None`.
+        steps_per_epoch: batches per epoch of a `tf.data.Dataset` training set, which
+            may then repeat forever; it is read on across epochs (repeated as needed), so
+            every trial runs exactly `steps_per_epoch * epochs` batches.
 
     Returns:
         A `TuneResult`; its tables and `schedule.json` are also written to `out_dir`.
@@ -642,7 +678,7 @@ def tune(
     if not callable(build_model):
         raise ConfigError("build_model must be a function returning a fresh compiled model")
 
-    fit_data = prepare_data(data, validation_data, batch_size)
+    fit_data = prepare_data(data, validation_data, batch_size, steps_per_epoch)
     probe_model = _preflight(build_model, fit_data, metric, label_smoothing)
     if study_name is None:
         study_name = f"{probe_model.name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -24,7 +24,8 @@ Where each setup is tested (items of the README's "Training setups"):
    `test_dropout_and_noise_act_as_in_training_during_the_range_test`.
 6. Early stopping, checkpoints, schedule length in studies: here
    `test_early_stopping_and_checkpoint_keep_working_in_tune`,
-   `test_one_cycle_spans_the_real_steps_of_a_trial`.
+   `test_one_cycle_spans_the_real_steps_of_a_trial`,
+   `test_steps_per_epoch_reads_on_across_epochs`.
 7. `tf.distribute.MirroredStrategy` (2 logical CPUs, in a subprocess running
    `tests/mirrored_worker.py`): here `test_mirrored_strategy_range_test_and_trial`.
 """
@@ -45,7 +46,7 @@ import tensorflow as tf
 
 from lrsearch import optimizers as lo
 from lrsearch.analysis import LRSuggestion
-from lrsearch.errors import ConfigError
+from lrsearch.errors import ConfigError, DataError
 from lrsearch.finder import lr_sweep, range_test
 from lrsearch.schedules import OneCycle
 from lrsearch.study import tune
@@ -383,6 +384,27 @@ def test_one_cycle_spans_the_real_steps_of_a_trial(tmp_path):
         assert (spec.steps_per_epoch, spec.epochs, spec.schedule.total_steps) == (5, 2, 10), name
         np.testing.assert_allclose(res.history["lr"], _one_cycle_at(spec, [5, 10]), rtol=1e-6,
                                    err_msg=name)
+
+
+@pytest.mark.slow
+def test_steps_per_epoch_reads_on_across_epochs(tmp_path):
+    """With `steps_per_epoch=3` a trial of 2 epochs runs 6 batches and its one-cycle spans
+    6 steps, for a dataset that repeats forever and for a finite one of 5 batches (which
+    `fit` alone would run out of in the second epoch, ending the schedule at step 5)."""
+    x, y = _regression(70)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    for name, data in {"endless": ds.repeat(), "finite": ds}.items():
+        res = _tune(tmp_path / name, _dense, data, (x[:32], y[:32]), epochs=2, trials=1,
+                    steps_per_epoch=3)
+        spec = res.best
+        assert (spec.steps_per_epoch, spec.schedule.total_steps) == (3, 6), name
+        np.testing.assert_allclose(res.history["lr"], _one_cycle_at(spec, [3, 6]), rtol=1e-6,
+                                   err_msg=name)
+    with pytest.raises(DataError, match="repeats forever.*steps_per_epoch"):
+        _tune(tmp_path / "e", _dense, ds.repeat(), (x[:32], y[:32]), epochs=1, trials=1)
+    with pytest.raises(ConfigError, match="steps_per_epoch applies to a tf.data.Dataset"):
+        _tune(tmp_path / "a", _dense, (x, y), (x[:32], y[:32]), epochs=1, trials=1,
+              steps_per_epoch=3)
 
 
 # --------------------------------------------------------------- 7. MirroredStrategy
