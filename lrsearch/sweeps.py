@@ -236,11 +236,13 @@ def _with_value(model: keras.Model, param: str, value: float) -> None:
     if config is None:
         raise ConfigError("build_model() must return a compiled model; call model.compile(...)")
     kwargs = dict(config.config)
-    try:
-        kwargs["optimizer"] = rebuild(model.optimizer, **{param: value})
-    except ConfigError as exc:
-        raise ConfigError(f"cannot sweep {param}: {exc}") from exc
-    model.compile(**kwargs)
+    # under a distribution strategy the optimizer's variables are made in its scope
+    with model.distribute_strategy.scope():
+        try:
+            kwargs["optimizer"] = rebuild(model.optimizer, **{param: value})
+        except ConfigError as exc:
+            raise ConfigError(f"cannot sweep {param}: {exc}") from exc
+        model.compile(**kwargs)
 
 
 def sweep(

@@ -1,4 +1,4 @@
-"""Range test and one study trial under `tf.distribute.MirroredStrategy` on 2 logical CPUs.
+"""Range test, momentum sweep and one study trial under `tf.distribute.MirroredStrategy` on 2 logical CPUs.
 
 Run as a script by `tests/test_setups.py`: logical devices can only be configured before
 TensorFlow initializes, so this cannot run inside the test process. Prints one JSON line
@@ -28,6 +28,7 @@ from lrsearch.analysis import LRSuggestion  # noqa: E402
 from lrsearch.finder import range_test  # noqa: E402
 from lrsearch.schedules import scale_lr  # noqa: E402
 from lrsearch.study import tune  # noqa: E402
+from lrsearch.sweeps import sweep  # noqa: E402
 
 GLOBAL_BATCH = 16
 
@@ -90,6 +91,11 @@ def main() -> None:
     # the bounds belong to the global batch; 4 replicas of 8 would double it
     out["max_lr"] = float(result.suggestion.max_lr)
     out["max_lr_at_32"] = scale_lr(result.suggestion.max_lr, 32, base_batch_size=GLOBAL_BATCH)
+
+    # a momentum sweep rebuilds the optimizer: inside the strategy's scope
+    swept = sweep(lambda: build_model(strategy), (x, y), param="momentum", values=(0.9, 0.8),
+                  min_lr=1e-4, max_lr=1.0, steps=6, batch_size=GLOBAL_BATCH, verbose=0)
+    out["sweep_first_losses"] = swept.frame.groupby("value")["loss"].first().tolist()
 
     # one study trial: the schedule spans the global batches of the run
     optuna.logging.set_verbosity(optuna.logging.WARNING)
