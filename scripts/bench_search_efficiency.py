@@ -48,6 +48,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -266,6 +267,7 @@ def main() -> None:
         for seed in range(args.seeds):
             for arm in arms:  # arms interleave, so machine load hits all alike
                 out = Path(tmp) / f"{arm}-{seed}"
+                began = time.perf_counter()
                 if arm == "default":
                     led = arm_default(build, train, val, seed, horizon)
                 elif arm.startswith("lrsearch"):
@@ -277,7 +279,8 @@ def main() -> None:
                     led = arm_kt_random(build, train, val, seed, args, out)
                 results[arm].append(led)
                 print(f"seed {seed} {arm}: best {led.best(args.budget):.4f}, to target "
-                      f"{fmt_epochs(led.to_target(args.target, args.budget))}",
+                      f"{fmt_epochs(led.to_target(args.target, args.budget))} "
+                      f"({time.perf_counter() - began:.0f} s)",
                       file=sys.stderr, flush=True)
 
     name = args.model_file.relative_to(ROOT) if args.model_file.is_relative_to(ROOT) \

@@ -53,7 +53,7 @@ BENCHES = (
         "suggestions",
         "2. Suggestion quality",
         "bench_suggestions.py",
-        ("--datasets", "digits,breast_cancer", "--epochs", "8", "--seeds", "3", "--grid", "10"),
+        ("--datasets", "digits,breast_cancer,synthetic", "--epochs", "8", "--seeds", "3", "--grid", "10"),
         "One-cycle at the suggested `max_lr` against the best peak rate of a dense log grid "
         "(1e-3 to 10), and at the rate fastai's valley rule reads from the same curve. "
         "Target: accuracy ratio (suggested / best grid) >= 0.99 on every dataset.",
