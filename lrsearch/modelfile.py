@@ -606,9 +606,11 @@ def make_builder(model_or_builder: Any) -> Callable[[], Any]:
         weights = model.get_weights()
 
         def build_model() -> Any:
-            clone = keras.models.clone_model(model)
-            clone.set_weights(weights)
-            clone.compile_from_config(config)
+            # a model made under a distribution strategy is copied under it too
+            with model.distribute_strategy.scope():
+                clone = keras.models.clone_model(model)
+                clone.set_weights(weights)
+                clone.compile_from_config(config)
             return clone
 
         return build_model

@@ -26,6 +26,7 @@ import optuna  # noqa: E402
 
 from lrsearch.analysis import LRSuggestion  # noqa: E402
 from lrsearch.finder import range_test  # noqa: E402
+from lrsearch.modelfile import make_builder  # noqa: E402
 from lrsearch.schedules import scale_lr  # noqa: E402
 from lrsearch.study import tune  # noqa: E402
 from lrsearch.sweeps import sweep  # noqa: E402
@@ -96,6 +97,14 @@ def main() -> None:
     swept = sweep(lambda: build_model(strategy), (x, y), param="momentum", values=(0.9, 0.8),
                   min_lr=1e-4, max_lr=1.0, steps=6, batch_size=GLOBAL_BATCH, verbose=0)
     out["sweep_first_losses"] = swept.frame.groupby("value")["loss"].first().tolist()
+
+    # copies of a compiled model (what `lrsearch.auto(model)` trains) stay distributed
+    out["model_loss"] = float(build_model(strategy).fit(
+        x, y, batch_size=GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0).history["loss"][0])
+    copy = make_builder(build_model(strategy))()
+    out["copy_mirrored"] = isinstance(copy.layers[0].kernel.value, tf.distribute.DistributedValues)
+    out["copy_loss"] = float(copy.fit(x, y, batch_size=GLOBAL_BATCH, epochs=1, shuffle=False,
+                                      verbose=0).history["loss"][0])
 
     # one study trial: the schedule spans the global batches of the run
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -27,7 +27,8 @@ Where each setup is tested (items of the README's "Training setups"):
    `test_one_cycle_spans_the_real_steps_of_a_trial`,
    `test_steps_per_epoch_reads_on_across_epochs`.
 7. `tf.distribute.MirroredStrategy` (2 logical CPUs, in a subprocess running
-   `tests/mirrored_worker.py`: range test, momentum sweep, one trial): here
+   `tests/mirrored_worker.py`: range test, momentum sweep, copies of a compiled model,
+   one trial): here
    `test_mirrored_strategy_range_test_and_trial`.
 """
 
@@ -417,7 +418,7 @@ def test_mirrored_strategy_range_test_and_trial():
     normalizes each half by its own statistics. Naive finders run the train step on the
     whole global batch (another loss), build optimizer slots outside the strategy's scope
     (an error), and sweeps and trials recompile with an optimizer made outside it (an
-    error)."""
+    error), and copies of a compiled model (`auto(model)`) fall back to one device."""
     proc = subprocess.run([sys.executable, str(HERE / "mirrored_worker.py")], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -430,6 +431,8 @@ def test_mirrored_strategy_range_test_and_trial():
     assert out["restored"] is True
     assert out["max_lr_at_32"] == pytest.approx(2 * out["max_lr"])  # linear scaling rule
     np.testing.assert_allclose(out["sweep_first_losses"], [out["per_replica_loss"]] * 2, rtol=1e-6)
+    assert out["copy_mirrored"] is True  # auto(model) trains copies on both replicas
+    assert out["copy_loss"] == pytest.approx(out["model_loss"], rel=1e-6)
     trial = out["trial"]
     assert trial["state"] == ["COMPLETE"]
     assert (trial["total_steps"], trial["spec_steps_per_epoch"], trial["iterations"]) == (8, 4, 8)
