@@ -117,7 +117,9 @@ class ScheduleSpec:
         momentum: momentum (`beta_1` for Adam-family optimizers): a schedule, a float,
             or None for the optimizer's default.
         weight_decay: a schedule, a float, or None for the optimizer's default.
-        steps_per_epoch: optimizer steps per epoch, used for tables, plots and `epochs`.
+        steps_per_epoch: optimizer steps per epoch, used for tables, plots and `epochs`;
+            with gradient accumulation over k batches, updates per epoch (batches / k),
+            the count lrsearch optimizers feed their schedules.
         epochs: the run's length in epochs.
         provenance: any JSON-serializable dict (range-test bounds, study, trial, ...).
 
