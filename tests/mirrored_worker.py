@@ -1,4 +1,6 @@
-"""Range test, momentum sweep and one study trial under `tf.distribute.MirroredStrategy` on 2 logical CPUs.
+"""Range test, sweep, model copies and a study trial under MirroredStrategy on 2 CPUs.
+
+`tf.distribute.MirroredStrategy` over 2 logical CPU devices, i.e. 2 replicas.
 
 Run as a script by `tests/test_setups.py`: logical devices can only be configured before
 TensorFlow initializes, so this cannot run inside the test process. Prints one JSON line
@@ -79,8 +81,9 @@ def main() -> None:
     model = build_model(strategy)
     before = [v.numpy().copy() for v in model.variables]
     half = GLOBAL_BATCH // 2
-    out["per_replica_loss"] = (training_loss(model, x[:half], y[:half])
-                               + training_loss(model, x[half:GLOBAL_BATCH], y[half:GLOBAL_BATCH])) / 2
+    first, second = slice(0, half), slice(half, GLOBAL_BATCH)
+    out["per_replica_loss"] = (training_loss(model, x[first], y[first])
+                               + training_loss(model, x[second], y[second])) / 2
     out["global_batch_loss"] = training_loss(model, x[:GLOBAL_BATCH], y[:GLOBAL_BATCH])
     for v, b in zip(model.variables, before):  # training=True moved the BN statistics
         v.assign(b)
