@@ -292,10 +292,18 @@ def _replicas(model: keras.Model) -> int:
 
 
 def _make_eval(model: keras.Model):
-    """Mean loss over a validation dataset, under the current weights."""
+    """Mean loss over a validation dataset, under the current weights (per replica under
+    a distribution strategy, as `evaluate` does: each replica reads its own copy of
+    BatchNorm's moving statistics)."""
+    strategy = model.distribute_strategy
+
+    def replica_batch(data):
+        return tf.cast(model.test_step(data)["loss"], tf.float32)
 
     def one_batch(data):
-        return tf.cast(model.test_step(data)["loss"], tf.float32)
+        if _replicas(model) > 1:
+            return strategy.reduce("MEAN", strategy.run(replica_batch, args=(data,)), axis=None)
+        return replica_batch(data)
 
     fn = one_batch if model.run_eagerly else tf.function(one_batch, reduce_retracing=True)
 
@@ -419,7 +427,10 @@ def range_test(
     stream = take_batches(ds, steps * accum)
     val_batches = None
     if validation_data is not None:
-        val_batches = list(as_dataset(validation_data, batch_size=batch_size))
+        val_ds = as_dataset(validation_data, batch_size=batch_size)
+        if _replicas(model) > 1:
+            val_ds = model.distribute_strategy.experimental_distribute_dataset(val_ds)
+        val_batches = list(val_ds)
 
     _build(model, first_batch(ds))
     snapshot = _Snapshot(model) if restore else None

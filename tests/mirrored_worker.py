@@ -96,6 +96,15 @@ def main() -> None:
     out["max_lr"] = float(result.suggestion.max_lr)
     out["max_lr_at_32"] = scale_lr(result.suggestion.max_lr, 32, base_batch_size=GLOBAL_BATCH)
 
+    # validation loss after the last step, as `evaluate` computes it (per replica)
+    model = build_model(strategy)
+    result = range_test(model, (x, y), min_lr=1e-3, max_lr=0.1, steps=3, batch_size=GLOBAL_BATCH,
+                        validation_data=(x[:GLOBAL_BATCH], y[:GLOBAL_BATCH]), restore=False,
+                        verbose=0)
+    out["last_val_loss"] = float(result.frame["val_loss"].iloc[-1])
+    out["evaluate_loss"] = float(model.evaluate(x[:GLOBAL_BATCH], y[:GLOBAL_BATCH],
+                                                batch_size=GLOBAL_BATCH, verbose=0))
+
     # a momentum sweep rebuilds the optimizer: inside the strategy's scope
     swept = sweep(lambda: build_model(strategy), (x, y), param="momentum", values=(0.9, 0.8),
                   min_lr=1e-4, max_lr=1.0, steps=6, batch_size=GLOBAL_BATCH, verbose=0)

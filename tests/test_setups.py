@@ -415,11 +415,13 @@ def test_steps_per_epoch_reads_on_across_epochs(tmp_path):
 
 @pytest.mark.slow
 def test_mirrored_strategy_range_test_and_trial():
-    """On 2 replicas `fit` splits each global batch of 16 into two of 8 and BatchNorm
-    normalizes each half by its own statistics. Naive finders run the train step on the
-    whole global batch (another loss), build optimizer slots outside the strategy's scope
-    (an error), and sweeps and trials recompile with an optimizer made outside it (an
-    error), and copies of a compiled model (`auto(model)`) fall back to one device."""
+    """On 2 replicas `fit` splits each global batch of 16 into two of 8, BatchNorm
+    normalizes each half by its own statistics, and `evaluate` reads each replica's own
+    copy of the moving statistics. Naive finders run the train and validation steps on
+    the whole global batch (other losses) and build optimizer slots outside the
+    strategy's scope (an error); naive sweeps and trials recompile with an optimizer made
+    outside it (an error), and copies of a compiled model (`auto(model)`) fall back to
+    one device."""
     proc = subprocess.run([sys.executable, str(HERE / "mirrored_worker.py")], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -430,6 +432,7 @@ def test_mirrored_strategy_range_test_and_trial():
     assert abs(out["global_batch_loss"] - out["per_replica_loss"]) > 1e-3
     assert out["range_test_meta"] == {"batch_size": 16, "replicas": 2, "steps": 12}
     assert out["restored"] is True
+    assert out["last_val_loss"] == pytest.approx(out["evaluate_loss"], rel=1e-6)
     assert out["max_lr_at_32"] == pytest.approx(2 * out["max_lr"])  # linear scaling rule
     np.testing.assert_allclose(out["sweep_first_losses"], [out["per_replica_loss"]] * 2, rtol=1e-6)
     assert out["copy_mirrored"] is True  # auto(model) trains copies on both replicas
