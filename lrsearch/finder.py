@@ -11,6 +11,9 @@ scaling, gradient accumulation, custom train steps) in one traced function of it
   `logs["loss"]` is the running mean since the epoch began);
 - it never touches `model.train_function`, so the user's next `fit` traces (or reuses)
   its own step with the user's rate, exactly as without a range test;
+- under a distribution strategy with several replicas (`MirroredStrategy`) each step
+  runs on every replica's share of the global batch and records the mean over replicas,
+  as `fit` does (BatchNorm statistics are per replica);
 - with `restore=True` every model variable (weights, BatchNorm statistics, dropout seed
   states), every metric variable and every optimizer variable (iterations, slots, loss
   scale, the rate variable) is written back bit for bit in a `finally:` block, so also
@@ -378,7 +381,8 @@ def range_test(
             the length of a dataset is unknown.
         mode: "exp" (geometric spacing) or "linear".
         batch_size: batch size for arrays (a last partial batch is dropped, so that
-            every step sees as many samples).
+            every step sees as many samples); the global batch under a distribution
+            strategy, split among its replicas.
         validation_data: data as above; when given, its mean loss after each step's
             update is recorded as `val_loss` (costs one pass over it per step: keep it
             to a few batches).
