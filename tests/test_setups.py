@@ -10,7 +10,8 @@ Where each setup is tested (items of the README's "Training setups"):
 2. Gradient accumulation: in test_finder
    `test_gradient_accumulation_records_the_mean_of_the_micro_batches` (one rate per
    update); in test_optimizers `test_gradient_accumulation_feeds_schedules_the_update_count`;
-   here `test_gradient_accumulation_trial_schedule_is_sized_in_updates`.
+   here `test_gradient_accumulation_trial_schedule_is_sized_in_updates`,
+   `test_keras_optimizers_run_schedules_k_times_too_fast_under_accumulation`.
 3. `steps_per_execution > 1`: in test_finder
    `test_steps_per_execution_does_not_change_what_is_recorded`.
 4. Several inputs / outputs, sample weights, dict batches: in test_finder
@@ -187,6 +188,22 @@ def test_gradient_accumulation_trial_schedule_is_sized_in_updates(tmp_path):
     with pytest.raises(ConfigError, match="over 2 batches but an epoch has 5 batches"):
         _tune(tmp_path / "odd", build, (x5, y5), (x[:32], y[:32]), epochs=1, trials=1,
               batch_size=16)
+
+
+def test_keras_optimizers_run_schedules_k_times_too_fast_under_accumulation():
+    """The trap: a Keras optimizer with gradient_accumulation_steps=2 evaluates its
+    schedule on the micro-batch counter, so a one-cycle of 8 updates has ended after 4;
+    an lrsearch optimizer (what tune and `spec.build_optimizer()` use) is half way."""
+    x, y = _regression(64)
+    sched = OneCycle(0.1, total_steps=8)
+    rates = {}
+    for name, cls in (("keras", keras.optimizers.SGD), ("lrsearch", lo.SGD)):
+        optimizer = cls(sched, gradient_accumulation_steps=2)
+        _dense(optimizer).fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+        assert int(optimizer.iterations) == 4, name  # 8 batches, 4 updates
+        rates[name] = float(optimizer.learning_rate)
+    assert rates["keras"] == pytest.approx(float(sched(8)), rel=1e-6)  # already at the end
+    assert rates["lrsearch"] == pytest.approx(float(sched(4)), rel=1e-6)
 
 
 # ------------------------------------------------- 4. several outputs, dicts, weights
