@@ -677,6 +677,12 @@ def tune(
         raise ConfigError(f"max_trials must be >= 1; got {max_trials}")
     if not callable(build_model):
         raise ConfigError("build_model must be a function returning a fresh compiled model")
+    for cb in callbacks or ():
+        if isinstance(cb, keras.callbacks.ReduceLROnPlateau | keras.callbacks.LearningRateScheduler):
+            raise ConfigError(
+                f"callback {type(cb).__name__} sets the learning rate, which each trial's "
+                "schedule sets; leave it out of tune's callbacks"
+            )
 
     fit_data = prepare_data(data, validation_data, batch_size, steps_per_epoch)
     probe_model = _preflight(build_model, fit_data, metric, label_smoothing)

@@ -26,6 +26,7 @@ Where each setup is tested (items of the README's "Training setups"):
    `test_dropout_and_noise_act_as_in_training_during_the_range_test`.
 6. Early stopping, checkpoints, schedule length in studies: here
    `test_early_stopping_and_checkpoint_keep_working_in_tune`,
+   `test_callbacks_that_set_the_rate_are_refused_before_any_trial`,
    `test_one_cycle_spans_the_real_steps_of_a_trial`,
    `test_steps_per_epoch_reads_on_across_epochs`.
 7. `tf.distribute.MirroredStrategy` (2 logical CPUs, in a subprocess running
@@ -366,6 +367,17 @@ def test_early_stopping_and_checkpoint_keep_working_in_tune(tmp_path):
     assert isinstance(loaded.optimizer._learning_rate, OneCycle)
     val = loaded.evaluate(xv, yv, batch_size=16, verbose=0)
     assert val == pytest.approx(h["val_loss"].min(), rel=1e-5)
+
+
+def test_callbacks_that_set_the_rate_are_refused_before_any_trial(tmp_path):
+    """ReduceLROnPlateau and LearningRateScheduler assign `optimizer.learning_rate`, which
+    an optimizer built on a schedule refuses: naive studies fail mid-trial, at the first
+    plateau, with Keras' TypeError."""
+    x, y = _regression(32)
+    for cb in (keras.callbacks.ReduceLROnPlateau(), keras.callbacks.LearningRateScheduler(lambda e, lr: lr)):
+        with pytest.raises(ConfigError, match=f"callback {type(cb).__name__} sets the learning rate"):
+            _tune(tmp_path, _dense, (x, y), (x, y), epochs=1, trials=1, callbacks=[cb])
+    assert not (tmp_path / "study").exists()
 
 
 class _Batches(keras.utils.PyDataset):
