@@ -631,7 +631,9 @@ def tune(
             results in the same tables).
         sweeps: `SweepResult`s (one or a sequence, or `{param: result}`) whose
             candidates become `momentum_candidates` / `weight_decay_candidates`.
-        callbacks: extra Keras callbacks for every trial's `fit`.
+        callbacks: extra Keras callbacks for every trial's `fit` (the same instances
+            each trial: a `ModelCheckpoint(save_best_only=True)` keeps the study's best
+            model); not `ReduceLROnPlateau` or `LearningRateScheduler`.
         verbose: 0 silent; 1 a progress bar over trials.
         momentum_candidates, weight_decay_candidates: candidate values directly.
         label_smoothing: also search a label smoothing in [0, 0.2] (crossentropy losses).
@@ -650,7 +652,8 @@ def tune(
 
     Raises:
         ConfigError: invalid arguments (trials or epochs < 1, unknown family, backend or
-            pruner, a metric the model does not produce).
+            pruner, a metric the model does not produce, a callback that sets the rate,
+            gradient accumulation over k batches with epochs not a multiple of k).
         DataError: data that cannot be used or does not fit the model.
         StorageError: a storage URL that cannot be opened.
     """
