@@ -979,12 +979,23 @@ def _clear_session(study: Any, trial: Any) -> None:
 
 
 def clear_keras_session() -> None:
-    """`keras.backend.clear_session` that keeps the global dtype policy: Keras keeps the
-    policy in the state it resets, so a `mixed_float16` study would train its trials in
-    float32 (no loss scaling, other numbers) after the first clear."""
-    policy = keras.config.dtype_policy()
+    """`keras.backend.clear_session` that keeps the user's global settings.
+
+    Keras keeps the dtype policy, interactive logging, traceback filtering and flash
+    attention in the state it resets: a `mixed_float16` study would otherwise train its
+    trials in float32 (no loss scaling, other numbers) after the first clear.
+    """
+    config = keras.config
+    policy = config.dtype_policy()
+    logging_on = config.is_interactive_logging_enabled()
+    filtering = config.is_traceback_filtering_enabled()
+    flash = config.is_flash_attention_enabled()
     keras.backend.clear_session(free_memory=False)
-    keras.config.set_dtype_policy(policy)
+    config.set_dtype_policy(policy)
+    (config.enable_interactive_logging if logging_on else config.disable_interactive_logging)()
+    (config.enable_traceback_filtering if filtering else config.disable_traceback_filtering)()
+    if flash is not None:
+        (config.enable_flash_attention if flash else config.disable_flash_attention)()
 
 
 def _finish(study: optuna.study.Study, plan: Plan) -> TuneResult:

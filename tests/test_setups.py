@@ -4,7 +4,8 @@ Where each setup is tested (items of the README's "Training setups"):
 
 1. Mixed precision (`mixed_float16`, a `LossScaleOptimizer` around the optimizer):
    here `test_mixed_precision_range_test_records_unscaled_float32_losses_and_restores`,
-   `test_mixed_precision_trial_schedules_reach_the_inner_optimizer`; in test_optimizers
+   `test_mixed_precision_trial_schedules_reach_the_inner_optimizer`,
+   `test_sessions_cleared_between_trials_keep_the_user_settings`; in test_optimizers
    `test_schedules_act_inside_a_loss_scale_optimizer`,
    `test_mixed_precision_rebuild_and_schedules_act`.
 2. Gradient accumulation: in test_finder
@@ -54,7 +55,7 @@ from lrsearch.analysis import LRSuggestion
 from lrsearch.errors import ConfigError, DataError
 from lrsearch.finder import lr_sweep, range_test
 from lrsearch.schedules import OneCycle
-from lrsearch.study import tune
+from lrsearch.study import clear_keras_session, tune
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -164,6 +165,24 @@ def test_mixed_precision_trial_schedules_reach_the_inner_optimizer(tmp_path, mix
     final_momentum = float(spec.momentum(8))
     assert final_momentum == pytest.approx(spec.schedule.max_momentum, rel=1e-6)
     assert res.history["momentum"].iloc[-1] == pytest.approx(final_momentum, rel=1e-6)
+
+
+def test_sessions_cleared_between_trials_keep_the_user_settings():
+    """`keras.backend.clear_session` resets the global dtype policy, interactive logging
+    and traceback filtering; studies clear between trials and must put them back."""
+    config = keras.config
+    try:
+        config.set_dtype_policy("mixed_float16")
+        config.disable_interactive_logging()
+        config.disable_traceback_filtering()
+        clear_keras_session()
+        assert config.dtype_policy().name == "mixed_float16"
+        assert not config.is_interactive_logging_enabled()
+        assert not config.is_traceback_filtering_enabled()
+    finally:
+        config.set_dtype_policy("float32")
+        config.enable_interactive_logging()
+        config.enable_traceback_filtering()
 
 
 # ------------------------------------------------------------- 2. gradient accumulation
