@@ -14,7 +14,8 @@ Where each setup is tested (items of the README's "Training setups"):
    here `test_gradient_accumulation_trial_schedule_is_sized_in_updates`,
    `test_keras_optimizers_run_schedules_k_times_too_fast_under_accumulation`.
 3. `steps_per_execution > 1`: in test_finder
-   `test_steps_per_execution_does_not_change_what_is_recorded`.
+   `test_steps_per_execution_does_not_change_what_is_recorded`; here a trial in
+   `test_one_cycle_spans_the_real_steps_of_a_trial`.
 4. Several inputs / outputs, sample weights, dict batches: in test_finder
    `test_multi_input_dict_model`,
    `test_dataset_is_read_in_order_and_repeated_with_sample_weights_and_validation`;
@@ -425,11 +426,19 @@ def test_one_cycle_spans_the_real_steps_of_a_trial(tmp_path):
     """70 samples in batches of 16 are 5 steps per epoch, the last one partial. Naive
     sizing (70 // 16 = 4) ends the one-cycle early; on a dataset of unknown length `fit`
     itself counts a sixth optimizer step per epoch, running the schedule ahead. Here the
-    schedule spans 5 * 2 steps for arrays, such a dataset and a PyDataset, and the rate at
-    each epoch's end is the schedule's value there."""
+    schedule spans 5 * 2 steps for arrays, such a dataset and a PyDataset (trained with
+    `steps_per_execution=3`: 3 + 2 batches per epoch, callbacks only at execution ends),
+    and the rate at each epoch's end is the schedule's value there."""
     x, y = _regression(70)
+
+    def in_threes():
+        model = _dense()
+        model.compile(optimizer=model.optimizer, loss="mse", steps_per_execution=3)
+        return model
+
     for name, data in _kinds(x, y).items():
-        res = _tune(tmp_path / name, _dense, data, (x[:32], y[:32]), epochs=2, trials=1,
+        build = in_threes if name == "pydataset" else _dense
+        res = _tune(tmp_path / name, build, data, (x[:32], y[:32]), epochs=2, trials=1,
                     batch_size=16 if name == "arrays" else None)
         spec = res.best
         assert (spec.steps_per_epoch, spec.epochs, spec.schedule.total_steps) == (5, 2, 10), name
