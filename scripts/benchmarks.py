@@ -44,7 +44,7 @@ BENCHES = (
         "range_test",
         "1. Range-test cost",
         "bench_range_test.py",
-        ("--steps", "300", "--repeats", "5"),
+        ("--steps", "300", "--repeats", "3"),
         "A range test against `model.fit` over the same batches, both from a freshly "
         "compiled model (tracing included); ratios of medians over alternating repeats. "
         "Target: ratio <= 1.05.",
@@ -76,7 +76,8 @@ BENCHES = (
         "search_efficiency",
         "3. Search efficiency at an equal epoch budget",
         "bench_search_efficiency.py",
-        ("--seeds", "3", "--epochs", "6", "--budget", "48", "--target", "0.98"),
+        ("--seeds", "3", "--epochs", "6", "--budget", "48", "--target", "0.98",
+         "--default-epochs", "72", "--arms", "default,lrsearch,lrsearch-nosweeps,tpe-wide,kt-random"),
         "`lrsearch.auto` (range test, sweeps and study charged to the budget) against "
         "the optimizer's default constant rate, Optuna TPE over the same schedule "
         "parameters with rates in [1e-5, 10] instead of the range test's bounds, and "
@@ -125,7 +126,7 @@ BENCHES = (
         "trial_overhead_long",
         "4b. Per-trial overhead, longer trials",
         "bench_trial_overhead.py",
-        ("--samples", "4096", "--epochs", "8", "--rounds", "6"),
+        ("--samples", "4096", "--epochs", "8", "--rounds", "5"),
         "The same with trials of 8 epochs x 128 steps: the study's cost per trial is "
         "fixed, so longer trials amortize it. Target: at most 5% more than a bare fit.",
     ),
