@@ -17,8 +17,10 @@ The curve is the loss of each batch against the learning rate used for it. From 
   point whose slope is still at least `start_slope` times the steepest slope;
 - `max_lr` is where the loss stops falling: walking right from the steepest point
   towards the minimum, the last point whose slope is still at least `stop_slope` times
-  the steepest slope. It is therefore never above `min_loss_lr`, which is itself before
-  divergence.
+  the steepest slope, and at most `min_loss_lr / margin` (3): the minimum is where
+  training survives a few steps at a rate that rises every batch, a schedule that holds
+  its peak for epochs needs room below it. It is therefore well below `min_loss_lr`,
+  which is itself before divergence.
 
 A curve that says little still gets bounds, but never silently: `LRSuggestion.warnings`
 names each problem (no descent, a flat curve, heavy noise, still falling at the top of
@@ -237,6 +239,7 @@ def suggest(
     stop_slope: float = 0.2,
     window: float = 0.1,
     diverge: float = 4.0,
+    margin: float = 3.0,
 ) -> LRSuggestion:
     """Read learning-rate bounds from a range-test curve (raw per-batch losses).
 
@@ -245,7 +248,8 @@ def suggest(
     `min_loss_lr` = lowest smoothed loss; `steepest_lr` = most negative slope before it;
     `valley_lr` = fastai's valley; `base_lr` = start of the steep stretch around the
     steepest point (slope still >= `start_slope` x steepest); `max_lr` = its end
-    towards the minimum (slope still >= `stop_slope` x steepest).
+    towards the minimum (slope still >= `stop_slope` x steepest), and at most
+    `min_loss_lr / margin`.
 
     Example:
 
@@ -263,6 +267,10 @@ def suggest(
         stop_slope: fraction of the steepest slope at which the descent has ended.
         window: Savitzky-Golay window as a fraction of the usable points (at least 5).
         diverge: cut where the moving average exceeds this times its minimum (0: never).
+        margin: `max_lr` is at most `min_loss_lr / margin` (>= 1). The loss minimum is
+            where training survives a few steps at a rate rising every batch; a schedule
+            that stays near its peak for epochs, with momentum built up, needs room below
+            it (BENCHMARKS.md, suggestion quality).
 
     Returns:
         An `LRSuggestion`; `warnings` lists every problem found with the curve.
@@ -274,6 +282,8 @@ def suggest(
     for name, value in (("start_slope", start_slope), ("stop_slope", stop_slope)):
         if not 0.0 < value < 1.0:
             raise ConfigError(f"Argument `{name}` must be in (0, 1). Received: {name}={value}")
+    if not margin >= 1.0:
+        raise ConfigError(f"Argument `margin` must be >= 1. Received: margin={margin}")
     if not 0.0 < window < 1.0:
         raise ConfigError(f"Argument `window` must be in (0, 1). Received: window={window}")
     total = len(np.asarray(lr).ravel())
@@ -361,6 +371,8 @@ def suggest(
             )
     if n < 3 * MIN_POINTS:
         warns.append(f"only {n} usable points: the bounds are rough; rerun with more steps")
+    cap = int(np.searchsorted(rates, rates[i_min] / margin, side="right")) - 1
+    max_i = max(min(max_i, cap), 1)
     base_i = min(base_i, max_i - 1)
 
     result = LRSuggestion(

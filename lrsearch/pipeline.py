@@ -1,7 +1,9 @@
 """`lrsearch.auto`: range test -> sweeps -> study -> schedule.json -> report.html.
 
 The defaults are sized for a laptop CPU: a 160-step range test from 1e-6 to 10, three
-values per sweep, 20 trials of 10 epochs (as `tune`), median pruning. Everything is
+values per sweep, 20 trials of 10 epochs (as `tune`), median pruning. The sweeps test
+only the window where the first curve said something (`sweep_window`), at its density
+of steps per decade, so they cost a fraction of the first test each. Everything is
 written into `runs/<study>/` (or `out_dir`) as soon as it exists, so an interrupted run
 loses nothing: rerunning the same command reuses the range test and sweeps found there
 and resumes the study.
@@ -10,6 +12,7 @@ and resumes the study.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +141,26 @@ def _range_test(source: Any, out: Path, *, reuse: bool, min_lr: float, max_lr: f
     result.save(csv)
     save_figure(result.plot(), out / "range_test.png")
     return result
+
+
+def sweep_window(result: Any, *, mode: str = "exp", min_steps: int = 30) -> dict[str, Any]:
+    """Range-test settings for the sweeps: from `base_lr / 10` to `10 * min_loss_lr`
+    (inside the first test's range), at the first test's steps per decade.
+
+    The curves of different momenta or weight decays differ only around the descent and
+    the divergence; the decades below `base_lr` are flat for all of them. A linear sweep
+    keeps the first test's settings.
+    """
+    lr = result.frame["lr"].to_numpy()
+    lo_all, hi_all = float(result.meta.get("min_lr", lr.min())), float(result.meta.get("max_lr", lr.max()))
+    steps_all = int(result.meta.get("steps", len(lr)))
+    if mode != "exp" or steps_all < 2:
+        return {"min_lr": lo_all, "max_lr": hi_all, "steps": steps_all}
+    s = result.suggestion
+    lo, hi = max(lo_all, s.base_lr / 10), min(hi_all, s.min_loss_lr * 10)
+    density = (steps_all - 1) / math.log10(hi_all / lo_all)
+    steps = max(min_steps, int(math.ceil(density * math.log10(hi / lo))) + 1)
+    return {"min_lr": lo, "max_lr": hi, "steps": min(steps, steps_all)}
 
 
 def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse: bool, **kwargs: Any) -> Any:
@@ -351,7 +374,9 @@ def auto(
 
     found: dict[str, Any] = {}
     if sweeps:
-        kwargs = dict(min_lr=min_lr, max_lr=max_lr, steps=range_steps, mode=mode, batch_size=batch_size, verbose=0)
+        window = sweep_window(result, mode=mode)
+        logger.info("sweep window: %.3g to %.3g over %d steps", window["min_lr"], window["max_lr"], window["steps"])
+        kwargs = dict(**window, mode=mode, batch_size=batch_size, verbose=0)
         for param, values in (("momentum", momentum_values), ("weight_decay", weight_decay_values)):
             stage(f"the range test is kept in {out}; the {param} sweep was running")
             swept = _sweep(source, out, param, values, reuse=reuse, **kwargs)

@@ -89,8 +89,9 @@ def test_linear_and_exponential_spacing_read_the_same_curve():
     exp_lr = np.geomspace(1e-6, 10.0, 400)
     lin_lr = np.linspace(1e-6, 10.0, 4000)  # linear spacing: few points at small rates
     a, b = suggest(exp_lr, f(np.log10(exp_lr))), suggest(lin_lr, f(np.log10(lin_lr)))
-    # linear sweeps hold few points at the low end, so only the upper rates agree closely
-    assert b.max_lr == pytest.approx(a.max_lr, rel=0.25)
+    # linear sweeps hold few points at the low end (4 below 0.01 here), so only the upper
+    # rates agree closely; max_lr (about 0.015) lies where the linear curve is coarse
+    assert b.max_lr == pytest.approx(a.max_lr, rel=0.4)
     assert b.min_loss_lr == pytest.approx(a.min_loss_lr, rel=0.25)
 
 
@@ -201,3 +202,18 @@ def test_a_curve_that_ends_in_its_divergence_is_read_without_the_blowup():
     assert not any("still falling" in w for w in s.warnings)
     assert s.steepest_lr == pytest.approx(10**-2.5, rel=0.15)
     assert s.base_lr < 10**-2.5 < s.max_lr <= s.min_loss_lr
+
+
+def test_max_lr_keeps_a_margin_below_the_loss_minimum():
+    """The slope rule alone puts max_lr close to the minimum on a curve whose descent
+    runs into it; a one-cycle peak there diverges once momentum has built up."""
+    lr = np.geomspace(1e-6, 10.0, 300)
+    x = np.log10(lr)
+    loss = 2.3 - 2.0 * np.clip((x + 4) / 3.5, 0, 1) + 50 * np.clip(x + 0.5, 0, None) ** 2
+    s = suggest(lr, loss)
+    wide = suggest(lr, loss, margin=1.0)
+    assert s.min_loss_lr == pytest.approx(10**-0.5, rel=0.2)  # the corner, smoothed
+    assert wide.max_lr > s.min_loss_lr / 3 >= s.max_lr > s.min_loss_lr / 3.2
+    assert s.base_lr == wide.base_lr
+    with pytest.raises(ConfigError, match="margin=0.5"):
+        suggest(lr, loss, margin=0.5)

@@ -86,3 +86,23 @@ def test_auto_refuses_bad_options_before_training(tmp_path):
     with pytest.raises(DataError, match=r"pass data=\(train, validation\)"):
         auto(lambda: None)
     assert not (tmp_path / "range_test.csv").exists()
+
+
+def test_sweeps_test_the_window_the_first_curve_spoke_about():
+    """Sweeping every value over the whole first range spends most batches on decades
+    where all curves are flat: here 97 steps per sweep test instead of 161."""
+    from lrsearch.finder import RangeTestResult
+    from lrsearch.pipeline import sweep_window
+
+    lr = np.geomspace(1e-6, 10.0, 161)
+    x = np.log10(lr)
+    loss = 0.3 + 2 / (1 + np.exp(3 * (x + 2.5))) + np.exp(3 * (x + 0.3))
+    frame = pd.DataFrame({"step": np.arange(161), "lr": lr, "loss": loss, "smooth_loss": loss})
+    result = RangeTestResult(frame=frame, meta={"min_lr": 1e-6, "max_lr": 10.0, "steps": 161})
+    s = result.suggestion
+    w = sweep_window(result)
+    assert w["min_lr"] == pytest.approx(s.base_lr / 10) and w["max_lr"] == pytest.approx(s.min_loss_lr * 10)
+    # the first test's density: 160 intervals over 7 decades
+    assert w["steps"] == int(np.ceil(160 / 7 * np.log10(w["max_lr"] / w["min_lr"]))) + 1
+    assert w["steps"] < 0.65 * 161
+    assert sweep_window(result, mode="linear") == {"min_lr": 1e-6, "max_lr": 10.0, "steps": 161}
