@@ -245,6 +245,7 @@ def main() -> int:
         return 0
 
     started = dt.datetime.now(dt.timezone.utc)
+    revision = commit()
     done = [(b, *run(b)) for b in chosen]
     lines = [
         "# Benchmarks",
@@ -255,7 +256,9 @@ def main() -> int:
         "interleaved, medians over repeats): the machine is shared, so absolute seconds "
         "are only indicative.",
         "",
-        f"- Date: {started:%Y-%m-%d %H:%M} UTC (commit {commit()})",
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC (commit {revision}"
+        + ("" if commit() == revision else f"; the checkout moved to {commit()} during the run")
+        + ")",
         f"- Machine: {machine()}",
         "",
         "## Targets",
