@@ -220,7 +220,6 @@ def _study(
         storage=storage, study_name=study_name, out_dir=out, pruner=pruner or "none", seed=seed,
         backend=backend, sweeps=dict(sweeps) or None, verbose=int(verbose > 1),
     )
-    return result
 
 
 def run_tune(
