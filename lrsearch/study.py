@@ -926,10 +926,16 @@ def _run_optuna(plan: Plan, pruner: optuna.pruners.BasePruner, *, max_trials: in
             seed=sampler_seed, multivariate=True, group=True,
             n_startup_trials=max(3, min(10, plan.trials // 3)),
         )
-    study = optuna.create_study(
-        storage=plan.storage, study_name=plan.study_name, direction=plan.direction,
-        sampler=sampler, pruner=pruner, load_if_exists=True,
-    )
+    verbosity = optuna.logging.get_verbosity()
+    if not plan.verbose:  # "A new study created in RDB ..." on Optuna's own handler
+        optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        study = optuna.create_study(
+            storage=plan.storage, study_name=plan.study_name, direction=plan.direction,
+            sampler=sampler, pruner=pruner, load_if_exists=True,
+        )
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     if ATTR not in study.user_attrs:
         study.set_user_attr(ATTR, plan.meta)
     objective = OptunaObjective(plan)
