@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
-from common import digits  # noqa: E402
+from common import digits, mlp  # noqa: E402
 
 
 def load_data():
@@ -18,13 +18,4 @@ def load_data():
 
 def build_model() -> keras.Model:
     """A fresh compiled 64-64-10 MLP with SGD, momentum 0.9 (the rate is replaced by the study)."""
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
+    return mlp()
