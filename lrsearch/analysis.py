@@ -155,6 +155,13 @@ def trim_curve(
         CurveError: the sequences are not 1-D of equal length, or a rate is not a finite
             positive number.
     """
+    lr, loss, _ = _trim(lr, loss, diverge, smooth)
+    return lr, loss
+
+
+def _trim(lr: Any, loss: Any, diverge: float, smooth: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """`trim_curve`, and whether the curve ended in a NaN or a divergence: cut here, or
+    its last point is the one past the threshold (the range test stopped there)."""
     lr = np.asarray(lr, dtype=np.float64)
     loss = np.asarray(loss, dtype=np.float64)
     if lr.ndim != 1 or loss.ndim != 1 or lr.shape != loss.shape:
@@ -168,26 +175,16 @@ def trim_curve(
     lr, loss = lr[order], loss[order]
     keep = np.concatenate([[True], np.diff(lr) > 0])  # first of any repeated rate
     lr, loss = lr[keep], loss[keep]
+    ended = False
     bad = np.flatnonzero(~np.isfinite(loss))
     if bad.size:
-        lr, loss = lr[: bad[0]], loss[: bad[0]]
+        lr, loss, ended = lr[: bad[0]], loss[: bad[0]], True
     if loss.size and diverge and np.all(loss > 0):
         avg = smooth_loss(loss, smooth)
         over = np.flatnonzero(avg > diverge * np.minimum.accumulate(avg))
         if over.size:
-            lr, loss = lr[: over[0] + 1], loss[: over[0] + 1]
-    return lr, loss
-
-
-def _diverged(loss: np.ndarray, kept: int, diverge: float, smooth: float) -> bool:
-    """Whether the curve ended in a NaN or a divergence (cut by `trim_curve`, or the last
-    point is the one past the threshold, as when the range test stopped there)."""
-    if kept < loss.size:
-        return True
-    if not diverge or not loss.size or not np.all(loss > 0):
-        return False
-    avg = smooth_loss(loss, smooth)
-    return bool(avg[-1] > diverge * avg.min())
+            lr, loss, ended = lr[: over[0] + 1], loss[: over[0] + 1], True
+    return lr, loss, ended
 
 
 def _drop_blowup(loss: np.ndarray, start: int) -> int:
@@ -287,11 +284,7 @@ def suggest(
     if not 0.0 < window < 1.0:
         raise ConfigError(f"Argument `window` must be in (0, 1). Received: window={window}")
     total = len(np.asarray(lr).ravel())
-    lr_, loss_ = trim_curve(lr, loss, diverge=diverge)
-    sorted_loss = np.asarray(loss, dtype=np.float64).ravel()
-    if sorted_loss.size == total and np.all(np.isfinite(np.asarray(lr, dtype=np.float64))):
-        sorted_loss = sorted_loss[np.argsort(np.asarray(lr, dtype=np.float64), kind="stable")]
-    diverged = _diverged(sorted_loss, lr_.size, diverge, 0.98)
+    lr_, loss_, diverged = _trim(lr, loss, diverge, 0.98)
     if diverged and lr_.size > 2 * MIN_POINTS:
         k = _drop_blowup(loss_, max(MIN_POINTS, lr_.size // 10))
         lr_, loss_ = lr_[:k], loss_[:k]
