@@ -33,7 +33,6 @@ This module imports neither Keras nor matplotlib: it can read curves from any to
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,12 +42,18 @@ from scipy import ndimage, signal
 
 from lrsearch.errors import ConfigError, CurveError
 
-__all__ = ["LRSuggestion", "MIN_POINTS", "smooth_loss", "suggest", "trim_curve"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["MIN_POINTS", "PROBLEMS", "UNREADABLE", "LRSuggestion", "smooth_loss", "suggest", "trim_curve"]
 
 MIN_POINTS = 10
 """Fewest usable points from which `suggest` reads anything."""
+
+PROBLEMS = ("no_descent", "flat", "noisy", "still_falling", "short_descent", "few_points")
+"""Codes of `LRSuggestion.problems`: the loss does not fall; falls by under 2%; its noise
+is over a fifth of the descent; it still falls at the largest rate; the descent spans
+under three points; fewer than `3 * MIN_POINTS` usable points."""
+
+UNREADABLE = ("no_descent", "flat")
+"""Problems after which the bounds are a guess, not a reading."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class LRSuggestion:
         valley_lr: fastai's valley point (inside the longest falling stretch).
         min_loss_lr: the rate at the lowest smoothed loss.
         warnings: one sentence per problem with the curve; empty for a clean curve.
+        problems: a short code per warning, in the same order (`PROBLEMS`), so that a
+            caller can act on them (the range test extends itself on these).
     """
 
     base_lr: float
@@ -73,6 +80,7 @@ class LRSuggestion:
     valley_lr: float
     min_loss_lr: float
     warnings: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.base_lr < self.max_lr:
@@ -81,16 +89,22 @@ class LRSuggestion:
                 f"Received: base_lr={self.base_lr}, max_lr={self.max_lr}"
             )
         object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
+        object.__setattr__(self, "problems", tuple(str(p) for p in self.problems))
+        unknown = sorted(set(self.problems) - set(PROBLEMS))
+        if unknown:
+            raise ConfigError(f"unknown curve problem(s) {unknown}; known: {', '.join(PROBLEMS)}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (rates as floats, warnings as a list)."""
         d = dataclasses.asdict(self)
         d["warnings"] = list(self.warnings)
+        d["problems"] = list(self.problems)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LRSuggestion:
-        """Inverse of `to_dict`; unknown keys are refused.
+        """Inverse of `to_dict`; unknown keys are refused (dicts written before `problems`
+        existed are read with none).
 
         Raises:
             ConfigError: a field is missing or unknown.
@@ -104,7 +118,7 @@ class LRSuggestion:
                 f"expected keys {names}"
             )
         kw = {k: float(d[k]) for k in names[:5]}
-        return cls(**kw, warnings=tuple(d.get("warnings", ())))
+        return cls(**kw, warnings=tuple(d.get("warnings", ())), problems=tuple(d.get("problems", ())))
 
 
 def smooth_loss(loss: Sequence[float] | np.ndarray, smooth: float = 0.98) -> np.ndarray:
@@ -295,7 +309,10 @@ def suggest(
             f"right away); nothing can be read from it: rerun the range test with a "
             f"lower min_lr or max_lr, or more steps"
         )
-    warns: list[str] = []
+    warns: list[tuple[str, str]] = []
+
+    def warn(code: str, message: str) -> None:
+        warns.append((code, message))
 
     x = np.log10(lr_)
     grid = np.linspace(x[0], x[-1], n)
@@ -325,7 +342,8 @@ def suggest(
     lo, hi = f"{lr_[0]:.3g}", f"{lr_[-1]:.3g}"
 
     if i_min <= edge or g >= 0 or drop <= 0:
-        warns.append(
+        warn(
+            "no_descent",
             f"the loss does not fall anywhere in the tested range ({lo} to {hi}): the "
             f"usable rates lie at or below min_lr; rerun with a lower min_lr"
         )
@@ -339,18 +357,21 @@ def suggest(
         while max_i < i_min and slope[max_i + 1] <= stop_slope * g:
             max_i += 1
         if drop / scale < 0.02:
-            warns.append(
+            warn(
+                "flat",
                 f"the loss fell only {100 * drop / scale:.1f}% over the tested range: the "
                 f"curve is flat and its bounds are weak; rerun with more steps or a wider "
                 f"lr range, and check that the data and labels are right"
             )
         if noise > 0.2 * drop:
-            warns.append(
+            warn(
+                "noisy",
                 f"the curve is noisy (noise {noise:.3g} vs a descent of {drop:.3g}): the "
                 f"bounds are uncertain; rerun with a larger batch size or more steps"
             )
         if i_min >= n - 1 - edge and not diverged:
-            warns.append(
+            warn(
+                "still_falling",
                 f"the loss was still falling at the largest tested rate ({hi}): max_lr may "
                 f"be too low; rerun with a larger max_lr"
             )
@@ -358,12 +379,13 @@ def suggest(
             half = max(1, w // 4)
             base_i = max(0, i_steep - half)
             max_i = min(max(i_min, i_steep + 1), i_steep + half)
-            warns.append(
+            warn(
+                "short_descent",
                 "the descent is too short to separate the bounds; they were widened around "
                 "the steepest point: rerun with more steps"
             )
     if n < 3 * MIN_POINTS:
-        warns.append(f"only {n} usable points: the bounds are rough; rerun with more steps")
+        warn("few_points", f"only {n} usable points: the bounds are rough; rerun with more steps")
     cap = int(np.searchsorted(rates, rates[i_min] / margin, side="right")) - 1
     max_i = max(min(max_i, cap), 1)
     base_i = min(base_i, max_i - 1)
@@ -374,8 +396,7 @@ def suggest(
         steepest_lr=float(rates[i_steep]),
         valley_lr=float(rates[_valley_index(ys[: max(i_min, 1) + 1])]),
         min_loss_lr=float(rates[i_min]),
-        warnings=tuple(warns),
+        warnings=tuple(m for _, m in warns),
+        problems=tuple(c for c, _ in warns),
     )
-    for msg in warns:
-        logger.warning("range-test curve: %s", msg)
     return result

@@ -132,12 +132,14 @@ def test_flat_curve_warns():
     lr = np.geomspace(1e-6, 10.0, 200)
     s = suggest(lr, 2.3 + rng.normal(0, 0.002, lr.size))
     assert any("flat" in w for w in s.warnings)
+    assert "flat" in s.problems or "no_descent" in s.problems
 
 
 def test_rising_curve_warns_and_points_below_min_lr():
     lr = np.geomspace(1e-2, 10.0, 100)
     s = suggest(lr, 1.0 + lr)
     assert any("does not fall" in w and "lower min_lr" in w for w in s.warnings)
+    assert s.problems[0] == "no_descent"
     assert s.base_lr == pytest.approx(1e-2)
 
 
@@ -145,13 +147,13 @@ def test_heavy_noise_warns():
     rng = np.random.default_rng(2)
     lr = np.geomspace(1e-6, 10.0, 200)
     s = suggest(lr, _logistic(np.log10(lr)) + rng.normal(0, 1.0, lr.size))
-    assert any("noisy" in w for w in s.warnings)
+    assert any("noisy" in w for w in s.warnings) and "noisy" in s.problems
 
 
 def test_still_falling_at_the_top_warns():
     lr = np.geomspace(1e-6, 1e-2, 200)
     s = suggest(lr, _logistic(np.log10(lr)))
-    assert any("larger max_lr" in w for w in s.warnings)
+    assert any("larger max_lr" in w for w in s.warnings) and "still_falling" in s.problems
     assert s.max_lr <= 1e-2
 
 
@@ -181,6 +183,24 @@ def test_suggestion_round_trips_and_keeps_its_invariant():
         LRSuggestion(1e-2, 1e-3, 1e-3, 1e-3, 1e-3)
     with pytest.raises(ConfigError, match="missing"):
         LRSuggestion.from_dict({"base_lr": 1e-4})
+    with pytest.raises(ConfigError, match="unknown curve problem"):
+        LRSuggestion(1e-4, 1e-2, 1e-3, 2e-3, 5e-2, problems=["wobbly"])
+
+
+def test_problems_name_each_warning_and_old_dicts_have_none():
+    rng = np.random.default_rng(2)
+    lr = np.geomspace(1e-6, 1e-2, 200)
+    s = suggest(lr, _logistic(np.log10(lr)) + rng.normal(0, 1.0, lr.size))
+    assert len(s.problems) == len(s.warnings) and set(s.problems) >= {"noisy", "still_falling"}
+    old = {k: v for k, v in s.to_dict().items() if k != "problems"}
+    assert LRSuggestion.from_dict(old).problems == () and LRSuggestion.from_dict(s.to_dict()) == s
+
+
+def test_suggest_logs_nothing(caplog):
+    lr = np.geomspace(1e-6, 10.0, 200)
+    with caplog.at_level("DEBUG"):
+        s = suggest(lr, 2.3 + np.random.default_rng(1).normal(0, 0.002, lr.size))
+    assert s.warnings and not caplog.records
 
 
 
