@@ -938,6 +938,7 @@ def _run_optuna(plan: Plan, pruner: optuna.pruners.BasePruner, *, max_trials: in
         optuna.logging.set_verbosity(verbosity)
     if ATTR not in study.user_attrs:
         study.set_user_attr(ATTR, plan.meta)
+        study.enqueue_trial(plan.space.suggested_params(), skip_if_exists=True)
     objective = OptunaObjective(plan)
     callbacks: list[Any] = [_clear_session]
     if max_trials is not None:
