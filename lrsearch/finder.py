@@ -112,7 +112,8 @@ class RangeTestResult:
 
     @property
     def suggestion(self) -> LRSuggestion:
-        """`lrsearch.suggest` on the recorded rates and raw losses (computed once).
+        """`lrsearch.suggest` on the recorded rates and raw losses (computed once), with
+        the margin of the optimizer that ran the test.
 
         Raises:
             CurveError: the curve is too short to read anything from.
@@ -122,6 +123,7 @@ class RangeTestResult:
                 self.frame["lr"].to_numpy(),
                 self.frame["loss"].to_numpy(),
                 diverge=float(self.meta.get("diverge") or 0.0),
+                optimizer=self.meta.get("optimizer"),
             )
         return self._suggestion
 

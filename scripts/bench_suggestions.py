@@ -288,8 +288,9 @@ class Cache:
 
 
 def _code_tag() -> str:
-    """Range-test curves depend on the range test's code: its hash keys the cache."""
-    text = (ROOT / "lrsearch" / "finder.py").read_bytes()
+    """lrsearch's curves depend on the range test's code and, through the rounds it
+    runs, on the curve reading: their hash keys the cache."""
+    text = b"".join((ROOT / "lrsearch" / f).read_bytes() for f in ("finder.py", "analysis.py"))
     return hashlib.sha1(text).hexdigest()[:8]
 
 
@@ -342,7 +343,8 @@ class Runner:
             keras.backend.clear_session()
             return r
 
-        return self.cache.curve(f"{kind}_{seed}_{tag}", run)
+        # the anchors' tests run a fixed number of steps: their curves do not change
+        return self.cache.curve(f"{kind}_{seed}_{tag}" if kind == "lrsearch" else f"{kind}_{seed}", run)
 
 
 # ---------------------------------------------------------------------------- anchors
