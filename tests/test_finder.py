@@ -367,7 +367,9 @@ def test_a_curve_that_never_falls_raises_curve_error_after_the_last_round():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, D)).astype("float32")
     y = rng.normal(size=(64, 1)).astype("float32")  # no signal: w = 0 is already best
-    with pytest.raises(CurveError, match="cannot be read after 3 rounds"):
+    # it blows up late in each round (lr ~ 1, not in the first third): a slower ramp
+    # is tried, not lower rates
+    with pytest.raises(CurveError, match=r"after 3 rounds \(100 steps 0.001 .*; 300 steps .*; 900 steps"):
         range_test(_linear(), (x, y), min_lr=1e-3, max_lr=100.0, batch_size=8, verbose=0)
 
 
