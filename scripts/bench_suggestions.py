@@ -15,9 +15,12 @@ only). Per setup:
   on a 100-step test from 1e-7 to 10 recorded as fastai records it (debiased EMA 0.98,
   first 10% and last 5 points dropped, stop at 4x the best smoothed loss), and
   Lightning's steepest-gradient rule on a 100-step test from 1e-8 to 1 (same EMA and
-  stop; first 10 and last point dropped; gradient in the rate). Their code is
-  transcribed below from fastai 2.7 `fastai/callback/schedule.py` and Lightning 2.x
-  `tuner/lr_finder.py` (torch is not installed in this environment);
+  stop; first 10 and last point dropped; gradient with respect to the rate itself, not
+  its log). fastai's functions are transcribed from `fastai/callback/schedule.py`
+  (torch is not installed in this environment, so fastai could not be); Lightning's
+  rule is written from its documented behaviour and was not checked line by line
+  against `tuner/lr_finder.py`: on an exponential sweep a gradient in the rate favours
+  the smallest rates, which is why its peaks land near 1e-7;
 - stability: lrsearch's `max_lr` from `--spread-seeds` range tests (other initialisation
   and batch order each), max / min.
 
