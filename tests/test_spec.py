@@ -13,7 +13,14 @@ import pytest
 import lrsearch
 from lrsearch import optimizers as lo
 from lrsearch.errors import ConfigError, ScheduleFormatError
-from lrsearch.schedules import CyclicLR, LinearWarmup, OneCycle, RampSustainDecay, WarmupCosine
+from lrsearch.schedules import (
+    CyclicLR,
+    LinearWarmup,
+    OneCycle,
+    RampSustainDecay,
+    WarmupCosine,
+    WarmupStableDecay,
+)
 from lrsearch.spec import FORMAT, VERSION, ScheduleSpec, load_schedule, plot_schedule
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -41,6 +48,11 @@ SPECS = {
         LinearWarmup(keras.optimizers.schedules.CosineDecay(0.01, 50), 10), optimizer="rmsprop",
         momentum=0.5, steps_per_epoch=6, epochs=10),
     "constant": lambda: ScheduleSpec(0.01, optimizer="Adam", steps_per_epoch=5, epochs=3),
+    "wsd_adamw": lambda: ScheduleSpec(
+        WarmupStableDecay(3e-3, 120, warmup_steps=12, warmup_shape="cosine", decay_fraction=0.25, min_lr=3e-5),
+        optimizer="AdamW", weight_decay=0.05, steps_per_epoch=12, epochs=10),
+    "wsd_sgd_decay_steps": lambda: ScheduleSpec(
+        WarmupStableDecay(0.1, 80, decay_steps=17, decay_shape="linear"), optimizer="SGD", momentum=0.9),
 }
 
 
