@@ -32,7 +32,7 @@ import pandas as pd
 
 from lrsearch import __version__
 from lrsearch.errors import ConfigError, ScheduleFormatError
-from lrsearch.optimizers import SCHEDULABLE, _schedulable_class, _unwrap
+from lrsearch.optimizers import SCHEDULABLE, _schedulable_class, _unwrap, momentum_attribute
 from lrsearch.schedules import LearningRateSchedule
 
 __all__ = ["FORMAT", "VERSION", "ScheduleSpec", "load_schedule", "plot_schedule"]
@@ -202,7 +202,7 @@ class ScheduleSpec:
     @property
     def momentum_name(self) -> str:
         """`"beta_1"` for Adam-family optimizers, else `"momentum"`."""
-        return "beta_1" if "beta_1" in SCHEDULABLE[self.optimizer]._scheduled else "momentum"
+        return momentum_attribute(SCHEDULABLE[self.optimizer])
 
     @property
     def total_steps(self) -> int | None:

@@ -21,6 +21,7 @@ LAYERS = {
     "formulas": 0,
     "schedules": 1,
     "optimizers": 1,
+    "schedule_free": 1,
     "data": 1,
     "finder": 2,
     "sweeps": 2,
