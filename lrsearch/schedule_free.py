@@ -45,6 +45,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from lrsearch.errors import ConfigError
@@ -116,6 +117,13 @@ class _ScheduleFree(_Schedulable):
         if self.warmup_steps > 0:
             lr = lr * ops.minimum((k + 1.0) / self.warmup_steps, 1.0)
         return k, lr
+
+    def warmup_factor(self, steps: Any) -> Any:
+        """What the warmup multiplies the rate by at each of `steps` (NumPy): `min((k + 1) / warmup_steps, 1)`."""
+        steps = np.asarray(steps, dtype=np.float64)
+        if self.warmup_steps == 0:
+            return np.ones_like(steps)
+        return np.minimum((steps + 1.0) / self.warmup_steps, 1.0)
 
     def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> None:
         k, lr = self._scheduled_lr(learning_rate)

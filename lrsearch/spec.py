@@ -109,13 +109,14 @@ class ScheduleSpec:
     Args:
         schedule: a `LearningRateSchedule` or a constant rate (float > 0).
         optimizer: a class name among `lrsearch.optimizers.SCHEDULABLE` (`"SGD"`, `"Adam"`,
-            `"AdamW"`, `"RMSprop"`), or an optimizer instance whose class and settings
-            are taken.
+            `"AdamW"`, `"RMSprop"`, `"ScheduleFreeAdamW"`, `"ScheduleFreeSGD"`), or an
+            optimizer instance whose class and settings are taken.
         optimizer_config: the optimizer's other constructor arguments (`nesterov`,
             `clipnorm`, `beta_2`, ...); `learning_rate` and `name` are ignored, and a
             `momentum`/`beta_1`/`weight_decay` there counts when the arguments below are None.
         momentum: momentum (`beta_1` for Adam-family optimizers): a schedule, a float,
-            or None for the optimizer's default.
+            or None for the optimizer's default. For a Schedule-Free optimizer it is the
+            interpolation weight (`beta_1` or `momentum`), a float.
         weight_decay: a schedule, a float, or None for the optimizer's default.
         steps_per_epoch: optimizer steps per epoch, used for tables, plots and `epochs`;
             with gradient accumulation over k batches, updates per epoch (batches / k),
@@ -329,7 +330,8 @@ class ScheduleSpec:
     def table(self, steps: int | None = None) -> pd.DataFrame:
         """Step by step values over the run: `step, epoch, lr, momentum, weight_decay`.
 
-        `steps` defaults to `steps_per_epoch * epochs`, else the schedule's own length.
+        `lr` is the rate the optimizer uses: for a Schedule-Free optimizer, the schedule
+        times its warmup. `steps` defaults to `steps_per_epoch * epochs`, else the schedule's own length.
         Each schedule is evaluated once over the whole array of steps. A momentum or
         weight decay left to the optimizer shows its default (no weight decay: 0).
 
@@ -347,6 +349,9 @@ class ScheduleSpec:
         if self.steps_per_epoch:
             frame["epoch"] = index // self.steps_per_epoch
         frame["lr"] = _evaluate(self.schedule, index)
+        warmup = getattr(optimizer, "warmup_factor", None)  # a Schedule-Free optimizer's own warmup
+        if warmup is not None:
+            frame["lr"] *= warmup(index)
         frame["momentum"] = _evaluate(getattr(optimizer, self.momentum_name), index)
         frame["weight_decay"] = _evaluate(optimizer.weight_decay or 0.0, index)
         return frame
