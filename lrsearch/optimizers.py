@@ -46,6 +46,7 @@ __all__ = [
     "ScheduleFreeAdamW",
     "ScheduleFreeEval",
     "ScheduleFreeSGD",
+    "as_schedule_free",
     "momentum_name",
     "rebuild",
     "recompute_batchnorm",
@@ -401,6 +402,7 @@ from lrsearch.schedule_free import (  # noqa: E402
     ScheduleFreeAdamW,
     ScheduleFreeEval,
     ScheduleFreeSGD,
+    as_schedule_free,
     recompute_batchnorm,
 )
 

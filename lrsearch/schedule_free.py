@@ -51,7 +51,7 @@ from keras import ops
 from lrsearch.errors import ConfigError
 from lrsearch.optimizers import _KWARGS_DOC, _hyper_arg, _is_schedule, _Schedulable
 
-__all__ = ["ScheduleFreeAdamW", "ScheduleFreeEval", "ScheduleFreeSGD", "recompute_batchnorm"]
+__all__ = ["ScheduleFreeAdamW", "ScheduleFreeEval", "ScheduleFreeSGD", "as_schedule_free", "recompute_batchnorm"]
 
 _PACKAGE = "lrsearch"
 
@@ -341,6 +341,62 @@ class ScheduleFreeSGD(_ScheduleFree, keras.optimizers.Optimizer):
 
 
 # ----------------------------------------------------------------------------- helpers
+_KEPT = ("clipnorm", "clipvalue", "global_clipnorm", "loss_scale_factor", "gradient_accumulation_steps")
+
+
+def as_schedule_free(
+    optimizer: Any,
+    *,
+    learning_rate: Any = None,
+    momentum: float | None = None,
+    weight_decay: Any = None,
+    warmup_steps: int | None = None,
+    **kwargs: Any,
+) -> _ScheduleFree:
+    """A fresh Schedule-Free optimizer to train in place of `optimizer`.
+
+    Adam-family optimizers (Keras' or lrsearch's Adam, AdamW, ScheduleFreeAdamW) give a
+    `ScheduleFreeAdamW` with their `beta_2` and `epsilon`; any other a
+    `ScheduleFreeSGD`. Clipping, `loss_scale_factor` and gradient accumulation carry
+    over, and a Schedule-Free optimizer keeps all its settings; the rate, the
+    interpolation weight (`momentum`: `beta_1` or `momentum`), the weight decay and the
+    warmup are the arguments' when given, else the reference's defaults (or the
+    original's, for a Schedule-Free one). A `LossScaleOptimizer` is looked through.
+
+    ```python
+    optimizer = as_schedule_free(model.optimizer, learning_rate=3e-3, warmup_steps=200)
+    model.compile(optimizer=optimizer, loss=model.loss)
+    ```
+
+    Raises:
+        ConfigError: a value out of range.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    config = inner.get_config()
+    if isinstance(inner, _ScheduleFree):
+        cls: type[_ScheduleFree] = type(inner)
+        config.pop("name", None)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = keras.saving.deserialize_keras_object(config["learning_rate"])
+        if isinstance(config.get("weight_decay"), dict):
+            config["weight_decay"] = keras.saving.deserialize_keras_object(config["weight_decay"])
+    elif isinstance(inner, (keras.optimizers.Adam, keras.optimizers.AdamW)):
+        cls = ScheduleFreeAdamW
+        config = {k: config[k] for k in (*_KEPT, "beta_2", "epsilon") if k in config}
+    else:
+        cls = ScheduleFreeSGD
+        config = {k: config[k] for k in _KEPT if k in config}
+    given = {
+        "learning_rate": learning_rate,
+        cls._beta_name: momentum,
+        "weight_decay": weight_decay,
+        "warmup_steps": warmup_steps,
+        **kwargs,
+    }
+    config.update({k: v for k, v in given.items() if v is not None})
+    return cls(**config)
+
+
 def _schedule_free(model: keras.Model) -> _ScheduleFree | None:
     optimizer = getattr(model, "optimizer", None)
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)

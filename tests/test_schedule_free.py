@@ -16,6 +16,7 @@ from lrsearch.optimizers import (
     ScheduleFreeAdamW,
     ScheduleFreeEval,
     ScheduleFreeSGD,
+    as_schedule_free,
     momentum_name,
     rebuild,
     recompute_batchnorm,
@@ -273,6 +274,24 @@ def test_config_round_trip_and_rebuild():
     assert (float(fresh.learning_rate), fresh.weight_decay, fresh.warmup_steps) == (pytest.approx(0.01), 0.1, 7)
     assert momentum_name(ScheduleFreeAdamW()) == "beta_1" and momentum_name(ScheduleFreeSGD()) == "momentum"
     assert rebuild(ScheduleFreeSGD(), momentum=0.95).momentum == 0.95
+
+
+def test_as_schedule_free_keeps_what_carries_over():
+    adam = as_schedule_free(keras.optimizers.Adam(1e-3, beta_2=0.98, epsilon=1e-6, clipnorm=1.0),
+                            learning_rate=5e-3, momentum=0.95, weight_decay=0.01, warmup_steps=20)
+    assert isinstance(adam, ScheduleFreeAdamW)
+    assert (adam.beta_1, adam.beta_2, adam.epsilon, adam.clipnorm, adam.weight_decay, adam.warmup_steps) == (
+        0.95, 0.98, 1e-6, 1.0, 0.01, 20)
+    assert float(adam.learning_rate) == pytest.approx(5e-3)
+    sgd = as_schedule_free(lrsearch.optimizers.SGD(0.1, momentum=0.9, gradient_accumulation_steps=2))
+    assert isinstance(sgd, ScheduleFreeSGD)
+    assert (float(sgd.learning_rate), sgd.momentum, sgd.gradient_accumulation_steps, sgd.warmup_steps) == (1.0, 0.9, 2, 0)
+    sched = lrsearch.schedules.WarmupStableDecay(0.5, 100)
+    again = as_schedule_free(ScheduleFreeSGD(sched, momentum=0.8, r=1.0, warmup_steps=5), warmup_steps=9)
+    assert again._learning_rate == sched
+    assert (again.momentum, again.r, again.warmup_steps) == (0.8, 1.0, 9)
+    with pytest.raises(ConfigError, match="Argument `beta_1` must be in"):
+        as_schedule_free(keras.optimizers.AdamW(), momentum=1.5)
 
 
 BAD = [
