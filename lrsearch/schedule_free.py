@@ -49,7 +49,7 @@ import numpy as np
 from keras import ops
 
 from lrsearch.errors import ConfigError
-from lrsearch.optimizers import _KWARGS_DOC, _hyper_arg, _is_schedule, _Schedulable
+from lrsearch.optimizers import _hyper_arg, _is_schedule, _Schedulable
 
 __all__ = ["ScheduleFreeAdamW", "ScheduleFreeEval", "ScheduleFreeSGD", "as_schedule_free", "recompute_batchnorm"]
 
@@ -101,7 +101,7 @@ class _ScheduleFree(_Schedulable):
             return
         super().build(var_list)
         self._z = self.add_optimizer_variables(var_list, "z")
-        scalar = dict(shape=(), dtype="float32", aggregation="only_first_replica")
+        scalar = {"shape": (), "dtype": "float32", "aggregation": "only_first_replica"}
         self._lr_max = self.add_variable(initializer=keras.initializers.Constant(-1.0), name="lr_max", **scalar)
         self._weight_sum = self.add_variable(initializer="zeros", name="weight_sum", **scalar)
         self._averaged = self.add_variable(initializer="zeros", name="averaged", **scalar)
@@ -216,9 +216,10 @@ _SF_DOC = """
             reference needs none; a schedule multiplies the warmup).
         warmup_steps: linear warmup of the rate over the first steps,
             `lr * (k + 1) / warmup_steps` at step `k`, >= 0.
-        r: the average weights step `k` by `(k + 1) ** r`, >= 0.
-        weight_lr_power: ... and by `max(lr_0..k) ** weight_lr_power`, >= 0 (0: no
-            weighting by the rate, so the warmup's small steps count fully).
+        r: step `k` enters the average `x` with weight
+            `(k + 1) ** r * max(lr_0..k) ** weight_lr_power`; `r` >= 0.
+        weight_lr_power: the power of the largest rate so far in that weight, >= 0 (0:
+            the warmup's small steps count as much as the others).
         weight_decay: `None`, a float >= 0 or a schedule: decoupled, added to the
             update direction at `y` (the reference's `weight_decay`).
         decay_all: also decay biases and normalization parameters (the reference decays

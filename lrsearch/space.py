@@ -395,7 +395,7 @@ class SearchSpace:
 
     def _steps(self, fraction: Any) -> int:
         """A fraction of the trial's steps, as a whole number of steps."""
-        return int(round(float(fraction) * self.total_steps))
+        return round(float(fraction) * self.total_steps)
 
     def describe(self) -> list[dict[str, Any]]:
         """The space as rows (name, kind, low, high, log, choices, when) for reports."""

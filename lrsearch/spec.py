@@ -32,7 +32,12 @@ import pandas as pd
 
 from lrsearch import __version__
 from lrsearch.errors import ConfigError, ScheduleFormatError
-from lrsearch.optimizers import SCHEDULABLE, _schedulable_class, _unwrap, momentum_attribute
+from lrsearch.optimizers import (
+    SCHEDULABLE,
+    _schedulable_class,
+    _unwrap,
+    momentum_attribute,
+)
 from lrsearch.schedules import LearningRateSchedule
 
 __all__ = ["FORMAT", "VERSION", "ScheduleSpec", "load_schedule", "plot_schedule"]
