@@ -134,6 +134,12 @@ class _ScheduleFree(_Schedulable):
         first = ops.cast(ops.equal(self.iterations, 0), "float32")
         back_to_y = self._averaged * (1.0 - self._beta)
         self._coefficients = (k, lr, ckp1, first, back_to_y)
+        # a variable without a gradient keeps z equal to its value, so that switching
+        # between y and x leaves it where it is
+        updated = {self._var_key(v) for v in trainable_variables}
+        for variable, z in zip(self._trainable_variables, self._z):
+            if z is not None and self._var_key(variable) not in updated:
+                self.assign(z, ops.add(z, ops.multiply(ops.cast(first, z.dtype), ops.subtract(variable, z))))
         try:
             super()._backend_update_step(grads, trainable_variables, learning_rate)
         finally:

@@ -212,6 +212,28 @@ def test_the_callback_validates_at_x_and_trains_at_y():
         ref.train()
 
 
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")
+def test_a_variable_without_gradient_stays_put():
+    class WithSpare(keras.layers.Layer):
+        def build(self, shape):
+            self.w = self.add_weight(shape=(D, O), initializer="ones")
+            self.spare = self.add_weight(shape=(O,), initializer="ones")  # never in the loss
+
+        def call(self, x):
+            return x @ self.w
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((D,)), WithSpare()])
+    model.compile(ScheduleFreeAdamW(0.05), "mse")
+    x, t = data(batches=3)
+    model.fit(x, t, batch_size=N, shuffle=False, verbose=0)
+    assert model.optimizer.averaged
+    np.testing.assert_array_equal(np.asarray(model.layers[0].spare), np.ones(O))
+    model.optimizer.train()
+    np.testing.assert_array_equal(np.asarray(model.layers[0].spare), np.ones(O))
+    assert not np.allclose(np.asarray(model.layers[0].w), 1.0)
+
+
 def test_eval_and_train_by_hand():
     model, ref = make("sgd_decay")
     x, t = data(batches=2)
