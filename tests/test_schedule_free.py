@@ -347,8 +347,14 @@ def test_matches_the_schedulefree_package():
         (ScheduleFreeAdamW, schedulefree.AdamWScheduleFree,
          dict(learning_rate=0.05, warmup_steps=2, weight_decay=0.1, decay_all=True),
          dict(lr=0.05, warmup_steps=2, weight_decay=0.1)),
+        (ScheduleFreeAdamW, schedulefree.AdamWScheduleFree,
+         dict(learning_rate=0.02, beta_1=0.95, beta_2=0.99, epsilon=1e-6, r=1.0, weight_lr_power=1.0),
+         dict(lr=0.02, betas=(0.95, 0.99), eps=1e-6, r=1.0, weight_lr_power=1.0)),
         (ScheduleFreeSGD, schedulefree.SGDScheduleFree,
          dict(learning_rate=0.1, momentum=0.9, warmup_steps=2), dict(lr=0.1, momentum=0.9, warmup_steps=2)),
+        (ScheduleFreeSGD, schedulefree.SGDScheduleFree,
+         dict(learning_rate=0.05, momentum=0.7, weight_decay=0.2, r=0.5, decay_all=True),
+         dict(lr=0.05, momentum=0.7, weight_decay=0.2, r=0.5)),
     ):
         model = linear_model(cls(**kwargs))
         w, b = (torch.tensor(np.asarray(v), dtype=torch.float64, requires_grad=True) for v in model.get_weights())
