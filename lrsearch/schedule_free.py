@@ -146,7 +146,7 @@ class _ScheduleFree(_Schedulable):
             self._coefficients = None
         self.assign(self._lr_max, lr_max)
         self.assign(self._weight_sum, weight_sum)
-        self.assign(self._averaged, ops.zeros_like(self._averaged))
+        self.assign(self._averaged, ops.zeros((), "float32"))
 
     def _direction(self, gradient: Any, index: int, k: Any, dtype: Any) -> Any:
         raise NotImplementedError
