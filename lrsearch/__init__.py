@@ -38,6 +38,7 @@ _LAZY = {
     "tune": "lrsearch.study",
     "TuneResult": "lrsearch.study",
     "auto": "lrsearch.pipeline",
+    "StudyOptions": "lrsearch.options",
 }
 _SUBMODULES = {"schedules", "optimizers", "analysis"}
 

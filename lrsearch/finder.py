@@ -41,7 +41,13 @@ import pandas as pd
 import tensorflow as tf
 
 from lrsearch.analysis import LRSuggestion, smooth_loss, suggest
-from lrsearch.data import as_dataset, count_batches, first_batch, num_samples, take_batches
+from lrsearch.data import (
+    as_dataset,
+    count_batches,
+    first_batch,
+    num_samples,
+    take_batches,
+)
 from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError
 
 __all__ = ["RangeTestResult", "lr_sweep", "range_test", "DEFAULT_MIN_STEPS", "DEFAULT_MAX_STEPS"]

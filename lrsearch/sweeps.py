@@ -44,17 +44,12 @@ FORMAT = "lrsearch.sweep"
 VERSION = 1
 
 
-def _quiet_suggestion(result: RangeTestResult) -> LRSuggestion | None:
-    """A sweep curve's suggestion without `suggest`'s warnings on the log, which would
-    read as if they were about the main range test; the caller labels them."""
-    log = logging.getLogger("lrsearch.analysis")
-    disabled, log.disabled = log.disabled, True
+def _suggestion(result: RangeTestResult) -> LRSuggestion | None:
+    """A sweep curve's suggestion, or `None` for a curve that says nothing."""
     try:
         return result.suggestion
     except CurveError:
         return None
-    finally:
-        log.disabled = disabled
 
 
 @dataclass
@@ -102,7 +97,7 @@ class SweepResult:
                 sm = f["smooth_loss"].to_numpy()
                 finite = np.isfinite(sm)
                 i = int(np.nanargmin(np.where(finite, sm, np.nan))) if finite.any() else 0
-                s = _quiet_suggestion(r)
+                s = _suggestion(r)
                 for warning in s.warnings if s else ():
                     logger.info("%s=%g curve: %s", self.param, v, warning)
                 rows.append(
