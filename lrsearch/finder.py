@@ -41,14 +41,8 @@ import pandas as pd
 import tensorflow as tf
 
 from lrsearch.analysis import LRSuggestion, smooth_loss, suggest
-from lrsearch.data import (
-    as_dataset,
-    count_batches,
-    first_batch,
-    num_samples,
-    take_batches,
-)
-from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError
+from lrsearch.data import as_dataset, count_batches, first_batch, num_samples, take_batches
+from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError, first_line
 
 __all__ = ["RangeTestResult", "lr_sweep", "range_test", "DEFAULT_MIN_STEPS", "DEFAULT_MAX_STEPS"]
 
@@ -332,12 +326,7 @@ def _build(model: keras.Model, batch: Any) -> None:
         with model.distribute_strategy.scope():  # slots mirrored like the weights, as in fit
             model._symbolic_build(data_batch=batch)
     except (ValueError, TypeError) as exc:
-        raise DataError(f"the model cannot take the data: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        raise DataError(f"the model cannot take the data: {first_line(exc)}") from exc
 
 
 # ---------------------------------------------------------------------------- the test
@@ -507,7 +496,7 @@ def _run(model, step_fn, iterator, lrs, accum, smooth, diverge, rows, meta, eval
             vals = [step_fn(iterator) for _ in range(accum)]
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
             if i == 0 and not isinstance(exc, ConfigError):
-                raise DataError(f"the model cannot train on the data: {_first_line(exc)}") from exc
+                raise DataError(f"the model cannot train on the data: {first_line(exc)}") from exc
             raise
         loss = float(vals[0]) if accum == 1 else float(np.mean([float(v) for v in vals]))
         losses.append(loss)

@@ -31,7 +31,8 @@ from typing import Any
 
 import optuna
 
-from lrsearch.errors import StorageError
+from lrsearch.errors import StorageError, first_line
+from lrsearch.options import DEFAULT_HEARTBEAT_INTERVAL
 
 __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
@@ -43,9 +44,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_HEARTBEAT_INTERVAL = 10
-"""Seconds between two heartbeats of a running trial."""
 
 SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 """Database kinds (SQLAlchemy dialects) a storage URL may name."""
@@ -238,9 +236,7 @@ def _is_transient(exc: Exception) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line.removeprefix("(psycopg2.OperationalError) ").strip()
+    return first_line(exc).removeprefix("(psycopg2.OperationalError) ").strip()
 
 
 def _hide_password(url: str) -> str:
