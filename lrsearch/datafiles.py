@@ -20,7 +20,7 @@ __all__ = ["load_data_file"]
 
 def _split(x: np.ndarray, y: np.ndarray, val_split: float, seed: int) -> tuple[tuple, tuple]:
     if not 0.0 < val_split < 1.0:
-        raise DataError(f"val_split must be between 0 and 1, got {val_split}")
+        raise DataError(f"Argument `val_split` must be between 0 and 1. Received: val_split={val_split}")
     n = len(x)
     n_val = int(round(n * val_split))
     if n_val < 1 or n - n_val < 1:
@@ -102,7 +102,8 @@ def _load_images(path: Path, model: Any, val_split: float, seed: int) -> tuple[t
     shape = getattr(model, "input_shape", None) if model is not None else None
     if not shape or len(shape) != 4 or shape[1] is None or shape[2] is None:
         raise DataError(
-            f"an image folder needs a model with a fixed (height, width, channels) input; got {shape}"
+            f"an image folder needs a model with a fixed (height, width, channels) input. "
+            f"Received: a model of input shape {shape}"
         )
     height, width, channels = shape[1], shape[2], shape[3]
     color = {1: "grayscale", 3: "rgb", 4: "rgba"}.get(channels)

@@ -165,8 +165,8 @@ def _checked_builder(build: Callable[[], Any], where: str) -> Callable[[], Any]:
 def _split_pair(value: Any, where: str) -> tuple[Any, Any]:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ModelFileError(
-            f"load_data() in {where} must return (train, validation), "
-            f"got {type(value).__name__}{'' if not hasattr(value, '__len__') else f' of length {len(value)}'}"
+            f"load_data() in {where} must return (train, validation). "
+            f"Received: {type(value).__name__}{'' if not hasattr(value, '__len__') else f' of length {len(value)}'}"
         )
     return value[0], value[1]
 
@@ -312,8 +312,8 @@ def make_builder(model_or_builder: Any) -> Callable[[], Any]:
     if callable(model_or_builder):
         return _checked_builder(model_or_builder, getattr(model_or_builder, "__name__", "build_model"))
     raise ModelFileError(
-        f"expected a model file path, a compiled keras.Model or a build_model function, "
-        f"got {type(model_or_builder).__name__}"
+        f"Argument `model_or_builder` must be a model file path, a compiled keras.Model or a "
+        f"build_model function. Received: {type(model_or_builder).__name__}"
     )
 
 

@@ -108,8 +108,8 @@ def open_storage(
         return url
     if not isinstance(url, str) or "://" not in url:
         raise StorageError(
-            f"storage must be a database URL such as sqlite:///study.db or "
-            f"postgresql://user@host/db; got {url!r}"
+            f"Argument `storage` must be a database URL such as sqlite:///study.db or "
+            f"postgresql://user@host/db. Received: storage={url!r}"
         )
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme not in SCHEMES:
@@ -118,7 +118,8 @@ def open_storage(
             + ", ".join(f"{s}://" for s in SCHEMES[:3])
         )
     if heartbeat_interval is not None and heartbeat_interval <= 0:
-        raise StorageError(f"heartbeat_interval must be > 0 seconds; got {heartbeat_interval}")
+        raise StorageError(f"Argument `heartbeat_interval` must be > 0 seconds. "
+                           f"Received: heartbeat_interval={heartbeat_interval}")
 
     given, url = url, _with_installed_driver(url, scheme)
     engine_kwargs: dict[str, Any] = {}

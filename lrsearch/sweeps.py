@@ -297,7 +297,8 @@ def sweep(
         values = DEFAULT_VALUES["weight_decay"]
     vals = _check_values(param, values)
     if not callable(build_model):
-        raise ConfigError(f"build_model must be a function returning a compiled model; got {build_model!r}")
+        raise ConfigError(f"Argument `build_model` must be a function returning a compiled model. "
+                          f"Received: build_model={build_model!r}")
     if not 0 <= tolerance:
         raise ConfigError(f"Argument `tolerance` must be >= 0. Received: tolerance={tolerance}")
     if max_candidates < 1:
@@ -309,7 +310,7 @@ def sweep(
     for v in vals:
         model = build_model()
         if not isinstance(model, keras.Model):
-            raise ConfigError(f"build_model() must return a keras.Model; got {type(model).__name__}")
+            raise ConfigError(f"build_model() must return a keras.Model. Received: {type(model).__name__}")
         _with_value(model, param, v)
         # same initial weights (and dropout seed states) for every value
         if initial is None:
