@@ -151,7 +151,7 @@ def open_storage(
         except ImportError as exc:
             raise StorageError(
                 f"no database driver for {_hide_password(given)}: install one "
-                "(psycopg2-binary for PostgreSQL, PyMySQL for MySQL as mysql+pymysql://)"
+                "(psycopg[binary] for PostgreSQL, PyMySQL for MySQL as mysql+pymysql://)"
             ) from exc
         except Exception as exc:  # SQLAlchemy and driver errors share no base we can name
             if attempt < 2 and _is_transient(exc):
@@ -186,8 +186,10 @@ def _retry_callback(max_retry: int | None) -> dict[str, Any]:
 def _with_installed_driver(url: str, scheme: str) -> str:
     """`postgresql://` with the driver that is installed.
 
-    SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3; lrsearch depends on
-    psycopg2, so a bare URL is pointed at it unless psycopg 3 is installed.
+    SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3, which lrsearch depends on,
+    so the URL a user copies works in lrsearch, `optuna.load_study` and optuna-dashboard
+    alike. Where only psycopg2 is importable (an older environment), a bare URL is pointed
+    at it; `postgresql+psycopg2://` URLs are kept as written.
     """
     if scheme not in ("postgresql", "postgres") or "+" in url.split("://", 1)[0]:
         return url
@@ -237,7 +239,10 @@ def _is_transient(exc: Exception) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
-    return first_line(exc).removeprefix("(psycopg2.OperationalError) ").strip()
+line = first_line(exc)
+    for prefix in ("(psycopg.OperationalError) ", "(psycopg2.OperationalError) "):
+        line = line.removeprefix(prefix)
+    return line.strip()
 
 
 def _hide_password(url: str) -> str:
