@@ -239,7 +239,7 @@ def _is_transient(exc: Exception) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
-line = first_line(exc)
+    line = first_line(exc)
     for prefix in ("(psycopg.OperationalError) ", "(psycopg2.OperationalError) "):
         line = line.removeprefix(prefix)
     return line.strip()
