@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lrsearch.errors import ConfigError, DataError, first_line
+from lrsearch.errors import ConfigError
 
 __all__ = [
     "State",
@@ -221,21 +221,9 @@ def cmd_range_test(args: argparse.Namespace, state: State) -> int:
 
 
 def _read_curve(path: str | Path, loss_column: str = "loss") -> tuple[Any, Any]:
-    import pandas as pd
+    from lrsearch.datafiles import read_csv
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"curve file {path} does not exist; check the path")
-    try:
-        frame = pd.read_csv(path)
-    except Exception as exc:
-        raise DataError(f"cannot read {path} as CSV: {first_line(exc)}") from exc
-    missing = [c for c in ("lr", loss_column) if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{path} has no column {', '.join(missing)} (columns: {', '.join(map(str, frame.columns))}); "
-            "it needs lr and loss"
-        )
+    frame = read_csv(path, "curve file", ["lr", loss_column])
     return frame["lr"].to_numpy(float), frame[loss_column].to_numpy(float)
 
 

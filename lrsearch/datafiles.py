@@ -1,6 +1,7 @@
-"""Data files: what `lrsearch auto MODEL_FILE --data PATH` trains on.
+"""Data files: what `lrsearch auto MODEL_FILE --data PATH` trains on, and CSV tables.
 
-`load_data_file` reads `(train, validation)` arrays from an `.npz` (`x_train, y_train,
+`read_csv` reads any CSV lrsearch is handed (a range-test curve, a sweep, a table of
+features) and names the missing columns in one line. `load_data_file` reads `(train, validation)` arrays from an `.npz` (`x_train, y_train,
 x_val, y_val`), a CSV (a target column and numeric features, split with a seed), or an
 image folder (one sub-folder per class, sized to the model's input). Each problem
 raises `DataError` with a one-line message.
@@ -8,14 +9,48 @@ raises `DataError` with a one-line message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lrsearch.errors import DataError, first_line
+from lrsearch.errors import DataError, LRSearchError, first_line
 
-__all__ = ["load_data_file"]
+__all__ = ["load_data_file", "read_csv"]
+
+
+def read_csv(path: str | Path, what: str, columns: Sequence[str] = (), *,
+             missing_error: type[LRSearchError] = DataError, hint: str = "") -> Any:
+    """A CSV as a pandas DataFrame that has `columns`.
+
+    Args:
+        path: the file.
+        what: what the file should be, for messages ("range-test file").
+        columns: columns it must have.
+        missing_error: the error for missing columns.
+        hint: what to do, appended to the missing-columns message.
+
+    Raises:
+        DataError: the file is missing or not a CSV.
+        missing_error: a column of `columns` is missing.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no {what} at {path} (it does not exist); check the path")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise DataError(f"cannot read {path} as a {what}: {first_line(exc)}") from exc
+    missing = [str(c) for c in columns if c not in frame.columns]
+    if missing:
+        raise missing_error(
+            f"{path} has no column {', '.join(missing)}; a {what} needs {', '.join(map(str, columns))} "
+            f"(columns found: {', '.join(map(str, frame.columns))})" + (f"; {hint}" if hint else "")
+        )
+    return frame
 
 
 def _split(x: np.ndarray, y: np.ndarray, val_split: float, seed: int) -> tuple[tuple, tuple]:
@@ -55,10 +90,7 @@ def _load_csv(path: Path, target: str | None, val_split: float, seed: int) -> tu
 
     if not target:
         raise DataError(f"{path} is a CSV: name the column to predict with --target COLUMN")
-    try:
-        frame = pd.read_csv(path)
-    except Exception as exc:
-        raise DataError(f"cannot read {path} as CSV: {first_line(exc)}") from exc
+    frame = read_csv(path, "data CSV")
     if target not in frame.columns:
         raise DataError(
             f"{path} has no column {target!r} (columns: {', '.join(map(str, frame.columns))}); fix --target"

@@ -41,6 +41,7 @@ import pandas as pd
 import tensorflow as tf
 
 from lrsearch.analysis import LRSuggestion, smooth_loss, suggest
+from lrsearch.datafiles import read_csv
 from lrsearch.data import as_dataset, count_batches, first_batch, num_samples, take_batches
 from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError, first_line
 
@@ -169,18 +170,7 @@ class RangeTestResult:
             CurveError: a needed column is missing.
         """
         path = Path(path)
-        try:
-            frame = pd.read_csv(path)
-        except FileNotFoundError as exc:
-            raise DataError(f"no range-test file at {path}; check the path") from exc
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path} is not a range-test CSV ({exc})") from exc
-        missing = [c for c in ("lr", "loss") if c not in frame.columns]
-        if missing:
-            raise CurveError(
-                f"{path} has no column {', '.join(missing)}; a range-test CSV needs "
-                f"lr and loss (columns found: {', '.join(map(str, frame.columns))})"
-            )
+        frame = read_csv(path, "range-test file", ["lr", "loss"], missing_error=CurveError)
         meta: dict[str, Any] = {}
         mp = _meta_path(path)
         if mp.exists():

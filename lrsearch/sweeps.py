@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lrsearch.analysis import LRSuggestion
+from lrsearch.datafiles import read_csv
 from lrsearch.errors import ConfigError, CurveError, DataError
 from lrsearch.finder import RangeTestResult, range_test
 
@@ -177,18 +178,8 @@ class SweepResult:
             DataError: the file is missing or not a sweep CSV.
         """
         path = Path(path)
-        try:
-            frame = pd.read_csv(path)
-        except FileNotFoundError as exc:
-            raise DataError(f"no sweep file at {path}; check the path") from exc
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path} is not a sweep CSV ({exc})") from exc
-        missing = [c for c in ("value", "lr", "loss") if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"{path} is not a sweep CSV: no column {', '.join(missing)} "
-                f"(a range-test CSV is read with RangeTestResult.load)"
-            )
+        frame = read_csv(path, "sweep file", ["value", "lr", "loss"],
+                         hint="a range-test CSV is read with RangeTestResult.load")
         mp = path.with_name(path.stem + ".meta.json")
         meta: dict[str, Any] = {}
         if mp.exists():
