@@ -784,8 +784,3 @@ def scale_lr(lr: float, batch_size: int, base_batch_size: int = 256) -> float:
         ConfigError: a non-positive rate or batch size.
     """
     return _positive("lr", lr) * _count("batch_size", batch_size, 1) / _count("base_batch_size", base_batch_size, 1)
-
-
-def is_schedule(value: Any) -> bool:
-    """True for a Keras `LearningRateSchedule` (what optimizers evaluate each step)."""
-    return isinstance(value, LearningRateSchedule)

@@ -441,25 +441,6 @@ def plot_schedule(
     if not isinstance(spec, ScheduleSpec):
         momentum = getattr(spec, "momentum_schedule", lambda: None)()
         spec = ScheduleSpec(spec, momentum=momentum)
-    table = spec.table(steps)
-    if ax is None:
-        from matplotlib.figure import Figure
+    from lrsearch.plots import plot_schedule as draw
 
-        ax = Figure(figsize=(7, 3.5), layout="constrained").add_subplot()
-    ax.plot(table["step"], table["lr"], color="C0", label="learning rate")
-    ax.set_xlabel("step")
-    ax.set_ylabel("learning rate", color="C0")
-    ax.margins(x=0)
-    if spec.steps_per_epoch and len(table):
-        boundaries = np.arange(spec.steps_per_epoch, len(table), spec.steps_per_epoch)
-        stride = max(1, len(boundaries) // 50)  # at most ~50 lines
-        for x in boundaries[stride - 1 :: stride]:
-            ax.axvline(x, color="0.85", linewidth=0.8, zorder=0)
-        ax.set_xlabel(f"step ({spec.steps_per_epoch} per epoch; lines mark epochs)")
-    if table["momentum"].nunique() > 1 or spec.momentum is not None:
-        twin = ax.twinx()
-        twin.plot(table["step"], table["momentum"], color="C1", linestyle="--", label=spec.momentum_name)
-        twin.set_ylabel(spec.momentum_name, color="C1")
-    title = type(spec.schedule).__name__ if not isinstance(spec.schedule, float) else f"constant {spec.schedule:g}"
-    ax.set_title(f"{title} with {spec.optimizer}")
-    return ax.figure
+    return draw(spec, ax=ax, steps=steps)
