@@ -10,17 +10,19 @@ The curve is the loss of each batch against the learning rate used for it. From 
   do not move it), smoothed with a Savitzky-Golay filter and differentiated in
   log10(lr) with the same filter; both are centred, so there is none of a moving
   average's lag that would shift the rates to the right;
-- `min_loss_lr` is the lowest point of the smoothed curve, `steepest_lr` the most
-  negative slope before it, `valley_lr` fastai's valley rule (a point in the longest
+- `min_loss_lr` is the lowest point of the curve smoothed over twice the window (the
+  loss floor is flat and noisy: a narrow window lets its argmin jump between seeds),
+  `steepest_lr` the most negative slope before it, `valley_lr` fastai's valley rule (a point in the longest
   falling stretch of the curve);
 - `base_lr` is where the descent starts: walking left from the steepest point, the last
   point whose slope is still at least `start_slope` times the steepest slope;
-- `max_lr` is where the loss stops falling: walking right from the steepest point
-  towards the minimum, the last point whose slope is still at least `stop_slope` times
-  the steepest slope, and at most `min_loss_lr / margin` (3): the minimum is where
-  training survives a few steps at a rate that rises every batch, a schedule that holds
-  its peak for epochs needs room below it. It is therefore well below `min_loss_lr`,
-  which is itself before divergence.
+- `max_lr`, the peak of a one-cycle schedule, is `min_loss_lr / margin`: 3 for SGD with
+  momentum (and when the optimizer is unknown), 1.5 for adaptive optimizers (Adam,
+  AdamW, RMSprop, ...). The minimum is where training survives a few steps at a rate
+  that rises every batch; a schedule that holds its peak for epochs needs room below
+  it, and more so where momentum multiplies the step once it has built up. Chosen on
+  the fit half of `scripts/bench_suggestions.py` against slope-based ends of the
+  descent, the steepest point and fixed margins (README, Suggestions).
 
 A curve that says little still gets bounds, but never silently: `LRSuggestion.warnings`
 names each problem (no descent, a flat curve, heavy noise, still falling at the top of
@@ -33,7 +35,6 @@ This module imports neither Keras nor matplotlib: it can read curves from any to
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,12 +44,47 @@ from scipy import ndimage, signal
 
 from lrsearch.errors import ConfigError, CurveError
 
-__all__ = ["LRSuggestion", "MIN_POINTS", "smooth_loss", "suggest", "trim_curve"]
-
-logger = logging.getLogger(__name__)
+__all__ = [
+    "MARGIN_ADAPTIVE",
+    "MARGIN_MOMENTUM",
+    "MIN_POINTS",
+    "PROBLEMS",
+    "UNREADABLE",
+    "LRSuggestion",
+    "default_margin",
+    "smooth_loss",
+    "suggest",
+    "trim_curve",
+]
 
 MIN_POINTS = 10
 """Fewest usable points from which `suggest` reads anything."""
+
+PROBLEMS = ("no_descent", "flat", "noisy", "still_falling", "short_descent", "few_points")
+"""Codes of `LRSuggestion.problems`: the loss does not fall; falls by under 2%; its noise
+is over a fifth of the descent; it still falls at the largest rate; the descent spans
+under three points; fewer than `3 * MIN_POINTS` usable points."""
+
+UNREADABLE = ("no_descent", "flat")
+"""Problems after which the bounds are a guess, not a reading."""
+
+MARGIN_MOMENTUM = 3.0
+"""`max_lr = min_loss_lr / margin` for SGD with momentum, and for an unknown optimizer."""
+MARGIN_ADAPTIVE = 1.5
+"""... for optimizers that scale each step by a running gradient size (Adam, RMSprop...)."""
+_ADAPTIVE = ("adam", "rmsprop", "adagrad", "adadelta", "adafactor", "lion", "lamb", "ftrl")
+
+
+def default_margin(optimizer: str | None) -> float:
+    """The margin below the loss minimum for an optimizer, by its class name.
+
+    SGD's heavy ball multiplies a step by up to 1 / (1 - momentum) once momentum has
+    built up, which a test whose rate rises every step never reaches: the minimum it
+    reads is 3x too high for a schedule that holds its peak. An adaptive optimizer's step
+    is bounded by its rate whatever the gradient, so its minimum is read almost as it is.
+    """
+    name = (optimizer or "").lower()
+    return MARGIN_ADAPTIVE if any(k in name for k in _ADAPTIVE) else MARGIN_MOMENTUM
 
 
 @dataclass(frozen=True)
@@ -65,6 +101,8 @@ class LRSuggestion:
         valley_lr: fastai's valley point (inside the longest falling stretch).
         min_loss_lr: the rate at the lowest smoothed loss.
         warnings: one sentence per problem with the curve; empty for a clean curve.
+        problems: a short code per warning, in the same order (`PROBLEMS`), so that a
+            caller can act on them (the range test extends itself on these).
     """
 
     base_lr: float
@@ -73,6 +111,7 @@ class LRSuggestion:
     valley_lr: float
     min_loss_lr: float
     warnings: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.base_lr < self.max_lr:
@@ -81,16 +120,22 @@ class LRSuggestion:
                 f"Received: base_lr={self.base_lr}, max_lr={self.max_lr}"
             )
         object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
+        object.__setattr__(self, "problems", tuple(str(p) for p in self.problems))
+        unknown = sorted(set(self.problems) - set(PROBLEMS))
+        if unknown:
+            raise ConfigError(f"unknown curve problem(s) {unknown}; known: {', '.join(PROBLEMS)}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (rates as floats, warnings as a list)."""
         d = dataclasses.asdict(self)
         d["warnings"] = list(self.warnings)
+        d["problems"] = list(self.problems)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LRSuggestion:
-        """Inverse of `to_dict`; unknown keys are refused.
+        """Inverse of `to_dict`; unknown keys are refused (dicts written before `problems`
+        existed are read with none).
 
         Raises:
             ConfigError: a field is missing or unknown.
@@ -104,7 +149,7 @@ class LRSuggestion:
                 f"expected keys {names}"
             )
         kw = {k: float(d[k]) for k in names[:5]}
-        return cls(**kw, warnings=tuple(d.get("warnings", ())))
+        return cls(**kw, warnings=tuple(d.get("warnings", ())), problems=tuple(d.get("problems", ())))
 
 
 def smooth_loss(loss: Sequence[float] | np.ndarray, smooth: float = 0.98) -> np.ndarray:
@@ -236,7 +281,8 @@ def suggest(
     stop_slope: float = 0.2,
     window: float = 0.1,
     diverge: float = 4.0,
-    margin: float = 3.0,
+    margin: float | None = None,
+    optimizer: str | None = None,
 ) -> LRSuggestion:
     """Read learning-rate bounds from a range-test curve (raw per-batch losses).
 
@@ -244,9 +290,8 @@ def suggest(
     resample on an even log10(lr) grid; Savitzky-Golay smoothing and slope;
     `min_loss_lr` = lowest smoothed loss; `steepest_lr` = most negative slope before it;
     `valley_lr` = fastai's valley; `base_lr` = start of the steep stretch around the
-    steepest point (slope still >= `start_slope` x steepest); `max_lr` = its end
-    towards the minimum (slope still >= `stop_slope` x steepest), and at most
-    `min_loss_lr / margin`.
+    steepest point (slope still >= `start_slope` x steepest); `max_lr` =
+    `min_loss_lr / margin`, the margin by optimizer kind (`default_margin`).
 
     Example:
 
@@ -261,13 +306,14 @@ def suggest(
         lr: learning rates, one per batch (any order; sorted here).
         loss: the raw loss of each batch (not a running mean).
         start_slope: fraction of the steepest slope at which the descent has begun.
-        stop_slope: fraction of the steepest slope at which the descent has ended.
+        stop_slope: no longer used (`max_lr` is read from the minimum); accepted so that
+            older calls keep working.
         window: Savitzky-Golay window as a fraction of the usable points (at least 5).
         diverge: cut where the moving average exceeds this times its minimum (0: never).
-        margin: `max_lr` is at most `min_loss_lr / margin` (>= 1). The loss minimum is
-            where training survives a few steps at a rate rising every batch; a schedule
-            that stays near its peak for epochs, with momentum built up, needs room below
-            it (BENCHMARKS.md, suggestion quality).
+        margin: `max_lr = min_loss_lr / margin` (>= 1); None: `default_margin(optimizer)`,
+            3 for SGD with momentum or an unknown optimizer, 1.5 for adaptive ones
+            (BENCHMARKS.md, suggestion quality).
+        optimizer: the optimizer's class name (`RangeTestResult.meta["optimizer"]`).
 
     Returns:
         An `LRSuggestion`; `warnings` lists every problem found with the curve.
@@ -279,6 +325,8 @@ def suggest(
     for name, value in (("start_slope", start_slope), ("stop_slope", stop_slope)):
         if not 0.0 < value < 1.0:
             raise ConfigError(f"Argument `{name}` must be in (0, 1). Received: {name}={value}")
+    if margin is None:
+        margin = default_margin(optimizer)
     if not margin >= 1.0:
         raise ConfigError(f"Argument `margin` must be >= 1. Received: margin={margin}")
     if not 0.0 < window < 1.0:
@@ -295,7 +343,10 @@ def suggest(
             f"right away); nothing can be read from it: rerun the range test with a "
             f"lower min_lr or max_lr, or more steps"
         )
-    warns: list[str] = []
+    warns: list[tuple[str, str]] = []
+
+    def warn(code: str, message: str) -> None:
+        warns.append((code, message))
 
     x = np.log10(lr_)
     grid = np.linspace(x[0], x[-1], n)
@@ -311,9 +362,15 @@ def suggest(
     rates = 10.0**grid
     rates[0], rates[-1] = lr_[0], lr_[-1]  # exact ends despite float round trips
 
+    # the minimum of a curve smoothed twice as wide: the loss floor is noisy and flat,
+    # its argmin under the narrow window moved 2-10x between seeds (BENCHMARKS.md)
+    wide = _odd_window(n, min(2 * window, 0.5))
+    floor = signal.savgol_filter(
+        ndimage.median_filter(y, size=wide, mode="nearest"), wide, 2 if wide > 3 else 1, mode="interp"
+    )
     # the filters' fit at the end of a cut curve can dip below the data: no minimum there
-    end = n - 1 - (w // 2 if diverged and n > 2 * w else 0)
-    i_min = int(np.argmin(ys[: end + 1]))
+    end = n - 1 - (wide // 2 if diverged and n > 2 * wide else 0)
+    i_min = int(np.argmin(floor[: end + 1]))
     # the slope at the first half window is an extrapolated fit, not a centred estimate
     first = w // 2 if i_min > w else 0
     i_steep = first + int(np.argmin(slope[first : i_min + 1]))
@@ -323,9 +380,11 @@ def suggest(
     noise = float(np.std((y - ys)[: i_min + 1]))  # the part the bounds are read from
     edge = max(1, n // 20)
     lo, hi = f"{lr_[0]:.3g}", f"{lr_[-1]:.3g}"
+    cap = max(int(np.searchsorted(rates, rates[i_min] / margin, side="right")) - 1, 1)
 
     if i_min <= edge or g >= 0 or drop <= 0:
-        warns.append(
+        warn(
+            "no_descent",
             f"the loss does not fall anywhere in the tested range ({lo} to {hi}): the "
             f"usable rates lie at or below min_lr; rerun with a lower min_lr"
         )
@@ -335,36 +394,35 @@ def suggest(
         base_i = i_steep
         while base_i > 0 and slope[base_i - 1] <= start_slope * g:
             base_i -= 1
-        max_i = i_steep
-        while max_i < i_min and slope[max_i + 1] <= stop_slope * g:
-            max_i += 1
+        max_i = cap
         if drop / scale < 0.02:
-            warns.append(
+            warn(
+                "flat",
                 f"the loss fell only {100 * drop / scale:.1f}% over the tested range: the "
                 f"curve is flat and its bounds are weak; rerun with more steps or a wider "
                 f"lr range, and check that the data and labels are right"
             )
         if noise > 0.2 * drop:
-            warns.append(
+            warn(
+                "noisy",
                 f"the curve is noisy (noise {noise:.3g} vs a descent of {drop:.3g}): the "
                 f"bounds are uncertain; rerun with a larger batch size or more steps"
             )
         if i_min >= n - 1 - edge and not diverged:
-            warns.append(
+            warn(
+                "still_falling",
                 f"the loss was still falling at the largest tested rate ({hi}): max_lr may "
                 f"be too low; rerun with a larger max_lr"
             )
         if max_i - base_i < 2:
-            half = max(1, w // 4)
-            base_i = max(0, i_steep - half)
-            max_i = min(max(i_min, i_steep + 1), i_steep + half)
-            warns.append(
-                "the descent is too short to separate the bounds; they were widened around "
-                "the steepest point: rerun with more steps"
+            base_i = max(0, min(base_i, max_i - max(2, w // 4)))
+            warn(
+                "short_descent",
+                "the descent is too short to separate the bounds; base_lr was moved below "
+                "max_lr: rerun with more steps"
             )
     if n < 3 * MIN_POINTS:
-        warns.append(f"only {n} usable points: the bounds are rough; rerun with more steps")
-    cap = int(np.searchsorted(rates, rates[i_min] / margin, side="right")) - 1
+        warn("few_points", f"only {n} usable points: the bounds are rough; rerun with more steps")
     max_i = max(min(max_i, cap), 1)
     base_i = min(base_i, max_i - 1)
 
@@ -374,8 +432,7 @@ def suggest(
         steepest_lr=float(rates[i_steep]),
         valley_lr=float(rates[_valley_index(ys[: max(i_min, 1) + 1])]),
         min_loss_lr=float(rates[i_min]),
-        warnings=tuple(warns),
+        warnings=tuple(m for _, m in warns),
+        problems=tuple(c for c, _ in warns),
     )
-    for msg in warns:
-        logger.warning("range-test curve: %s", msg)
     return result

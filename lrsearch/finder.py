@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from lrsearch.analysis import LRSuggestion, smooth_loss, suggest
+from lrsearch.analysis import MIN_POINTS, UNREADABLE, LRSuggestion, smooth_loss, suggest
 from lrsearch.datafiles import read_csv
 from lrsearch.data import as_dataset, count_batches, first_batch, num_samples, take_batches
 from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError, first_line
@@ -113,7 +113,8 @@ class RangeTestResult:
 
     @property
     def suggestion(self) -> LRSuggestion:
-        """`lrsearch.suggest` on the recorded rates and raw losses (computed once).
+        """`lrsearch.suggest` on the recorded rates and raw losses (computed once), with
+        the margin of the optimizer that ran the test.
 
         Raises:
             CurveError: the curve is too short to read anything from.
@@ -123,6 +124,7 @@ class RangeTestResult:
                 self.frame["lr"].to_numpy(),
                 self.frame["loss"].to_numpy(),
                 diverge=float(self.meta.get("diverge") or 0.0),
+                optimizer=self.meta.get("optimizer"),
             )
         return self._suggestion
 
@@ -344,6 +346,7 @@ def range_test(
         exp:    min_lr * (max_lr / min_lr) ** (i / (steps - 1))
         linear: min_lr + (max_lr - min_lr) * i / (steps - 1)
 
+    The curve's warnings (`suggestion.warnings`) are logged once, when the test returns.
     The test stops early once the debiased moving average of the loss exceeds `diverge`
     times its minimum, or at a NaN/inf loss. The recorded loss of a step is the model's
     total loss (regularization included) on that batch before the update; with gradient
@@ -361,9 +364,15 @@ def range_test(
             order, repeated when shorter than `steps`) or a `keras.utils.PyDataset`.
         min_lr: rate of the first step.
         max_lr: rate of the last step.
-        steps: optimizer steps; None means one pass over the data, but at least
-            `DEFAULT_MIN_STEPS` (100) and at most `DEFAULT_MAX_STEPS` (1000); 100 when
-            the length of a dataset is unknown.
+        steps: optimizer steps, run exactly. None: one pass over the data, but at
+            least `DEFAULT_MIN_STEPS` (100) and at most `DEFAULT_MAX_STEPS` (1000); 100
+            when the length of a dataset is unknown; and while the curve cannot be read
+            well (`LRSuggestion.problems`: flat, noisy, no descent, a short descent, too
+            few points, still falling at the top) the test runs again from the same
+            starting state, up to `MAX_ROUNDS` rounds in all: `GROWTH` (3) times the
+            steps over the range below the divergence, 100x lower rates when the loss
+            never fell, 100x higher when it still fell at the top. Each round is logged
+            and listed in `meta["rounds"]`; the last round's curve is returned.
         mode: "exp" (geometric spacing) or "linear".
         batch_size: batch size for arrays (a last partial batch is dropped, so that
             every step sees as many samples); the global batch under a distribution
@@ -383,6 +392,8 @@ def range_test(
         ConfigError: an argument out of range, or the model is not compiled.
         DataError: the data is of an unknown kind or does not fit the model.
         DivergenceError: the very first loss is NaN or infinite.
+        CurveError: with `steps=None`, the last round's curve still shows no descent,
+            a flat loss, or too few usable points to read.
     """
     _check_sweep(min_lr, max_lr, steps, mode)
     if not 0.0 <= smooth < 1.0:
@@ -404,16 +415,14 @@ def range_test(
     ds = as_dataset(data, batch_size=batch_size, drop_remainder=True)
     inner = _inner(model.optimizer)
     accum = int(getattr(inner, "gradient_accumulation_steps", None) or 1)
-    per_pass = count_batches(ds)
+    extend = steps is None
     if steps is None:
+        per_pass = count_batches(ds)
         steps = (
             DEFAULT_MIN_STEPS
             if per_pass is None
             else int(np.clip(per_pass // accum, DEFAULT_MIN_STEPS, DEFAULT_MAX_STEPS))
         )
-    steps = int(steps)
-    lrs = lr_sweep(min_lr, max_lr, steps, mode)
-    stream = take_batches(ds, steps * accum)
     val_batches = None
     if validation_data is not None:
         val_ds = as_dataset(validation_data, batch_size=batch_size)
@@ -422,25 +431,119 @@ def range_test(
         val_batches = list(val_ds)
 
     _build(model, first_batch(ds))
-    snapshot = _Snapshot(model) if restore else None
+    # a test that may be rerun needs the starting state even when not restoring at the end
+    snapshot = _Snapshot(model) if restore or extend else None
     meta: dict[str, Any] = {
-        "min_lr": float(min_lr),
-        "max_lr": float(max_lr),
-        "steps": steps,
-        "mode": mode,
         "batch_size": int(batch_size) if num_samples(data) is not None else None,
         "smooth": float(smooth),
         "diverge": float(diverge),
         "optimizer": type(inner).__name__,
         "replicas": _replicas(model),
-        "stopped": "completed",
     }
+    sweep = {"min_lr": float(min_lr), "max_lr": float(max_lr), "steps": int(steps)}
+    rounds: list[dict[str, Any]] = []
+    old_lr = inner._learning_rate
+    started = time.perf_counter()
+    try:
+        while True:
+            if rounds:
+                snapshot.restore()
+            lrs = lr_sweep(sweep["min_lr"], sweep["max_lr"], sweep["steps"], mode)
+            meta.update(sweep, mode=mode, stopped="completed")
+            rows = _round(model, ds, lrs, accum, smooth, diverge, meta, val_batches, verbose, old_lr)
+            result = _result(lrs, rows, smooth, meta)
+            if meta["stopped"] != "completed":
+                logger.info(
+                    "range test stopped at step %d of %d (lr=%.3g): %s",
+                    len(result.frame) - 1, sweep["steps"], result.frame["lr"].iloc[-1], meta["stopped"],
+                )
+            problems, error = _read(result)
+            rounds.append({**sweep, "stopped": meta["stopped"], "problems": list(problems)})
+            if not extend or not problems:
+                break
+            nxt = _next_sweep(sweep, result, problems, len(rounds))
+            if nxt is None:
+                if error is not None or set(problems) & set(UNREADABLE):
+                    raise CurveError(
+                        f"the range-test curve cannot be read after {len(rounds)} rounds "
+                        f"({_describe(rounds)}); check the data, labels and loss, or run "
+                        f"range_test with explicit min_lr, max_lr and steps"
+                    ) from error
+                break
+            logger.info(
+                "range test round %d (%s) -> round %d: %d steps from %.3g to %.3g",
+                len(rounds), ", ".join(problems), len(rounds) + 1, nxt["steps"], nxt["min_lr"], nxt["max_lr"],
+            )
+            sweep = nxt
+    except KeyboardInterrupt:
+        logger.warning("range test interrupted; the curve so far is on the exception as .range_test_result")
+        raise
+    finally:
+        inner._learning_rate = old_lr
+        if snapshot is not None and restore:
+            snapshot.restore()
+    meta["seconds"] = round(time.perf_counter() - started, 3)
+    result.meta.update(seconds=meta["seconds"], rounds=rounds)
+    if error is None:
+        for warning in result.suggestion.warnings:
+            logger.warning("range-test curve: %s", warning)
+    return result
+
+
+MAX_ROUNDS = 3
+"""`steps=None`: rounds a range test runs at most while its curve cannot be read well."""
+GROWTH = 3
+"""Each extra round runs this many times the steps of the one before."""
+
+
+def _read(result: RangeTestResult) -> tuple[tuple[str, ...], CurveError | None]:
+    """The problems of a round's curve (a curve too short to read counts as few points)."""
+    try:
+        return result.suggestion.problems, None
+    except CurveError as exc:
+        return ("few_points",), exc
+
+
+def _next_sweep(
+    sweep: dict[str, Any], result: RangeTestResult, problems: tuple[str, ...], done: int
+) -> dict[str, Any] | None:
+    """The sweep of the next round, or None when the rounds are used up.
+
+    - the loss never fell, or too few points before it blew up: the usable rates lie
+      below the range; start 100x lower (and stop where this round blew up);
+    - still falling at the top: go 100x higher;
+    - flat, noisy, a short descent or few points: `GROWTH` times the steps, over the
+      range up to 3x the rate where this round blew up (what lies above is divergence).
+    """
+    if done >= MAX_ROUNDS:
+        return None
+    lo, hi, steps = sweep["min_lr"], sweep["max_lr"], sweep["steps"]
+    end = float(result.frame["lr"].iloc[-1]) if len(result.frame) else lo
+    stopped = result.meta.get("stopped") in ("diverged", "nan")
+    if "no_descent" in problems or ("few_points" in problems and len(result.frame) < 3 * MIN_POINTS):
+        return {"min_lr": lo / 100.0, "max_lr": min(hi, 3.0 * end) if stopped else hi, "steps": steps}
+    if "still_falling" in problems:
+        return {"min_lr": lo, "max_lr": hi * 100.0, "steps": steps}
+    top = min(hi, 3.0 * end) if stopped else hi
+    return {"min_lr": lo, "max_lr": max(top, lo * 10.0), "steps": steps * GROWTH}
+
+
+def _describe(rounds: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{r['steps']} steps {r['min_lr']:.3g} to {r['max_lr']:.3g}: {', '.join(r['problems']) or 'ok'}"
+        for r in rounds
+    )
+
+
+def _round(model, ds, lrs, accum, smooth, diverge, meta, val_batches, verbose, old_lr) -> dict[str, list[float]]:
+    """One sweep over `lrs` from the model's current state; fills `meta["stopped"]`."""
+    inner = _inner(model.optimizer)
+    steps = lrs.size
+    stream = take_batches(ds, steps * accum)
     rows: dict[str, list[float]] = {"loss": []}
     if val_batches is not None:
         rows["val_loss"] = []
-    old_lr = inner._learning_rate
     ramp = _Ramp(lrs, accum)
-    started = time.perf_counter()
     try:
         inner._learning_rate = ramp
         step_fn = _make_step(model, ramp)
@@ -455,26 +558,11 @@ def range_test(
         _run(model, step_fn, iter(stream), lrs, accum, smooth, diverge, rows, meta, evaluate, val_batches, bar)
     except KeyboardInterrupt as exc:
         meta["stopped"] = "interrupted"
-        partial = _result(lrs, rows, smooth, meta)
-        exc.range_test_result = partial  # type: ignore[attr-defined]
-        logger.warning(
-            "range test interrupted after %d steps; the curve so far is on the exception "
-            "as .range_test_result",
-            len(partial.frame),
-        )
+        exc.range_test_result = _result(lrs, rows, smooth, meta)  # type: ignore[attr-defined]
         raise
     finally:
         inner._learning_rate = old_lr
-        if snapshot is not None:
-            snapshot.restore()
-    meta["seconds"] = round(time.perf_counter() - started, 3)
-    result = _result(lrs, rows, smooth, meta)
-    if meta["stopped"] != "completed":
-        logger.info(
-            "range test stopped at step %d of %d (lr=%.3g): %s",
-            len(result.frame) - 1, steps, result.frame["lr"].iloc[-1], meta["stopped"],
-        )
-    return result
+    return rows
 
 
 def _run(model, step_fn, iterator, lrs, accum, smooth, diverge, rows, meta, evaluate, val_batches, bar):

@@ -99,6 +99,8 @@ def run(plan: Plan) -> TuneResult:
         optuna.logging.set_verbosity(verbosity)
     if ATTR not in study.user_attrs:
         study.set_user_attr(ATTR, plan.meta)
+        # the suggested schedule is where the search starts: the new study's first trial
+        study.enqueue_trial(plan.space.suggested_params(), skip_if_exists=True)
     objective = OptunaObjective(plan)
     callbacks: list[Any] = [_clear_session]
     if max_trials is not None:

@@ -3,12 +3,17 @@
 One typed description (`SearchSpace`) says which parameters a study searches and in
 which ranges; both backends sample it through a small adapter (`OptunaSampler` for an
 Optuna trial, `KerasTunerSampler` for a KerasTuner `hp`), so the space is written down
-exactly once. The rates always stay inside the range-test bounds `[base_lr, max_lr]`:
+exactly once. The rates come from the range test: `[base_lr, max_lr]` bound CLR's rates,
+and one-cycle's peak is searched from `base_lr` up to `peak_max_lr`, which
+`from_suggestion` sets past the suggested `max_lr` to the loss minimum (three times
+further when the curve ended still falling): `max_lr` is where the search starts (the
+first trial, `suggested_params`), not a wall, since the best peak of a given run may lie
+anywhere in the descent (BENCHMARKS.md, suggestion quality).
 
 | parameter | when | range |
 |---|---|---|
 | `family` | always | `families` (categorical) |
-| `oc_max_lr` | one_cycle | peak rate, log-uniform in `[base_lr, max_lr]` |
+| `oc_max_lr` | one_cycle | peak rate, log-uniform in `[base_lr, peak_max_lr]` |
 | `oc_pct_start` | one_cycle | `[0.1, 0.5]` |
 | `oc_div_factor` | one_cycle | log-uniform `[5, 100]` (start rate = peak / div) |
 | `oc_final_div_factor` | one_cycle | log-uniform `[10, 1e4]` (end rate = start / final div) |
@@ -190,10 +195,11 @@ class SearchSpace:
         momentum_candidates: values from a momentum sweep for `momentum_max`.
         weight_decay_candidates: values from a weight-decay sweep (searched when given).
         label_smoothing: search a label smoothing in `[0, 0.2]`.
+        peak_max_lr: top of one-cycle's peak range (>= max_lr); None: `max_lr`.
 
     Raises:
-        ConfigError: bounds not `0 < base_lr < max_lr`, an unknown family, non-positive
-            epochs or steps, or candidates out of range.
+        ConfigError: bounds not `0 < base_lr < max_lr <= peak_max_lr`, an unknown
+            family, non-positive epochs or steps, or candidates out of range.
     """
 
     base_lr: float
@@ -205,6 +211,7 @@ class SearchSpace:
     momentum_candidates: tuple[float, ...] | None = None
     weight_decay_candidates: tuple[float, ...] | None = None
     label_smoothing: bool = False
+    peak_max_lr: float | None = None
 
     def __post_init__(self) -> None:
         families = (self.families,) if isinstance(self.families, str) else self.families
@@ -219,6 +226,13 @@ class SearchSpace:
             raise ConfigError(
                 f"rate bounds must satisfy 0 < base_lr < max_lr; got base_lr={self.base_lr}, "
                 f"max_lr={self.max_lr}"
+            )
+        if self.peak_max_lr is not None and not (
+            math.isfinite(self.peak_max_lr) and self.peak_max_lr >= self.max_lr
+        ):
+            raise ConfigError(
+                f"Argument `peak_max_lr` must be >= max_lr. Received: peak_max_lr="
+                f"{self.peak_max_lr}, max_lr={self.max_lr}"
             )
         if not self.families:
             raise ConfigError(f"families must name at least one of {', '.join(ALL_FAMILIES)}")
@@ -245,14 +259,46 @@ class SearchSpace:
         epochs: int,
         **kwargs: Any,
     ) -> SearchSpace:
-        """The space inside an `LRSuggestion`'s `base_lr` / `max_lr` bounds."""
+        """The space of an `LRSuggestion`: CLR inside `base_lr` / `max_lr`, one-cycle's
+        peak from `base_lr` up to `min_loss_lr` (3x further when the curve ended still
+        falling), never below `max_lr`."""
+        top = float(suggestion.max_lr)
+        peak = max(top, float(getattr(suggestion, "min_loss_lr", top) or top))
+        if "still_falling" in tuple(getattr(suggestion, "problems", ()) or ()):
+            peak *= 3.0
+        kwargs.setdefault("peak_max_lr", peak)
         return cls(
             base_lr=float(suggestion.base_lr),
-            max_lr=float(suggestion.max_lr),
+            max_lr=top,
             steps_per_epoch=int(steps_per_epoch),
             epochs=int(epochs),
             **kwargs,
         )
+
+    def suggested_params(self) -> dict[str, Any]:
+        """The range test's own schedule as a point of the space, to enqueue as a study's
+        first trial: one-cycle peaking at `max_lr` with `OneCycle`'s defaults (pct_start
+        0.3, div 25, final div 1e4, cos; momentum 0.95 -> 0.85 or the nearest candidate);
+        CLR between `base_lr` and `max_lr` when one-cycle is not searched. The smallest
+        weight-decay candidate and no label smoothing."""
+        out: dict[str, Any] = {}
+        if "one_cycle" in self.families:
+            out.update(family="one_cycle", oc_max_lr=float(self.max_lr), oc_pct_start=0.3,
+                       oc_div_factor=25.0, oc_final_div_factor=1e4, oc_anneal_strategy="cos")
+        else:
+            out.update(family="cyclic", clr_base_lr=float(self.base_lr), clr_max_lr=float(self.max_lr),
+                       clr_mode="triangular", clr_step_epochs=int(min(8, max(2, self.epochs // 2))))
+        if self.momentum or self.momentum_candidates:
+            if self.momentum_candidates:
+                out["momentum_max"] = min(self.momentum_candidates, key=lambda m: abs(m - 0.95))
+                out["momentum_span"] = 0.1
+            else:
+                out.update(momentum_max=0.95, momentum_span=0.1)
+        if self.weight_decay_candidates:
+            out["weight_decay"] = self.weight_decay_candidates[0]
+        if self.label_smoothing:
+            out["label_smoothing"] = 0.0
+        return out
 
     @property
     def total_steps(self) -> int:
@@ -262,13 +308,14 @@ class SearchSpace:
     def params(self) -> list[Param]:
         """Every parameter of the space, in sampling order (parents before children)."""
         lo, hi = float(self.base_lr), float(self.max_lr)
+        peak_hi = float(self.peak_max_lr or hi)
         mid = math.sqrt(lo * hi)
         fam = {"family": ("one_cycle",)}
         clr = {"family": ("cyclic",)}
         out = [Param("family", "categorical", choices=self.families)]
         if "one_cycle" in self.families:
             out += [
-                Param("oc_max_lr", "float", lo, hi, log=True, when=fam),
+                Param("oc_max_lr", "float", lo, peak_hi, log=True, when=fam),
                 Param("oc_pct_start", "float", 0.1, 0.5, when=fam),
                 Param("oc_div_factor", "float", 5.0, 100.0, log=True, when=fam),
                 Param("oc_final_div_factor", "float", 10.0, 1e4, log=True, when=fam),

@@ -316,10 +316,55 @@ def test_data_helpers():
         as_dataset((np.zeros((0, 2)), np.zeros(0)))
 
 
-def test_steps_none_is_one_pass_clipped_to_100():
+def test_steps_none_starts_with_one_pass_clipped_to_100():
     x, y = _regression()
     r = range_test(_linear(), (x, y), min_lr=1e-4, max_lr=1e-2, batch_size=8, verbose=0)
-    assert r.meta["steps"] == 100 and len(r.frame) == 100
+    assert r.meta["rounds"][0]["steps"] == 100  # 8 batches a pass, at least 100 steps
+
+
+# ---------------------------------------------------------------- rounds (steps=None)
+# The linear model on `_regression` is least squares on x ~ N(0, I): the loss's Hessian
+# is 2 E[x x^T] ~ 2 I, so SGD contracts for lr < 1 and diverges above it (2 / lambda).
+
+
+def test_a_range_that_diverges_at_once_is_rerun_lower_and_then_read():
+    x, y = _regression(256)
+    r = range_test(_linear(), (x, y), min_lr=30.0, max_lr=3000.0, batch_size=8, verbose=0)
+    first, last = r.meta["rounds"][0], r.meta["rounds"][-1]
+    assert first["stopped"] == "diverged" and "few_points" in first["problems"]
+    assert last["min_lr"] == pytest.approx(30.0 / 100**(len(r.meta["rounds"]) - 1))
+    assert last["max_lr"] < 3000.0  # cut above where the first round blew up
+    # the loss minimum sits below the divergence at lr ~ 1 and above 1/10 of it
+    assert 0.05 < r.suggestion.min_loss_lr < 1.5 and r.suggestion.max_lr < 1.0
+
+
+def test_a_noisy_first_round_is_rerun_with_three_times_the_steps():
+    x, y = _regression()
+    r = range_test(_linear(), (x, y), min_lr=1e-4, max_lr=1e-2, batch_size=8, verbose=0)
+    rounds = r.meta["rounds"]
+    assert "noisy" in rounds[0]["problems"]
+    assert [q["steps"] for q in rounds] == [100 * 3**i for i in range(len(rounds))]
+    assert 2 <= len(rounds) <= 3 and len(r.frame) == rounds[-1]["steps"]
+
+
+def test_explicit_steps_run_exactly_once_even_on_a_bad_curve(caplog):
+    x, y = _regression()
+    with caplog.at_level("WARNING", logger="lrsearch"):
+        r = range_test(_linear(), (x, y), min_lr=1e-4, max_lr=1e-2, steps=40, batch_size=8, verbose=0)
+    assert len(r.frame) == 40 and len(r.meta["rounds"]) == 1
+    assert r.suggestion.problems  # a poor curve, returned as it is ...
+    logged = [rec.getMessage() for rec in caplog.records if "range-test curve" in rec.getMessage()]
+    assert len(logged) == len(r.suggestion.warnings)  # ... its warnings logged once
+    r.suggestion  # reading it again logs nothing more
+    assert len([rec for rec in caplog.records if "range-test curve" in rec.getMessage()]) == len(logged)
+
+
+def test_a_curve_that_never_falls_raises_curve_error_after_the_last_round():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, D)).astype("float32")
+    y = rng.normal(size=(64, 1)).astype("float32")  # no signal: w = 0 is already best
+    with pytest.raises(CurveError, match="cannot be read after 3 rounds"):
+        range_test(_linear(), (x, y), min_lr=1e-3, max_lr=100.0, batch_size=8, verbose=0)
 
 
 # ---------------------------------------------------------------- files

@@ -240,3 +240,43 @@ def test_schedule_free_built_from_parameters_makes_its_optimizer():
         table = ScheduleSpec(setup.learning_rate, optimizer=opt, steps_per_epoch=10, epochs=6).table()
         assert table["lr"].iloc[0] == pytest.approx(0.004 / 6) and table["lr"].iloc[5:].eq(0.004).all()
         assert set(table["momentum"]) == {0.95}
+
+
+# ---------------------------------------------------------------- from a suggestion
+
+
+def _suggestion(problems=()):
+    from lrsearch.analysis import LRSuggestion
+
+    return LRSuggestion(base_lr=1e-3, max_lr=0.03, steepest_lr=0.01, valley_lr=0.005,
+                        min_loss_lr=0.2, problems=problems,
+                        warnings=tuple("w" for _ in problems))
+
+
+def test_from_suggestion_searches_one_cycle_peaks_up_to_the_loss_minimum():
+    space = SearchSpace.from_suggestion(_suggestion(), steps_per_epoch=10, epochs=4)
+    params = {p.name: p for p in space.params()}
+    assert (params["oc_max_lr"].low, params["oc_max_lr"].high) == (1e-3, 0.2)
+    assert (params["clr_base_lr"].low, params["clr_max_lr"].high) == (1e-3, 0.03)  # CLR as before
+    falling = SearchSpace.from_suggestion(_suggestion(("still_falling",)), steps_per_epoch=10, epochs=4)
+    assert {p.name: p for p in falling.params()}["oc_max_lr"].high == pytest.approx(0.6)
+    assert SearchSpace.from_dict(space.to_dict()) == space
+    with pytest.raises(ConfigError, match="peak_max_lr"):
+        _space(peak_max_lr=0.1)  # below max_lr = 0.3
+
+
+def test_suggested_params_are_the_suggested_one_cycle_inside_the_space():
+    space = SearchSpace.from_suggestion(_suggestion(), steps_per_epoch=10, epochs=4,
+                                        weight_decay_candidates=(1e-4, 1e-2))
+    p = space.suggested_params()
+    assert p == {"family": "one_cycle", "oc_max_lr": 0.03, "oc_pct_start": 0.3, "oc_div_factor": 25.0,
+                 "oc_final_div_factor": 1e4, "oc_anneal_strategy": "cos", "momentum_max": 0.95,
+                 "momentum_span": 0.1, "weight_decay": 1e-4}
+    for param in space.params():
+        if param.name in p and param.kind != "categorical":
+            assert param.low <= p[param.name] <= param.high
+    sched = space.build(p).learning_rate
+    assert float(sched(11)) == pytest.approx(0.03)  # the peak: step 0.3 * 40 - 1
+    cyclic = _space(families=("cyclic",), momentum=False).suggested_params()
+    assert cyclic == {"family": "cyclic", "clr_base_lr": BASE, "clr_max_lr": TOP,
+                      "clr_mode": "triangular", "clr_step_epochs": 2}
