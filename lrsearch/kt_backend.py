@@ -45,6 +45,7 @@ from lrsearch.trial import (
     clear_keras_session,
     configure_model,
     final_value,
+    trial_callbacks,
     trial_spec,
 )
 
@@ -112,7 +113,7 @@ class _HyperModel(keras_tuner.HyperModel):
             return False  # no pruning with KerasTuner
 
         recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum)
-        callbacks = [recorder, *plan.callbacks, *kwargs.pop("callbacks", [])]
+        callbacks = [recorder, *trial_callbacks(setup), *plan.callbacks, *kwargs.pop("callbacks", [])]
         model.fit(*args, callbacks=callbacks, **kwargs)
         record["finished"] = time.time()
         if recorder.stopped is not None:

@@ -34,6 +34,7 @@ from lrsearch.trial import (
     clear_keras_session,
     configure_model,
     final_value,
+    trial_callbacks,
     trial_spec,
 )
 
@@ -178,7 +179,8 @@ class OptunaObjective:
             return trial.should_prune()
 
         recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum)
-        model.fit(epochs=plan.epochs, callbacks=[recorder, *plan.callbacks], verbose=0,
+        model.fit(epochs=plan.epochs, callbacks=[recorder, *trial_callbacks(setup), *plan.callbacks],
+                  verbose=0,
                   **plan.data.fit_kwargs)
         if recorder.stopped == "pruned":
             raise optuna.TrialPruned(f"pruned at epoch {recorder.epochs_run}")

@@ -277,17 +277,27 @@ class SearchSpace:
 
     def suggested_params(self) -> dict[str, Any]:
         """The range test's own schedule as a point of the space, to enqueue as a study's
-        first trial: one-cycle peaking at `max_lr` with `OneCycle`'s defaults (pct_start
-        0.3, div 25, final div 1e4, cos; momentum 0.95 -> 0.85 or the nearest candidate);
-        CLR between `base_lr` and `max_lr` when one-cycle is not searched. The smallest
-        weight-decay candidate and no label smoothing."""
+        first trial, in the first of one-cycle, CLR or the first family searched:
+        one-cycle peaking at `max_lr` with `OneCycle`'s defaults (pct_start 0.3, div 25,
+        final div 1e4, cos); CLR between `base_lr` and `max_lr`; WSD at `max_lr` with
+        `WarmupStableDecay`'s defaults (no warmup, 1-sqrt decay over the last 20%);
+        Schedule-Free at `max_lr` with a 5% warmup and beta 0.9 (the reference's advice).
+        Momentum 0.95 -> 0.85 or the nearest candidate, the smallest weight-decay
+        candidate and no label smoothing."""
         out: dict[str, Any] = {}
-        if "one_cycle" in self.families:
-            out.update(family="one_cycle", oc_max_lr=float(self.max_lr), oc_pct_start=0.3,
+        family = next((f for f in FAMILIES if f in self.families), self.families[0])
+        top = float(self.max_lr)
+        if family == "one_cycle":
+            out.update(family="one_cycle", oc_max_lr=top, oc_pct_start=0.3,
                        oc_div_factor=25.0, oc_final_div_factor=1e4, oc_anneal_strategy="cos")
-        else:
-            out.update(family="cyclic", clr_base_lr=float(self.base_lr), clr_max_lr=float(self.max_lr),
+        elif family == "cyclic":
+            out.update(family="cyclic", clr_base_lr=float(self.base_lr), clr_max_lr=top,
                        clr_mode="triangular", clr_step_epochs=int(min(8, max(2, self.epochs // 2))))
+        elif family == "wsd":
+            out.update(family="wsd", wsd_max_lr=top, wsd_warmup_fraction=0.0,
+                       wsd_decay_fraction=0.2, wsd_decay_shape="1-sqrt")
+        else:
+            out.update(family="schedule_free", sf_lr=top, sf_warmup_fraction=0.05, sf_beta=0.9)
         if self.momentum or self.momentum_candidates:
             if self.momentum_candidates:
                 out["momentum_max"] = min(self.momentum_candidates, key=lambda m: abs(m - 0.95))

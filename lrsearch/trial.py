@@ -1,7 +1,8 @@
 """One trial, whichever backend runs it: its model, its schedule, its records.
 
 `configure_model` recompiles a fresh model with the user's optimizer rebuilt around the
-trial's schedules; `trial_spec` is the schedule a trial stores; `EpochRecorder` records
+trial's schedules (or, for a `schedule_free` trial, its Schedule-Free counterpart);
+`trial_callbacks` adds what such a trial needs in `fit`; `trial_spec` is the schedule a trial stores; `EpochRecorder` records
 every epoch and asks the backend whether to go on; `final_value` is what the trial
 reports. `Plan` is everything a backend needs, prepared once by `tune`.
 """
@@ -20,6 +21,7 @@ import numpy as np
 from lrsearch import optimizers as lr_optimizers
 from lrsearch.data import FitData
 from lrsearch.errors import ConfigError
+from lrsearch.schedule_free import ScheduleFreeEval, as_schedule_free
 from lrsearch.space import SearchSpace, TrialSetup
 from lrsearch.spec import ScheduleSpec
 
@@ -31,6 +33,7 @@ __all__ = [
     "configure_model",
     "final_value",
     "smoothed_loss",
+    "trial_callbacks",
     "trial_spec",
 ]
 
@@ -128,24 +131,49 @@ def smoothed_loss(loss: Any, label_smoothing: float) -> Any:
 def configure_model(model: keras.Model, setup: TrialSetup) -> keras.Optimizer:
     """Recompile `model` with its optimizer rebuilt around the trial's schedules.
 
+    A `schedule_free` trial trains `as_schedule_free(user_optimizer, ...)` instead
+    (ScheduleFreeAdamW for an Adam-family optimizer, ScheduleFreeSGD otherwise) at the
+    trial's constant rate, interpolation weight, weight decay and warmup.
+
     Returns:
-        The new optimizer (an lrsearch optimizer of the user's optimizer class).
+        The new optimizer (an lrsearch optimizer of the user's optimizer class, or a
+        Schedule-Free one).
     """
     kwargs = compile_kwargs(model)
     # under a distribution strategy (MirroredStrategy) the optimizer's variables must be
     # made in its scope, as the model's were
     with model.distribute_strategy.scope():
-        optimizer = lr_optimizers.rebuild(
+        build = as_schedule_free if setup.optimizer == "schedule_free" else lr_optimizers.rebuild
+        extra = dict(setup.optimizer_config) if setup.optimizer == "schedule_free" else {}
+        optimizer = build(
             model.optimizer,
             learning_rate=setup.learning_rate,
             momentum=setup.momentum,
             weight_decay=setup.weight_decay,
+            **extra,
         )
         kwargs["optimizer"] = optimizer
         if setup.label_smoothing is not None:
             kwargs["loss"] = smoothed_loss(kwargs["loss"], setup.label_smoothing)
         model.compile(**kwargs)
     return optimizer
+
+
+def trial_callbacks(setup: TrialSetup) -> list[keras.callbacks.Callback]:
+    """Callbacks a trial's `fit` needs for its optimizer: `ScheduleFreeEval()` for a
+    `schedule_free` trial, so its validation (the reported and pruned-on value) runs at
+    the averaged weights x, and training at y."""
+    return [ScheduleFreeEval()] if setup.optimizer == "schedule_free" else []
+
+
+def _rate(optimizer: Any) -> float:
+    """The rate of the optimizer's next update: its schedule's, times the warmup of a
+    Schedule-Free optimizer."""
+    lr = float(optimizer.learning_rate)
+    warmup = getattr(optimizer, "warmup_factor", None)
+    if warmup is not None:
+        lr *= float(warmup(int(optimizer.iterations)))
+    return lr
 
 
 def trial_spec(optimizer: keras.Optimizer, setup: TrialSetup, space: SearchSpace) -> ScheduleSpec:
@@ -190,9 +218,10 @@ class EpochRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         opt = self.model.optimizer
-        row: dict[str, Any] = {"epoch": epoch + 1, "lr": float(opt.learning_rate)}
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": _rate(opt)}
         if self.momentum is not None:
-            row["momentum"] = float(self.momentum(opt.iterations))
+            mom = self.momentum
+            row["momentum"] = float(mom(opt.iterations) if callable(mom) else mom)
         row.update(logs)
         self.rows.append(row)
         self.epochs_run = epoch + 1

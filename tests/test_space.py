@@ -280,3 +280,37 @@ def test_suggested_params_are_the_suggested_one_cycle_inside_the_space():
     cyclic = _space(families=("cyclic",), momentum=False).suggested_params()
     assert cyclic == {"family": "cyclic", "clr_base_lr": BASE, "clr_max_lr": TOP,
                       "clr_mode": "triangular", "clr_step_epochs": 2}
+
+
+@pytest.mark.parametrize(
+    "families,expected",
+    [
+        (("wsd",), {"family": "wsd", "wsd_max_lr": TOP, "wsd_warmup_fraction": 0.0,
+                    "wsd_decay_fraction": 0.2, "wsd_decay_shape": "1-sqrt"}),
+        (("schedule_free",), {"family": "schedule_free", "sf_lr": TOP, "sf_warmup_fraction": 0.05,
+                              "sf_beta": 0.9}),
+        (("schedule_free", "wsd"), {"family": "schedule_free", "sf_lr": TOP,
+                                    "sf_warmup_fraction": 0.05, "sf_beta": 0.9}),
+        (("wsd", "cyclic"), {"family": "cyclic", "clr_base_lr": BASE, "clr_max_lr": TOP,
+                             "clr_mode": "triangular", "clr_step_epochs": 2}),
+    ],
+)
+def test_suggested_params_without_one_cycle_are_a_point_of_a_searched_family(families, expected):
+    space = _space(families=families, momentum=False)
+    p = space.suggested_params()
+    assert p == expected
+    params = {q.name: q for q in space.params()}
+    for name, value in p.items():  # every value is a value of the space, active in it
+        param = params[name]
+        assert param.active(p)
+        if param.kind == "categorical":
+            assert value in param.choices
+        else:
+            assert param.low <= value <= param.high
+    setup = space.build(p)  # 5 epochs of 10 steps
+    if p["family"] == "wsd":  # stable at max_lr, 1-sqrt decay over the last 10 steps
+        assert [float(setup.learning_rate(s)) for s in (0, 39, 40, 45, 50)] == pytest.approx(
+            [TOP, TOP, TOP, TOP * (1 - math.sqrt(0.5)), 0.0])
+    elif p["family"] == "schedule_free":
+        assert (setup.learning_rate, setup.momentum, setup.optimizer_config) == (
+            TOP, 0.9, {"warmup_steps": 2})  # round(0.05 * 50) = 2 (banker's rounding of 2.5)
