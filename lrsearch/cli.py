@@ -39,6 +39,7 @@ from lrsearch.commands import (
     cmd_tune,
 )
 from lrsearch.errors import LRSearchError, first_line
+from lrsearch.space import ALL_FAMILIES
 
 __all__ = ["main", "build_parser"]
 
@@ -151,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--backend", choices=("optuna", "keras-tuner"), default="optuna",
                        help="search backend (default optuna)")
     group.add_argument("--families", default="one_cycle,cyclic", metavar="LIST",
-                       help="schedule families to search, comma-separated (default one_cycle,cyclic)")
+                       help=f"schedule families to search, comma-separated, of {','.join(ALL_FAMILIES)} "
+                            "(default one_cycle,cyclic)")
     group.add_argument("--metric", default="val_loss", help="metric to optimize (default val_loss)")
     group.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
                        help="trial pruner (default median)")
