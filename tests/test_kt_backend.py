@@ -31,7 +31,8 @@ def test_keras_tuner_runs_the_bounded_space_into_the_same_tables(tmp_path):
                                    check_names=False)
     for _, row in trials.iterrows():
         if row["family"] == "one_cycle":
-            assert SUGGESTION.base_lr <= row["params_oc_max_lr"] <= SUGGESTION.max_lr
+            # one-cycle's peak is searched up to the loss minimum (space.from_suggestion)
+            assert SUGGESTION.base_lr <= row["params_oc_max_lr"] <= SUGGESTION.min_loss_lr
         else:
             assert SUGGESTION.base_lr <= row["params_clr_base_lr"] <= row["params_clr_max_lr"]
             assert row["params_clr_max_lr"] <= SUGGESTION.max_lr
