@@ -190,6 +190,10 @@ class RangeTestResult:
             frame["smooth_loss"] = smooth_loss(frame["loss"].to_numpy(), meta.get("smooth", 0.98))
         return cls(frame=frame, meta=meta)
 
+    def _repr_html_(self) -> str:
+        from lrsearch.display import range_test_html  # notebook display
+        return range_test_html(self)
+
 
 def _meta_path(path: Path) -> Path:
     return path.with_name(path.stem + ".meta.json")

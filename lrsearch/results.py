@@ -89,6 +89,10 @@ class TuneResult:
             self.best.save(paths["schedule"])
         return paths
 
+    def _repr_html_(self) -> str:
+        from lrsearch.display import tune_html  # notebook display
+        return tune_html(self)
+
 
 def save_tables(result: TuneResult, out_dir: str | Path) -> TuneResult:
     """`result.save(out_dir)`, logging (not raising) a folder that cannot be written: the

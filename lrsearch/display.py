@@ -1,0 +1,169 @@
+"""Notebook display: the HTML that Jupyter shows for lrsearch's results.
+
+Each result class has a two-line `_repr_html_` that calls one function here: a compact
+table and, where the result has a curve, the plot inline as a base64 PNG (drawn with
+`lrsearch.plots`, the figure closed afterwards). Missing or non-finite values are blank
+cells. Nothing here imports Keras at import time.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lrsearch.analysis import LRSuggestion
+    from lrsearch.finder import RangeTestResult
+    from lrsearch.results import TuneResult
+    from lrsearch.spec import ScheduleSpec
+    from lrsearch.sweeps import SweepResult
+
+__all__ = ["cell", "range_test_html", "schedule_html", "suggestion_html", "sweep_html",
+           "tune_html"]
+
+_STYLE = "border-collapse:collapse;font-size:12px;margin:4px 0"
+_MAX_ROWS = 12
+
+
+def cell(value: Any) -> str:
+    """A value as table text: numbers to 4 significant digits; None, NaN, inf blank."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return html.escape(str(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    v = float(value)
+    return f"{v:.4g}" if math.isfinite(v) else ""
+
+
+def _table(rows: Iterable[tuple[str, Any]], title: str) -> str:
+    body = "".join(
+        f"<tr><th style='text-align:left;padding:1px 8px'>{html.escape(k)}</th>"
+        f"<td style='text-align:left;padding:1px 8px'>{cell(v)}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table style='{_STYLE}'><caption style='text-align:left'><b>{html.escape(title)}</b>" \
+           f"</caption>{body}</table>"
+
+
+def _frame(frame: Any, title: str) -> str:
+    """A DataFrame as an HTML table (first `_MAX_ROWS` rows), blank for missing values."""
+    shown = frame.head(_MAX_ROWS)
+    cols = list(shown.columns)
+    head = "".join(f"<th style='padding:1px 6px'>{html.escape(str(c))}</th>" for c in cols)
+    rows = "".join(
+        "<tr>" + "".join(f"<td style='padding:1px 6px'>{cell(v)}</td>" for v in rec) + "</tr>"
+        for rec in shown.itertuples(index=False)
+    )
+    more = f"<p style='font-size:11px'>{len(frame) - len(shown)} more rows</p>" \
+        if len(frame) > len(shown) else ""
+    return f"<table style='{_STYLE}'><caption style='text-align:left'><b>{html.escape(title)}</b>" \
+           f"</caption><tr>{head}</tr>{rows}</table>{more}"
+
+
+def _image(draw: Callable[[], Any]) -> str:
+    """The figure `draw()` returns as an inline PNG; empty when it cannot be drawn."""
+    from lrsearch.plots import figure_to_base64
+
+    try:
+        data = figure_to_base64(draw())  # closes the figure
+    except Exception:  # a curve too short to plot still shows its table
+        return ""
+    return f"<img src='data:image/png;base64,{data}' style='max-width:640px'/>"
+
+
+def _warnings(warnings: Iterable[str]) -> str:
+    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    return f"<ul style='color:#b00;font-size:12px'>{items}</ul>" if items else ""
+
+
+def _div(*parts: str) -> str:
+    return "<div class='lrsearch'>" + "".join(parts) + "</div>"
+
+
+def _suggestion_rows(s: LRSuggestion) -> list[tuple[str, Any]]:
+    return [("base_lr", s.base_lr), ("max_lr", s.max_lr), ("steepest_lr", s.steepest_lr),
+            ("valley_lr", s.valley_lr), ("min_loss_lr", s.min_loss_lr)]
+
+
+def suggestion_html(s: LRSuggestion) -> str:
+    """`LRSuggestion`: its rates and warnings."""
+    return _div(_table(_suggestion_rows(s), "LRSuggestion"), _warnings(s.warnings))
+
+
+def range_test_html(result: RangeTestResult) -> str:
+    """`RangeTestResult`: how it ran, the suggested rates, the curve."""
+    meta = result.meta
+    rows = [("steps", len(result.frame)), ("stopped", result.stopped),
+            ("tested from", meta.get("min_lr")), ("tested to", meta.get("max_lr")),
+            ("optimizer", meta.get("optimizer")), ("batch_size", meta.get("batch_size"))]
+    warnings: tuple[str, ...] = ()
+    try:
+        suggestion = result.suggestion
+        rows += _suggestion_rows(suggestion)
+        warnings = suggestion.warnings
+    except Exception as exc:  # CurveError: a curve too short to read
+        warnings = (str(exc),)
+    return _div(_table(rows, "RangeTestResult"), _warnings(warnings), _image(result.plot))
+
+
+def sweep_html(result: SweepResult) -> str:
+    """`SweepResult`: the ranking of the values, the candidates, the curves."""
+    rows = [("param", result.param), ("best", result.best),
+            ("candidates", ", ".join(f"{c:g}" for c in result.candidates))]
+    return _div(_table(rows, "SweepResult"), _frame(result.ranking, "ranking"),
+                _image(result.plot))
+
+
+def _describe(value: Any) -> str:
+    """A schedule as `Name(arg=value, ...)`, a constant as its number."""
+    if value is None or isinstance(value, (int, float)):
+        return cell(value)
+    config = value.get_config() if hasattr(value, "get_config") else {}
+    args = ", ".join(f"{k}={cell(v) if not isinstance(v, str) else v}" for k, v in config.items()
+                     if not isinstance(v, (dict, list)))
+    return f"{type(value).__name__}({args})"
+
+
+def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        return [row for k, v in value.items() for row in _flat(f"{prefix}{k}.", v)]
+    return [(prefix[:-1], value if not isinstance(value, (list, tuple)) else
+             ", ".join(str(v) for v in value))]
+
+
+def schedule_html(spec: ScheduleSpec) -> str:
+    """`ScheduleSpec`: optimizer, schedules, length, provenance, and the rate plotted."""
+    rows = [("optimizer", spec.optimizer), ("learning_rate", _describe(spec.schedule)),
+            (spec.momentum_name, _describe(spec.momentum)),
+            ("weight_decay", _describe(spec.weight_decay)),
+            ("steps_per_epoch", spec.steps_per_epoch), ("epochs", spec.epochs),
+            ("total_steps", spec.total_steps)]
+    rows += _flat("", dict(spec.provenance or {}))
+    return _div(_table(rows, "ScheduleSpec"), _image(spec.plot))
+
+
+def tune_html(result: TuneResult) -> str:
+    """`TuneResult`: the study's outcome, the best trials, the best schedule plotted."""
+    trials = result.trials
+    states = trials["state"].value_counts().to_dict() if "state" in trials else {}
+    rows: list[tuple[str, Any]] = [("metric", f"{result.metric} ({result.direction})"),
+                                   ("trials", len(trials))]
+    rows += [(f"  {state.lower()}", n) for state, n in states.items()]
+    rows.append(("best trial", result.best_trial))
+    if result.best is not None:
+        rows.append(("best value", (result.best.provenance or {}).get("value")))
+    ranked = trials
+    if "value" in trials and len(trials):
+        ranked = trials.sort_values("value", ascending=result.direction == "minimize",
+                                    na_position="last")
+    keep = [c for c in ranked.columns if c in ("number", "state", "value", "epochs_run", "family")
+            or c.startswith("params_")]
+    parts = [_table(rows, "TuneResult"), _frame(ranked[keep], "trials, best first")]
+    if result.best is not None:
+        parts.append(_image(result.best.plot))
+    return _div(*parts)
