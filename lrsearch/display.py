@@ -14,6 +14,8 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lrsearch.errors import CurveError, LRSearchError
+
 if TYPE_CHECKING:
     from lrsearch.analysis import LRSuggestion
     from lrsearch.finder import RangeTestResult
@@ -71,7 +73,7 @@ def _image(draw: Callable[[], Any]) -> str:
 
     try:
         data = figure_to_base64(draw())  # closes the figure
-    except Exception:  # a curve too short to plot still shows its table
+    except (LRSearchError, ValueError):  # a curve too short to plot still shows its table
         return ""
     return f"<img src='data:image/png;base64,{data}' style='max-width:640px'/>"
 
@@ -106,7 +108,7 @@ def range_test_html(result: RangeTestResult) -> str:
         suggestion = result.suggestion
         rows += _suggestion_rows(suggestion)
         warnings = suggestion.warnings
-    except Exception as exc:  # CurveError: a curve too short to read
+    except CurveError as exc:  # a curve too short to read
         warnings = (str(exc),)
     return _div(_table(rows, "RangeTestResult"), _warnings(warnings), _image(result.plot))
 
