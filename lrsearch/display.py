@@ -19,11 +19,12 @@ from lrsearch.errors import CurveError, LRSearchError
 if TYPE_CHECKING:
     from lrsearch.analysis import LRSuggestion
     from lrsearch.finder import RangeTestResult
+    from lrsearch.quick import OneCycleFit
     from lrsearch.results import TuneResult
     from lrsearch.spec import ScheduleSpec
     from lrsearch.sweeps import SweepResult
 
-__all__ = ["cell", "range_test_html", "schedule_html", "suggestion_html", "sweep_html",
+__all__ = ["cell", "one_cycle_html", "range_test_html", "schedule_html", "suggestion_html", "sweep_html",
            "tune_html"]
 
 _STYLE = "border-collapse:collapse;font-size:12px;margin:4px 0"
@@ -169,3 +170,12 @@ def tune_html(result: TuneResult) -> str:
     if result.best is not None:
         parts.append(_image(result.best.plot))
     return _div(*parts)
+
+
+def one_cycle_html(run: OneCycleFit) -> str:
+    """`OneCycleFit`: the last epoch's metrics, the schedule trained with, the range test."""
+    logs = run.history.history
+    rows = [("epochs run", len(next(iter(logs.values()), [])))]
+    rows += [(name, values[-1] if values else None) for name, values in logs.items()]
+    return _div(_table(rows, "OneCycleFit: last epoch"), schedule_html(run.schedule),
+                range_test_html(run.range_test))

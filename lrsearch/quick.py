@@ -41,8 +41,8 @@ class OneCycleFit:
     range_test: RangeTestResult
 
     def _repr_html_(self) -> str:
-        from lrsearch.display import spec_html
-        return spec_html(self.schedule)
+        from lrsearch.display import one_cycle_html  # notebook display
+        return one_cycle_html(self)
 
 
 def fit_one_cycle(
@@ -116,6 +116,8 @@ def fit_one_cycle(
             "max_lr_given": max_lr is not None,
         },
     )
-    history = model.fit(**fit_data.fit_kwargs, epochs=epochs, callbacks=list(callbacks or []),
+    # arrays are shuffled each epoch; a dataset is read as the user batched (and shuffled) it
+    fit_kwargs = {"shuffle": False, **fit_data.fit_kwargs}
+    history = model.fit(**fit_kwargs, epochs=epochs, callbacks=list(callbacks or []),
                         verbose=verbose)
     return OneCycleFit(history, spec, result)

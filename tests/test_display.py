@@ -108,3 +108,19 @@ def test_tune_html_lists_trials_best_first_with_blanks():
     _png(html)
     empty = TuneResult(study=None, trials=trials.iloc[:0], history=pd.DataFrame(), best=None)
     assert "<img" not in empty._repr_html_()
+
+
+def test_one_cycle_fit_html_shows_the_last_epoch_the_schedule_and_the_curve():
+    import keras
+
+    from lrsearch.quick import OneCycleFit
+
+    history = keras.callbacks.History()
+    history.history = {"loss": [0.9, 0.4321], "val_accuracy": [0.5, 0.875]}
+    sched = OneCycle(0.05, total_steps=20)
+    run = OneCycleFit(history, ScheduleSpec(sched, optimizer="SGD", steps_per_epoch=10, epochs=2),
+                      _curve())
+    html = run._repr_html_()
+    assert ">epochs run<" in html and ">2<" in html
+    assert ">0.4321<" in html and ">0.875<" in html and ">0.9<" not in html
+    assert html.count("<img") == 2  # the schedule and the range-test curve

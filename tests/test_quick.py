@@ -116,3 +116,22 @@ def test_fit_one_cycle_rejects_bad_arguments(kwargs, match):
     epochs = kwargs.pop("epochs")
     with pytest.raises(ConfigError, match=match):
         lrsearch.fit_one_cycle(model, (x, y), epochs, **kwargs)
+
+
+@pytest.mark.slow
+def test_fit_one_cycle_counts_updates_of_a_dataset_under_gradient_accumulation():
+    import tensorflow as tf
+
+    x, y = _data()
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # 6 batches
+    model = _model(keras.optimizers.SGD(0.01, momentum=0.9, gradient_accumulation_steps=2))
+    seen = []
+    rates = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda b, logs=None: seen.append(float(model.optimizer.learning_rate)))
+    run = lrsearch.fit_one_cycle(model, ds, 2, max_lr=0.1, callbacks=[rates],
+                                 range_test_kwargs={"steps": 30}, verbose=0)
+    assert run.schedule.steps_per_epoch == 3 and run.schedule.total_steps == 6
+    assert int(model.optimizer.iterations) == 6  # 12 batches, 2 per update
+    # each rate holds for the two batches of its update
+    expected = [_one_cycle(u, 0.1, 6) for u in range(6) for _ in range(2)]
+    assert seen == pytest.approx(expected, rel=1e-5)
