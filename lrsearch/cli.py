@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--backend", choices=("optuna", "keras-tuner"), default="optuna",
                        help="search backend (default optuna)")
     group.add_argument("--families", default="one_cycle,cyclic", metavar="LIST",
-                       help="schedule families to search, comma-separated (default one_cycle,cyclic)")
+                       help="schedule families to search, comma-separated, of one_cycle, cyclic, wsd, "
+                            "schedule_free (default one_cycle,cyclic)")
     group.add_argument("--metric", default="val_loss", help="metric to optimize (default val_loss)")
     group.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
                        help="trial pruner (default median)")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lrsearch.errors import ConfigError, argument_error
-from lrsearch.space import FAMILIES
+from lrsearch.space import ALL_FAMILIES, FAMILIES
 
 __all__ = [
     "BACKENDS",
@@ -90,7 +90,8 @@ class StudyOptions:
     Attributes:
         epochs: epochs per trial (one-cycle spans exactly these epochs).
         trials: trials this run adds (each worker of a shared study runs its own).
-        families: schedule families searched (see `lrsearch.space.FAMILIES`).
+        families: schedule families searched (`lrsearch.space.FAMILIES` by default, any
+            of `lrsearch.space.ALL_FAMILIES`).
         metric: a name Keras logs (`val_loss`, `val_accuracy`, `loss`, ...).
         direction: `"minimize"` / `"maximize"`; `None` infers it from `metric`.
         pruner: `"median"`, `"hyperband"`, `"none"` (`None` means `"none"`) or an
@@ -115,7 +116,7 @@ class StudyOptions:
 
     epochs: int = DEFAULT_EPOCHS
     trials: int = DEFAULT_TRIALS
-    families: tuple[str, ...] = ("one_cycle", "cyclic")
+    families: tuple[str, ...] = FAMILIES
     metric: str = "val_loss"
     direction: str | None = None
     pruner: Any = "median"
@@ -144,10 +145,10 @@ class StudyOptions:
         _whole("range_steps", self.range_steps, optional=True)
         families = (self.families,) if isinstance(self.families, str) else tuple(self.families)
         if not families:
-            raise argument_error("families", f"at least one of {FAMILIES}", families)
+            raise argument_error("families", f"at least one of {ALL_FAMILIES}", families)
         for fam in families:
-            if fam not in FAMILIES:
-                raise ConfigError(f"unknown family {fam!r}: use one of {', '.join(FAMILIES)}")
+            if fam not in ALL_FAMILIES:
+                raise ConfigError(f"unknown family {fam!r}: use one of {', '.join(ALL_FAMILIES)}")
         object.__setattr__(self, "families", families)
         if self.pruner is None:
             object.__setattr__(self, "pruner", "none")

@@ -114,7 +114,8 @@ def tune(
             model first, or reuses the bounds stored with a study being resumed.
         bounds: `(low, high)` rates to search inside, instead of `suggestion` (recorded
             as given in the schedule's provenance).
-        families: schedule families to search (`"one_cycle"`, `"cyclic"`).
+        families: schedule families to search (default `"one_cycle"`, `"cyclic"`; also
+            `"wsd"`, `"schedule_free"`: see `lrsearch.space.ALL_FAMILIES`).
         epochs: epochs per trial; one-cycle spans exactly these epochs.
         trials: trials THIS call runs (each worker of a shared study runs its own);
             see `max_trials` for a cap on the whole study.
