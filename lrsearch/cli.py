@@ -100,7 +100,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; shared flags live in parent parsers."""
-    from lrsearch.options import DEFAULT_BATCH_SIZE
+    from lrsearch.defaults import DEFAULT_BATCH_SIZE
 
     common = _Parser(add_help=False)
     group = common.add_argument_group("output")
@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _study_defaults(p: argparse.ArgumentParser) -> None:
     """`auto` and `tune` use range-test and study defaults sized for a CPU."""
-    from lrsearch.options import (
+    from lrsearch.defaults import (
         DEFAULT_EPOCHS,
         DEFAULT_MAX_LR,
         DEFAULT_MIN_LR,
