@@ -1,9 +1,10 @@
 """Notebook display: the HTML that Jupyter shows for lrsearch's results.
 
-Each result class has a two-line `_repr_html_` that calls one function here: a compact
-table and, where the result has a curve, the plot inline as a base64 PNG (drawn with
-`lrsearch.plots`, the figure closed afterwards). Missing or non-finite values are blank
-cells. Nothing here imports Keras at import time.
+Each result class has a short `_repr_html_` that calls one function here: a compact
+table and, where the result has a curve, the plot inline. The image comes in as an
+`<img>` tag made by the caller with `lrsearch.plots.png_tag`, so this module stays at the
+bottom of the import layers (plain strings and numbers; no Keras, no matplotlib) and
+`LRSuggestion` can use it too. Missing or non-finite values are blank cells.
 """
 
 from __future__ import annotations
@@ -11,18 +12,10 @@ from __future__ import annotations
 import html
 import math
 import numbers
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from lrsearch.errors import CurveError, LRSearchError
-
-if TYPE_CHECKING:
-    from lrsearch.analysis import LRSuggestion
-    from lrsearch.finder import RangeTestResult
-    from lrsearch.quick import OneCycleFit
-    from lrsearch.results import TuneResult
-    from lrsearch.spec import ScheduleSpec
-    from lrsearch.sweeps import SweepResult
+from lrsearch.errors import CurveError
 
 __all__ = ["cell", "one_cycle_html", "range_test_html", "schedule_html", "suggestion_html", "sweep_html",
            "tune_html"]
@@ -68,17 +61,6 @@ def _frame(frame: Any, title: str) -> str:
            f"</caption><tr>{head}</tr>{rows}</table>{more}"
 
 
-def _image(draw: Callable[[], Any]) -> str:
-    """The figure `draw()` returns as an inline PNG; empty when it cannot be drawn."""
-    from lrsearch.plots import figure_to_base64
-
-    try:
-        data = figure_to_base64(draw())  # closes the figure
-    except (LRSearchError, ValueError):  # a curve too short to plot still shows its table
-        return ""
-    return f"<img src='data:image/png;base64,{data}' style='max-width:640px'/>"
-
-
 def _warnings(warnings: Iterable[str]) -> str:
     items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
     return f"<ul style='color:#b00;font-size:12px'>{items}</ul>" if items else ""
@@ -88,17 +70,17 @@ def _div(*parts: str) -> str:
     return "<div class='lrsearch'>" + "".join(parts) + "</div>"
 
 
-def _suggestion_rows(s: LRSuggestion) -> list[tuple[str, Any]]:
+def _suggestion_rows(s: Any) -> list[tuple[str, Any]]:
     return [("base_lr", s.base_lr), ("max_lr", s.max_lr), ("steepest_lr", s.steepest_lr),
             ("valley_lr", s.valley_lr), ("min_loss_lr", s.min_loss_lr)]
 
 
-def suggestion_html(s: LRSuggestion) -> str:
+def suggestion_html(s: Any) -> str:
     """`LRSuggestion`: its rates and warnings."""
     return _div(_table(_suggestion_rows(s), "LRSuggestion"), _warnings(s.warnings))
 
 
-def range_test_html(result: RangeTestResult) -> str:
+def range_test_html(result: Any, image: str = "") -> str:
     """`RangeTestResult`: how it ran, the suggested rates, the curve."""
     meta = result.meta
     rows = [("steps", len(result.frame)), ("stopped", result.stopped),
@@ -111,15 +93,14 @@ def range_test_html(result: RangeTestResult) -> str:
         warnings = suggestion.warnings
     except CurveError as exc:  # a curve too short to read
         warnings = (str(exc),)
-    return _div(_table(rows, "RangeTestResult"), _warnings(warnings), _image(result.plot))
+    return _div(_table(rows, "RangeTestResult"), _warnings(warnings), image)
 
 
-def sweep_html(result: SweepResult) -> str:
+def sweep_html(result: Any, image: str = "") -> str:
     """`SweepResult`: the ranking of the values, the candidates, the curves."""
     rows = [("param", result.param), ("best", result.best),
             ("candidates", ", ".join(f"{c:g}" for c in result.candidates))]
-    return _div(_table(rows, "SweepResult"), _frame(result.ranking, "ranking"),
-                _image(result.plot))
+    return _div(_table(rows, "SweepResult"), _frame(result.ranking, "ranking"), image)
 
 
 def _describe(value: Any) -> str:
@@ -139,7 +120,7 @@ def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
              ", ".join(str(v) for v in value))]
 
 
-def schedule_html(spec: ScheduleSpec) -> str:
+def schedule_html(spec: Any, image: str = "") -> str:
     """`ScheduleSpec`: optimizer, schedules, length, provenance, and the rate plotted."""
     rows = [("optimizer", spec.optimizer), ("learning_rate", _describe(spec.schedule)),
             (spec.momentum_name, _describe(spec.momentum)),
@@ -147,10 +128,10 @@ def schedule_html(spec: ScheduleSpec) -> str:
             ("steps_per_epoch", spec.steps_per_epoch), ("epochs", spec.epochs),
             ("total_steps", spec.total_steps)]
     rows += _flat("", dict(spec.provenance or {}))
-    return _div(_table(rows, "ScheduleSpec"), _image(spec.plot))
+    return _div(_table(rows, "ScheduleSpec"), image)
 
 
-def tune_html(result: TuneResult) -> str:
+def tune_html(result: Any, image: str = "") -> str:
     """`TuneResult`: the study's outcome, the best trials, the best schedule plotted."""
     trials = result.trials
     states = trials["state"].value_counts().to_dict() if "state" in trials else {}
@@ -166,16 +147,13 @@ def tune_html(result: TuneResult) -> str:
                                     na_position="last")
     keep = [c for c in ranked.columns if c in ("number", "state", "value", "epochs_run", "family")
             or c.startswith("params_")]
-    parts = [_table(rows, "TuneResult"), _frame(ranked[keep], "trials, best first")]
-    if result.best is not None:
-        parts.append(_image(result.best.plot))
-    return _div(*parts)
+    return _div(_table(rows, "TuneResult"), _frame(ranked[keep], "trials, best first"), image)
 
 
-def one_cycle_html(run: OneCycleFit) -> str:
+def one_cycle_html(run: Any, schedule_image: str = "", range_test_image: str = "") -> str:
     """`OneCycleFit`: the last epoch's metrics, the schedule trained with, the range test."""
     logs = run.history.history
     rows = [("epochs run", len(next(iter(logs.values()), [])))]
     rows += [(name, values[-1] if values else None) for name, values in logs.items()]
-    return _div(_table(rows, "OneCycleFit: last epoch"), schedule_html(run.schedule),
-                range_test_html(run.range_test))
+    return _div(_table(rows, "OneCycleFit: last epoch"), schedule_html(run.schedule, schedule_image),
+                range_test_html(run.range_test, range_test_image))

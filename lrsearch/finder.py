@@ -192,7 +192,8 @@ class RangeTestResult:
 
     def _repr_html_(self) -> str:
         from lrsearch.display import range_test_html  # notebook display
-        return range_test_html(self)
+        from lrsearch.plots import png_tag
+        return range_test_html(self, png_tag(self.plot))
 
 
 def _meta_path(path: Path) -> Path:

@@ -42,7 +42,8 @@ class OneCycleFit:
 
     def _repr_html_(self) -> str:
         from lrsearch.display import one_cycle_html  # notebook display
-        return one_cycle_html(self)
+        from lrsearch.plots import png_tag
+        return one_cycle_html(self, png_tag(self.schedule.plot), png_tag(self.range_test.plot))
 
 
 def fit_one_cycle(

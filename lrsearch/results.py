@@ -91,7 +91,8 @@ class TuneResult:
 
     def _repr_html_(self) -> str:
         from lrsearch.display import tune_html  # notebook display
-        return tune_html(self)
+        from lrsearch.plots import png_tag
+        return tune_html(self, png_tag(self.best.plot) if self.best is not None else "")
 
 
 def save_tables(result: TuneResult, out_dir: str | Path) -> TuneResult:

@@ -382,7 +382,8 @@ class ScheduleSpec:
 
     def _repr_html_(self) -> str:
         from lrsearch.display import schedule_html  # notebook display
-        return schedule_html(self)
+        from lrsearch.plots import png_tag
+        return schedule_html(self, png_tag(self.plot))
 
 
 def _evaluate(value: Any, steps: np.ndarray) -> np.ndarray:

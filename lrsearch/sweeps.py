@@ -202,7 +202,8 @@ class SweepResult:
 
     def _repr_html_(self) -> str:
         from lrsearch.display import sweep_html  # notebook display
-        return sweep_html(self)
+        from lrsearch.plots import png_tag
+        return sweep_html(self, png_tag(self.plot))
 
 
 def _json_default(value: Any) -> Any:
