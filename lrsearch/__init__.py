@@ -44,6 +44,8 @@ _LAZY = {
     "TuneResult": "lrsearch.study",
     "auto": "lrsearch.pipeline",
     "StudyOptions": "lrsearch.options",
+    "fit_one_cycle": "lrsearch.quick",
+    "OneCycleFit": "lrsearch.quick",
 }
 _SUBMODULES = {"schedules", "optimizers", "analysis"}
 

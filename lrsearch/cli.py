@@ -39,7 +39,6 @@ from lrsearch.commands import (
     cmd_tune,
 )
 from lrsearch.errors import LRSearchError, first_line
-from lrsearch.space import ALL_FAMILIES
 
 __all__ = ["main", "build_parser"]
 
@@ -101,7 +100,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; shared flags live in parent parsers."""
-    from lrsearch.options import DEFAULT_BATCH_SIZE
+    from lrsearch.defaults import DEFAULT_BATCH_SIZE
 
     common = _Parser(add_help=False)
     group = common.add_argument_group("output")
@@ -152,8 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--backend", choices=("optuna", "keras-tuner"), default="optuna",
                        help="search backend (default optuna)")
     group.add_argument("--families", default="one_cycle,cyclic", metavar="LIST",
-                       help=f"schedule families to search, comma-separated, of {','.join(ALL_FAMILIES)} "
-                            "(default one_cycle,cyclic)")
+                       help="schedule families to search, comma-separated, of one_cycle, cyclic, wsd, "
+                            "schedule_free (default one_cycle,cyclic)")
     group.add_argument("--metric", default="val_loss", help="metric to optimize (default val_loss)")
     group.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
                        help="trial pruner (default median)")
@@ -226,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _study_defaults(p: argparse.ArgumentParser) -> None:
     """`auto` and `tune` use range-test and study defaults sized for a CPU."""
-    from lrsearch.options import (
+    from lrsearch.defaults import (
         DEFAULT_EPOCHS,
         DEFAULT_MAX_LR,
         DEFAULT_MIN_LR,

@@ -35,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from lrsearch.errors import DataError, argument_error, first_line
-from lrsearch.options import DEFAULT_BATCH_SIZE
+from lrsearch.defaults import DEFAULT_BATCH_SIZE
 
 __all__ = [
     "FitData",

@@ -190,6 +190,11 @@ class RangeTestResult:
             frame["smooth_loss"] = smooth_loss(frame["loss"].to_numpy(), meta.get("smooth", 0.98))
         return cls(frame=frame, meta=meta)
 
+    def _repr_html_(self) -> str:
+        from lrsearch.display import range_test_html  # notebook display
+        from lrsearch.plots import png_tag
+        return range_test_html(self, png_tag(self.plot))
+
 
 def _meta_path(path: Path) -> Path:
     return path.with_name(path.stem + ".meta.json")
@@ -371,7 +376,8 @@ def range_test(
             few points, still falling at the top) the test runs again from the same
             starting state, up to `MAX_ROUNDS` rounds in all: `GROWTH` (3) times the
             steps over the range below the divergence, 100x lower rates when the loss
-            never fell, 100x higher when it still fell at the top. Each round is logged
+            blew up in the first third of the steps, 100x higher when it still fell at
+            the top. Each round is logged
             and listed in `meta["rounds"]`; the last round's curve is returned.
         mode: "exp" (geometric spacing) or "linear".
         batch_size: batch size for arrays (a last partial batch is dropped, so that
@@ -509,19 +515,23 @@ def _next_sweep(
 ) -> dict[str, Any] | None:
     """The sweep of the next round, or None when the rounds are used up.
 
-    - the loss never fell, or too few points before it blew up: the usable rates lie
-      below the range; start 100x lower (and stop where this round blew up);
+    - the loss never fell, or too few points, and the round blew up in its first third:
+      the usable rates lie below the range; start 100x lower (and stop where this round
+      blew up);
     - still falling at the top: go 100x higher;
-    - flat, noisy, a short descent or few points: `GROWTH` times the steps, over the
-      range up to 3x the rate where this round blew up (what lies above is divergence).
+    - otherwise (flat, noisy, no descent over a slow ramp, a short descent, few
+      points): `GROWTH` times the steps, over the range up to 3x the rate where this
+      round blew up (what lies above is divergence): a model that needs more steps to
+      move at all shows its descent on a slower ramp.
     """
     if done >= MAX_ROUNDS:
         return None
     lo, hi, steps = sweep["min_lr"], sweep["max_lr"], sweep["steps"]
     end = float(result.frame["lr"].iloc[-1]) if len(result.frame) else lo
     stopped = result.meta.get("stopped") in ("diverged", "nan")
-    if "no_descent" in problems or ("few_points" in problems and len(result.frame) < 3 * MIN_POINTS):
-        return {"min_lr": lo / 100.0, "max_lr": min(hi, 3.0 * end) if stopped else hi, "steps": steps}
+    early = stopped and len(result.frame) < steps / 3  # blew up in the first third
+    if early and ("no_descent" in problems or "few_points" in problems):
+        return {"min_lr": lo / 100.0, "max_lr": min(hi, 3.0 * end), "steps": steps}
     if "still_falling" in problems:
         return {"min_lr": lo, "max_lr": hi * 100.0, "steps": steps}
     top = min(hi, 3.0 * end) if stopped else hi

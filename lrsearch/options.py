@@ -2,9 +2,8 @@
 
 `StudyOptions` is built once (by the command line from its flags, or by `tune` / `auto`
 from their keyword arguments) and handed down unchanged; everything below it trusts
-it. Defaults that several layers need (batch size, epochs, trials, the range test that
-`auto` runs) are defined here and nowhere else. This module imports no Keras, Optuna or
-TensorFlow, so the command line can read its defaults before the slow imports.
+it. The defaults it shares with other layers live in `lrsearch.defaults`. This module
+imports no Keras, Optuna or TensorFlow.
 
 Example:
 
@@ -23,6 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lrsearch.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_MAX_LR,
+    DEFAULT_MIN_LR,
+    DEFAULT_RANGE_STEPS,
+    DEFAULT_TRIALS,
+)
 from lrsearch.errors import ConfigError, argument_error
 from lrsearch.space import ALL_FAMILIES, FAMILIES
 
@@ -40,15 +48,6 @@ __all__ = [
     "infer_direction",
 ]
 
-DEFAULT_BATCH_SIZE = 32
-"""Batch size of arrays (datasets come batched)."""
-DEFAULT_EPOCHS = 10
-DEFAULT_TRIALS = 20
-DEFAULT_HEARTBEAT_INTERVAL = 10
-"""Seconds between a running trial's heartbeats in the study's storage."""
-DEFAULT_RANGE_STEPS = 160
-DEFAULT_MIN_LR = 1e-6
-DEFAULT_MAX_LR = 10.0
 BACKENDS = ("optuna", "keras-tuner")
 PRUNERS = ("median", "hyperband", "none")
 MODES = ("exp", "linear")
@@ -90,8 +89,8 @@ class StudyOptions:
     Attributes:
         epochs: epochs per trial (one-cycle spans exactly these epochs).
         trials: trials this run adds (each worker of a shared study runs its own).
-        families: schedule families searched, any of `lrsearch.space.ALL_FAMILIES`
-            (`one_cycle`, `cyclic`, `wsd`, `schedule_free`); default `FAMILIES`.
+        families: schedule families searched (`lrsearch.space.FAMILIES` by default, any
+            of `lrsearch.space.ALL_FAMILIES`).
         metric: a name Keras logs (`val_loss`, `val_accuracy`, `loss`, ...).
         direction: `"minimize"` / `"maximize"`; `None` infers it from `metric`.
         pruner: `"median"`, `"hyperband"`, `"none"` (`None` means `"none"`) or an

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrsearch.errors import ConfigError, DataError
-from lrsearch.options import (
+from lrsearch.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EPOCHS,
     DEFAULT_MAX_LR,
     DEFAULT_MIN_LR,
     DEFAULT_RANGE_STEPS,
     DEFAULT_TRIALS,
-    StudyOptions,
 )
+from lrsearch.errors import ConfigError, DataError
+from lrsearch.options import StudyOptions
 
 __all__ = [
     "AutoResult",

@@ -14,12 +14,13 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from lrsearch.errors import CurveError
+from lrsearch.errors import CurveError, LRSearchError
 
 if TYPE_CHECKING:
     from lrsearch.finder import RangeTestResult
@@ -330,6 +331,16 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     fig.savefig(path, dpi=100, bbox_inches="tight")
     _release(fig)
     return path
+
+
+def png_tag(draw: Callable[[], Any]) -> str:
+    """The figure `draw()` returns as an inline `<img>` tag (for notebook display); empty
+    when the result has nothing to draw (a curve too short to plot still shows its table)."""
+    try:
+        data = figure_to_base64(draw())  # closes the figure
+    except (LRSearchError, ValueError):
+        return ""
+    return f"<img src='data:image/png;base64,{data}' style='max-width:640px'/>"
 
 
 def figure_to_base64(fig: Any) -> str:

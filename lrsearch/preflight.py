@@ -18,7 +18,7 @@ import numpy as np
 
 from lrsearch.data import as_pair, probe_batch, unpack
 from lrsearch.errors import ConfigError, DataError, DivergenceError, first_line
-from lrsearch.options import DEFAULT_BATCH_SIZE
+from lrsearch.defaults import DEFAULT_BATCH_SIZE
 
 __all__ = ["build_checked", "check_data_fits"]
 

@@ -89,6 +89,11 @@ class TuneResult:
             self.best.save(paths["schedule"])
         return paths
 
+    def _repr_html_(self) -> str:
+        from lrsearch.display import tune_html  # notebook display
+        from lrsearch.plots import png_tag
+        return tune_html(self, png_tag(self.best.plot) if self.best is not None else "")
+
 
 def save_tables(result: TuneResult, out_dir: str | Path) -> TuneResult:
     """`result.save(out_dir)`, logging (not raising) a folder that cannot be written: the

@@ -380,6 +380,11 @@ class ScheduleSpec:
             f"weight_decay={self.weight_decay!r}, steps_per_epoch={self.steps_per_epoch}, epochs={self.epochs})"
         )
 
+    def _repr_html_(self) -> str:
+        from lrsearch.display import schedule_html  # notebook display
+        from lrsearch.plots import png_tag
+        return schedule_html(self, png_tag(self.plot))
+
 
 def _evaluate(value: Any, steps: np.ndarray) -> np.ndarray:
     """A schedule over all `steps` in one call (one per step if it cannot broadcast)."""

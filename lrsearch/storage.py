@@ -32,7 +32,7 @@ from typing import Any
 import optuna
 
 from lrsearch.errors import StorageError, first_line
-from lrsearch.options import DEFAULT_HEARTBEAT_INTERVAL
+from lrsearch.defaults import DEFAULT_HEARTBEAT_INTERVAL
 
 __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",

@@ -114,9 +114,8 @@ def tune(
             model first, or reuses the bounds stored with a study being resumed.
         bounds: `(low, high)` rates to search inside, instead of `suggestion` (recorded
             as given in the schedule's provenance).
-        families: schedule families to search: `"one_cycle"`, `"cyclic"` (the
-            default), `"wsd"`, `"schedule_free"` (a Schedule-Free optimizer at a
-            constant rate, validated at its averaged weights).
+        families: schedule families to search (default `"one_cycle"`, `"cyclic"`; also
+            `"wsd"`, `"schedule_free"`: see `lrsearch.space.ALL_FAMILIES`).
         epochs: epochs per trial; one-cycle spans exactly these epochs.
         trials: trials THIS call runs (each worker of a shared study runs its own);
             see `max_trials` for a cap on the whole study.
@@ -185,7 +184,7 @@ def tune(
         smoothed_loss(compile_kwargs(probe_model).get("loss"), 0.1)
     if preflight:
         check_data_fits(probe_model, fit_data.probe, fit_data.validation, metric=opts.metric,
-                        batch_size=fit_data.batch_size or len(_rows(fit_data.probe)))
+                        batch_size=opts.array_batch_size)
     study_name = opts.study_name or f"{probe_model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = Path(opts.out_dir) if opts.out_dir is not None else Path("runs") / study_name
     storage = opts.storage
@@ -273,13 +272,6 @@ def _check_bounds(bounds: Any) -> tuple[float, float]:
     if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
         raise argument_error("bounds", "(low, high) with 0 < low < high", bounds)
     return low, high
-
-
-def _rows(batch: tuple[Any, ...]) -> Any:
-    x = batch[0]
-    while isinstance(x, (dict, list, tuple)):
-        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
-    return x
 
 
 def _candidates(sweeps: Any, momentum: Any, weight_decay: Any) -> tuple[Any, Any]:

@@ -200,6 +200,11 @@ class SweepResult:
             max_candidates=int(meta.get("max_candidates", 3)),
         )
 
+    def _repr_html_(self) -> str:
+        from lrsearch.display import sweep_html  # notebook display
+        from lrsearch.plots import png_tag
+        return sweep_html(self, png_tag(self.plot))
+
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):

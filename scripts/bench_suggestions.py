@@ -52,6 +52,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import lrsearch  # noqa: E402
 from lrsearch.analysis import smooth_loss  # noqa: E402
+from lrsearch.errors import CurveError  # noqa: E402
 from lrsearch.finder import RangeTestResult  # noqa: E402
 from lrsearch.schedules import OneCycle  # noqa: E402
 
@@ -412,19 +413,33 @@ def bench(setups, args) -> dict[str, dict]:
         accs = {g: run.acc(g) for g in grid(s)}
         best_peak = max(accs, key=accs.get)
         best = accs[best_peak]
-        rt = run.range_test("lrsearch")
-        sug = rt.suggestion
+        tests = []
+        for sd in range(args.spread_seeds):
+            try:  # a curve lrsearch refuses to read (CurveError) counts as a miss
+                tests.append(run.range_test("lrsearch", sd))
+            except CurveError as exc:
+                tests.append(None)
+                print(f"<!-- {s.name} seed {sd}: {exc} -->", flush=True)
+        rt = tests[0]
+        sug = rt.suggestion if rt is not None else None
         fa, li = run.range_test("fastai"), run.range_test("lightning")
-        peaks = {"lrsearch": sug.max_lr, "valley": fastai_valley(fa), "steep": fastai_steep(fa),
-                 "minimum": fastai_minimum(fa), "lightning": lightning_steepest(li)}
-        ratios = {k: _ratio(run, v, best) for k, v in peaks.items()}
-        spread_peaks = [sug.max_lr] + [run.range_test("lrsearch", sd).suggestion.max_lr
-                                       for sd in range(1, args.spread_seeds)]
+        peaks = {"lrsearch": sug.max_lr if sug else float("nan"), "valley": fastai_valley(fa),
+                 "steep": fastai_steep(fa), "minimum": fastai_minimum(fa),
+                 "lightning": lightning_steepest(li)}
+        ratios = {k: _ratio(run, v, best) if np.isfinite(v) else 0.0 for k, v in peaks.items()}
+        spread_peaks = [t.suggestion.max_lr for t in tests if t is not None] or [float("nan")]
         out[s.name] = dict(setup=s, grid=accs, best_peak=best_peak, best=best, peaks=peaks,
-                           ratios=ratios, spread=max(spread_peaks) / min(spread_peaks),
+                           ratios=ratios, spread=(max(spread_peaks) / min(spread_peaks)) if None not in tests else float("inf"),
                            spread_peaks=spread_peaks, rt=rt, sug=sug, run=run)
         print(f"<!-- {s.name}: done -->", flush=True)
     return out
+
+
+def _rt_cell(rt) -> str:
+    if rt is None:
+        return "CurveError"
+    return f"{len(rt.frame)}, {rt.stopped}" + (f", {len(rt.meta['rounds'])} rounds"
+                                               if len(rt.meta.get("rounds", ())) > 1 else "")
 
 
 def report(half: str, res: dict[str, dict], args) -> None:
@@ -440,7 +455,7 @@ def report(half: str, res: dict[str, dict], args) -> None:
         r = res[n]
         s, rt, q = r["setup"], r["rt"], r["ratios"]
         print(f"| {n} | {s.about} | {s.optimizer}, {s.batch}, {s.epochs} | "
-              f"{len(rt.frame)}, {rt.stopped} | {r['best_peak']:.3g} ({r['best']:.4f}) | "
+              f"{_rt_cell(rt)} | {r['best_peak']:.3g} ({r['best']:.4f}) | "
               f"{r['peaks']['lrsearch']:.3g} | {q['lrsearch']:.3f} | "
               + " | ".join(f"{q[k]:.3f} ({r['peaks'][k]:.2g})" for k in ("valley", "steep", "minimum", "lightning"))
               + f" | {r['spread']:.2f} |")
@@ -449,7 +464,7 @@ def report(half: str, res: dict[str, dict], args) -> None:
         vals = [res[n]["ratios"][k] for n in names]
         print(f"- {k}: median ratio {statistics.median(vals):.3f}, worst {min(vals):.3f}")
     print()
-    warned = [(n, w) for n in names for w in res[n]["sug"].warnings]
+    warned = [(n, w) for n in names for w in (res[n]["sug"].warnings if res[n]["sug"] else ())]
     if warned:
         print("Curve warnings: " + "; ".join(f"{n}: {w}" for n, w in warned) + "\n")
     if args.grids:
@@ -467,7 +482,8 @@ def report(half: str, res: dict[str, dict], args) -> None:
             ok = q["lrsearch"] > q["valley"]
             print(f"target: {n}: lrsearch {q['lrsearch']:.3f} > fastai valley {q['valley']:.3f}: "
                   f"{'met' if ok else 'MISSED'}")
-        spread = max(res[n]["spread"] for n in names)
+        spread = max(res[n]["spread"] for n in names)  # NaN (no readable curve) is a miss
+        spread = spread if np.isfinite(spread) else float("inf")
         print(f"target: check half: max_lr spread over {args.spread_seeds} range-test seeds, "
               f"worst {spread:.2f} <= 1.5: {'met' if spread <= 1.5 else 'MISSED'}")
         print()

@@ -25,7 +25,9 @@ def run(capsys, *argv):
 def test_help_lists_every_family(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
-    assert "one_cycle,cyclic,wsd,schedule_free" in " ".join(out.split())
+    text = " ".join(out.split())
+    assert "--families LIST" in text
+    assert "of one_cycle, cyclic, wsd, schedule_free (default one_cycle,cyclic)" in text
 
 
 def test_an_unknown_family_is_one_line(capsys, tmp_path):

@@ -22,6 +22,11 @@ def test_defaults_and_what_they_resolve_to():
         "min_lr": 1e-5, "max_lr": 1.0, "steps": 50, "mode": "linear", "batch_size": 32}
 
 
+def test_every_family_of_the_space_is_accepted():
+    assert StudyOptions(families=("wsd", "schedule_free")).families == ("wsd", "schedule_free")
+    assert StudyOptions(families="cyclic").families == ("cyclic",)
+
+
 def test_pruner_none_is_the_name_none():
     assert StudyOptions(pruner=None).pruner == "none"
     assert StudyOptions(pruner="none").pruner == "none"
