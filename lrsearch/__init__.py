@@ -5,6 +5,11 @@ Optuna (or KerasTuner) study inside those bounds -> the chosen schedule as JSON.
 
 `import lrsearch` imports the schedules and optimizers so that a model saved with
 them loads back with `keras.saving`; the other public names load on first use.
+
+Layout (imports point down this list, never up): `formulas`, `analysis`, `space` (pure
+math); `errors`, `options`; `schedules`, `optimizers`, `spec`, `data`; `finder`,
+`sweeps`, `plots`; `preflight`, `trial`, `results`, `optuna_backend`, `kt_backend`,
+`storage`, `study`; `modelfile`, `datafiles`, `pipeline`, `report`; `cli`, `commands`.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ _LAZY = {
     "tune": "lrsearch.study",
     "TuneResult": "lrsearch.study",
     "auto": "lrsearch.pipeline",
+    "StudyOptions": "lrsearch.options",
+    "fit_one_cycle": "lrsearch.quick",
+    "OneCycleFit": "lrsearch.quick",
 }
 _SUBMODULES = {"schedules", "optimizers", "analysis"}
 

@@ -151,6 +151,10 @@ class LRSuggestion:
         kw = {k: float(d[k]) for k in names[:5]}
         return cls(**kw, warnings=tuple(d.get("warnings", ())), problems=tuple(d.get("problems", ())))
 
+    def _repr_html_(self) -> str:
+        from lrsearch.display import suggestion_html  # notebook display
+        return suggestion_html(self)
+
 
 def smooth_loss(loss: Sequence[float] | np.ndarray, smooth: float = 0.98) -> np.ndarray:
     """Exponential moving average with bias correction (Adam's debiasing).

@@ -1,4 +1,5 @@
-"""The `lrsearch` command line: one function per subcommand, one place for errors.
+"""The `lrsearch` command line: its parser and `main`, the one place that maps errors to
+exit statuses. The commands themselves live in `lrsearch.commands`.
 
     lrsearch auto MODEL_FILE [--data PATH] [--epochs N] [--trials N] [--out DIR] ...
     lrsearch range-test MODEL_FILE [--min-lr --max-lr --steps --mode]
@@ -18,18 +19,26 @@ status 130. `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from lrsearch.errors import ConfigError, DataError, LRSearchError
+from lrsearch.commands import (
+    State,
+    cmd_auto,
+    cmd_dashboard,
+    cmd_export,
+    cmd_plot,
+    cmd_range_test,
+    cmd_report,
+    cmd_suggest,
+    cmd_tune,
+)
+from lrsearch.errors import LRSearchError, first_line
 
 __all__ = ["main", "build_parser"]
 
@@ -47,14 +56,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-class _State:
-    """What a running command has recorded so far, for the Ctrl-C message."""
-
-    def __init__(self) -> None:
-        self.on_interrupt = "nothing was recorded"
-        self.sigint = False
 
 
 # --------------------------------------------------------------------------- argument types
@@ -99,6 +100,8 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; shared flags live in parent parsers."""
+    from lrsearch.defaults import DEFAULT_BATCH_SIZE
+
     common = _Parser(add_help=False)
     group = common.add_argument_group("output")
     group.add_argument("-v", "--verbose", action="count", default=0, help="more progress on stderr")
@@ -119,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--unsafe", action="store_true",
                        help="load a .keras model with Lambda layers (runs code from the file: "
                             "only for files you trust)")
-    group.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
-                       help="batch size for arrays (default 32)")
+    group.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                       help=f"batch size for arrays (default {DEFAULT_BATCH_SIZE})")
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
     lr_range = _Parser(add_help=False)
@@ -148,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--backend", choices=("optuna", "keras-tuner"), default="optuna",
                        help="search backend (default optuna)")
     group.add_argument("--families", default="one_cycle,cyclic", metavar="LIST",
-                       help="schedule families to search, comma-separated (default one_cycle,cyclic)")
+                       help="schedule families to search, comma-separated, of one_cycle, cyclic, wsd, "
+                            "schedule_free (default one_cycle,cyclic)")
     group.add_argument("--metric", default="val_loss", help="metric to optimize (default val_loss)")
     group.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
                        help="trial pruner (default median)")
@@ -221,333 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _study_defaults(p: argparse.ArgumentParser) -> None:
     """`auto` and `tune` use range-test and study defaults sized for a CPU."""
-    from lrsearch.pipeline import DEFAULT_EPOCHS, DEFAULT_MAX_LR, DEFAULT_MIN_LR, DEFAULT_RANGE_STEPS, DEFAULT_TRIALS
+    from lrsearch.defaults import (
+        DEFAULT_EPOCHS,
+        DEFAULT_MAX_LR,
+        DEFAULT_MIN_LR,
+        DEFAULT_RANGE_STEPS,
+        DEFAULT_TRIALS,
+    )
 
     p.set_defaults(min_lr=DEFAULT_MIN_LR, max_lr=DEFAULT_MAX_LR, steps=DEFAULT_RANGE_STEPS,
                    epochs=DEFAULT_EPOCHS, trials=DEFAULT_TRIALS)
     p.epilog = (f"defaults: --min-lr {DEFAULT_MIN_LR:g} --max-lr {DEFAULT_MAX_LR:g} --steps {DEFAULT_RANGE_STEPS} "
                 f"--epochs {DEFAULT_EPOCHS} --trials {DEFAULT_TRIALS}")
-
-
-def _emit(text: str) -> None:
-    """A result line on stdout."""
-    print(text, file=sys.stdout, flush=True)
-
-
-@contextlib.contextmanager
-def _progress_to_stderr() -> Iterator[None]:
-    """Keras progress bars write to stdout; while working, stdout belongs to stderr."""
-    out = sys.stdout
-    with contextlib.redirect_stdout(sys.stderr):
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-    out.flush()
-
-
-def _quiet_import_keras() -> None:
-    """Import TensorFlow with stderr closed at the descriptor level.
-
-    Its runtime writes start-up lines (CUDA probing and the like) straight to file
-    descriptor 2, past Python's logging and `TF_CPP_MIN_LOG_LEVEL`; they would bury the
-    progress and the one-line errors.
-    """
-    if "keras" in sys.modules and getattr(_quiet_import_keras, "done", False):
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real descriptor (embedded, captured): import plainly
-        import keras  # noqa: F401
-
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras
-
-        keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # device probing logs here too
-        _quiet_import_keras.done = True  # type: ignore[attr-defined]
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _verbosity(args: argparse.Namespace) -> int:
-    return 0 if args.quiet else 1 + args.verbose
-
-
-def _prepare(args: argparse.Namespace) -> None:
-    """Cheap checks first (the model file exists), then the slow TensorFlow import."""
-    from lrsearch.modelfile import _check_file
-
-    _check_file(args.model_file, "model file")
-    _quiet_import_keras()
-
-
-def _load_source(args: argparse.Namespace) -> Any:
-    from lrsearch.modelfile import load_model_file
-
-    _prepare(args)
-    logger.debug("loading %s", args.model_file)
-    return load_model_file(
-        args.model_file,
-        data=args.data,
-        target=args.target,
-        unsafe=args.unsafe,
-        val_split=args.val_split,
-        seed=args.seed,
-        batch_size=args.batch_size,
-    )
-
-
-def _check_range(args: argparse.Namespace) -> None:
-    if args.min_lr >= args.max_lr:
-        raise ConfigError(
-            f"--min-lr must be below --max-lr; got --min-lr {args.min_lr:g} and --max-lr {args.max_lr:g}"
-        )
-
-
-def _families(text: str) -> tuple[str, ...]:
-    families = tuple(f.strip() for f in text.split(",") if f.strip())
-    if not families:
-        raise ConfigError("--families needs at least one family, e.g. one_cycle,cyclic")
-    return families
-
-
-def _storage_from(args: argparse.Namespace, *, required: bool = True) -> str | None:
-    """`--storage`, or the `study.db` of `--out`/`DIR`."""
-    if getattr(args, "storage", None):
-        return args.storage
-    folder = getattr(args, "out", None) or getattr(args, "dir", None)
-    if folder:
-        db = Path(folder) / "study.db"
-        if not db.exists():
-            raise ConfigError(f"{folder} holds no study.db; pass --storage URL")
-        return f"sqlite:///{db.resolve()}"
-    if required:
-        raise ConfigError("name the study's storage with --storage URL (or --out DIR of a run)")
-    return None
-
-
-def _study_from(storage: str, name: str | None) -> str:
-    from lrsearch.storage import study_names
-
-    names = study_names(storage)
-    if name:
-        if name not in names:
-            raise ConfigError(
-                f"storage holds no study {name!r} (studies: {', '.join(names) or 'none'}); check --study"
-            )
-        return name
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise ConfigError("the storage holds no study yet; run 'lrsearch tune' or 'lrsearch auto' first")
-    raise ConfigError(f"the storage holds several studies ({', '.join(names)}); pick one with --study")
-
-
-def _print_suggestion(suggestion: Any) -> None:
-    _emit(json.dumps(suggestion.to_dict(), indent=2, default=str))
-
-
-# --------------------------------------------------------------------------- commands
-
-
-def cmd_auto(args: argparse.Namespace, state: _State) -> int:
-    """Everything end to end on one model file."""
-    _check_range(args)
-    _prepare(args)
-    from lrsearch.pipeline import auto
-
-    study = args.study
-    state.on_interrupt = (
-        "finished trials are kept in the study's storage; run the same command again to resume"
-    )
-    with _progress_to_stderr():
-        result = auto(
-            args.model_file,
-            data=args.data,
-            target=args.target,
-            unsafe=args.unsafe,
-            val_split=args.val_split,
-            epochs=args.epochs,
-            trials=args.trials,
-            storage=args.storage,
-            study_name=study,
-            out_dir=args.out,
-            backend=args.backend,
-            families=_families(args.families),
-            metric=args.metric,
-            pruner=None if args.pruner == "none" else args.pruner,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            min_lr=args.min_lr,
-            max_lr=args.max_lr,
-            range_steps=args.steps,
-            mode=args.mode,
-            sweeps=not args.no_sweeps,
-            verbose=_verbosity(args),
-            on_stage=lambda hint: setattr(state, "on_interrupt", hint),
-        )
-    for path in result.paths.values():
-        _emit(str(path))
-    return EXIT_OK
-
-
-def cmd_range_test(args: argparse.Namespace, state: _State) -> int:
-    """One range test; bounds to stdout, curve to CSV and PNG."""
-    _check_range(args)
-    source = _load_source(args)
-    from lrsearch.finder import range_test
-    from lrsearch.report import save_figure
-
-    out = Path(args.out or Path("runs") / source.name)
-    out.mkdir(parents=True, exist_ok=True)
-    with _progress_to_stderr():
-        result = range_test(
-            source.build_model(),
-            source.train,
-            min_lr=args.min_lr,
-            max_lr=args.max_lr,
-            steps=args.steps,
-            mode=args.mode,
-            batch_size=args.batch_size,
-            verbose=_verbosity(args),
-        )
-    result.save(out / "range_test.csv")
-    save_figure(result.plot(), out / "range_test.png")
-    logger.info("wrote %s and %s", out / "range_test.csv", out / "range_test.png")
-    _print_suggestion(result.suggestion)
-    return EXIT_OK
-
-
-def _read_curve(path: str | Path, loss_column: str = "loss") -> tuple[Any, Any]:
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"curve file {path} does not exist; check the path")
-    try:
-        frame = pd.read_csv(path)
-    except Exception as exc:
-        raise DataError(f"cannot read {path} as CSV: {str(exc).splitlines()[0]}") from exc
-    missing = [c for c in ("lr", loss_column) if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{path} has no column {', '.join(missing)} (columns: {', '.join(map(str, frame.columns))}); "
-            "it needs lr and loss"
-        )
-    return frame["lr"].to_numpy(float), frame[loss_column].to_numpy(float)
-
-
-def cmd_suggest(args: argparse.Namespace, state: _State) -> int:
-    """Bounds from any loss curve."""
-    from lrsearch.analysis import suggest
-
-    lr, loss = _read_curve(args.curve, args.loss_column)
-    _print_suggestion(suggest(lr, loss))
-    return EXIT_OK
-
-
-def cmd_tune(args: argparse.Namespace, state: _State) -> int:
-    """A study inside given, stored or freshly measured bounds."""
-    _check_range(args)
-    _prepare(args)
-    from lrsearch.pipeline import run_tune
-
-    if args.curve and args.bounds:
-        raise ConfigError("give either --range-test CSV or --bounds, not both")
-    state.on_interrupt = "finished trials are kept in the study's storage; run the same command again to resume"
-    with _progress_to_stderr():
-        result, out = run_tune(
-            args.model_file,
-            data=args.data,
-            target=args.target,
-            unsafe=args.unsafe,
-            val_split=args.val_split,
-            curve=args.curve,
-            bounds=args.bounds,
-            epochs=args.epochs,
-            trials=args.trials,
-            storage=args.storage,
-            study_name=args.study,
-            out_dir=args.out,
-            backend=args.backend,
-            families=_families(args.families),
-            metric=args.metric,
-            pruner=None if args.pruner == "none" else args.pruner,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            min_lr=args.min_lr,
-            max_lr=args.max_lr,
-            range_steps=args.steps,
-            mode=args.mode,
-            verbose=_verbosity(args),
-            on_stage=lambda hint: setattr(state, "on_interrupt", hint),
-        )
-    for name in ("trials.csv", "history.csv", "schedule.json"):
-        _emit(str(out / name))
-    return EXIT_OK
-
-
-def cmd_export(args: argparse.Namespace, state: _State) -> int:
-    """The best schedule of a stored study, as JSON."""
-    storage = _storage_from(args)
-    name = _study_from(storage, args.study)
-    _quiet_import_keras()
-    from lrsearch.study import load_result
-
-    result = load_result(storage, name)
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    result.best.save(output)
-    _emit(str(output))
-    return EXIT_OK
-
-
-def cmd_plot(args: argparse.Namespace, state: _State) -> int:
-    """A PNG of a range-test CSV, a sweep CSV or a schedule file."""
-    _quiet_import_keras()
-    from lrsearch.report import plot_file
-
-    output = plot_file(args.path, args.output)
-    _emit(str(output))
-    return EXIT_OK
-
-
-def cmd_dashboard(args: argparse.Namespace, state: _State) -> int:
-    """optuna-dashboard on the study's storage, until Ctrl-C."""
-    import optuna_dashboard
-
-    from lrsearch.storage import open_storage
-
-    storage = open_storage(_storage_from(args), heartbeat_interval=None)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        logger.warning("serving on %s: anyone who can reach it can read and edit the study", args.host)
-    state.on_interrupt = "dashboard stopped"
-    logger.info("dashboard on http://%s:%d/ (Ctrl-C stops it)", args.host, args.port)
-    _emit(f"http://{args.host}:{args.port}/")
-    try:
-        optuna_dashboard.run_server(storage, host=args.host, port=args.port)
-    except OSError as exc:
-        raise ConfigError(f"cannot serve on {args.host}:{args.port} ({exc.strerror or exc}); try another --port") from exc
-    return EXIT_OK
-
-
-def cmd_report(args: argparse.Namespace, state: _State) -> int:
-    """report.html from a run folder."""
-    from lrsearch.report import write_report
-
-    folder = Path(args.dir)
-    if not folder.is_dir():
-        raise ConfigError(f"run folder {folder} does not exist; pass the --out folder of a run")
-    _quiet_import_keras()
-    path = write_report(folder, storage=args.storage, study_name=args.study)
-    _emit(str(path))
-    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- main
@@ -591,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    state = _State()
+    state = State()
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:
@@ -622,20 +311,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if state.sigint:  # Ctrl-C inside TensorFlow's C++ code arrives as another error
             return _interrupted(state)
-        first = (str(exc).strip().splitlines() or [""])[0]
-        _error(f"unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)")
+        _error(f"unexpected {type(exc).__name__}: {first_line(exc)} (rerun with --debug for the traceback)")
         return EXIT_INTERNAL
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 
 
-def _interrupted(state: _State) -> int:
+def _interrupted(state: State) -> int:
     print(f"lrsearch: interrupted: {state.on_interrupt}", file=sys.stderr, flush=True)
     return EXIT_INTERRUPTED
 
 
-def _watch_sigint(state: _State) -> Any:
+def _watch_sigint(state: State) -> Any:
     """Note every Ctrl-C, then interrupt as Python does; returns the handler it replaced."""
 
     def handler(signum: int, frame: Any) -> None:

@@ -16,6 +16,8 @@ __all__ = [
     "ScheduleFormatError",
     "ModelFileError",
     "StorageError",
+    "argument_error",
+    "first_line",
 ]
 
 
@@ -49,3 +51,23 @@ class ModelFileError(LRSearchError, ValueError):
 
 class StorageError(LRSearchError, ValueError):
     """A study storage URL cannot be opened or is of an unknown kind."""
+
+
+def first_line(exc: BaseException, limit: int = 240) -> str:
+    """The first non-empty line of an exception's message (its class name when empty),
+    without a final period and cut at `limit` characters: the part of a library's long
+    error that fits on the one line lrsearch shows."""
+    text = str(exc).strip()
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    line = (line or type(exc).__name__).rstrip(".")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def argument_error(name: str, requirement: str, value: object,
+                   cls: type[LRSearchError] = ConfigError) -> LRSearchError:
+    """An error in Keras' shape: "Argument `name` must be REQUIREMENT. Received: name=VALUE".
+
+    `requirement` continues "must be" ("an integer >= 1", "one of ('a', 'b')"); the caller
+    raises what it returns, so the traceback points at the check.
+    """
+    return cls(f"Argument `{name}` must be {requirement}. Received: {name}={value!r}")

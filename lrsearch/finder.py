@@ -41,8 +41,9 @@ import pandas as pd
 import tensorflow as tf
 
 from lrsearch.analysis import MIN_POINTS, UNREADABLE, LRSuggestion, smooth_loss, suggest
+from lrsearch.datafiles import read_csv
 from lrsearch.data import as_dataset, count_batches, first_batch, num_samples, take_batches
-from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError
+from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError, first_line
 
 __all__ = ["RangeTestResult", "lr_sweep", "range_test", "DEFAULT_MIN_STEPS", "DEFAULT_MAX_STEPS"]
 
@@ -171,18 +172,7 @@ class RangeTestResult:
             CurveError: a needed column is missing.
         """
         path = Path(path)
-        try:
-            frame = pd.read_csv(path)
-        except FileNotFoundError as exc:
-            raise DataError(f"no range-test file at {path}; check the path") from exc
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path} is not a range-test CSV ({exc})") from exc
-        missing = [c for c in ("lr", "loss") if c not in frame.columns]
-        if missing:
-            raise CurveError(
-                f"{path} has no column {', '.join(missing)}; a range-test CSV needs "
-                f"lr and loss (columns found: {', '.join(map(str, frame.columns))})"
-            )
+        frame = read_csv(path, "range-test file", ["lr", "loss"], missing_error=CurveError)
         meta: dict[str, Any] = {}
         mp = _meta_path(path)
         if mp.exists():
@@ -199,6 +189,11 @@ class RangeTestResult:
         if "smooth_loss" not in frame.columns:
             frame["smooth_loss"] = smooth_loss(frame["loss"].to_numpy(), meta.get("smooth", 0.98))
         return cls(frame=frame, meta=meta)
+
+    def _repr_html_(self) -> str:
+        from lrsearch.display import range_test_html  # notebook display
+        from lrsearch.plots import png_tag
+        return range_test_html(self, png_tag(self.plot))
 
 
 def _meta_path(path: Path) -> Path:
@@ -328,12 +323,7 @@ def _build(model: keras.Model, batch: Any) -> None:
         with model.distribute_strategy.scope():  # slots mirrored like the weights, as in fit
             model._symbolic_build(data_batch=batch)
     except (ValueError, TypeError) as exc:
-        raise DataError(f"the model cannot take the data: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        raise DataError(f"the model cannot take the data: {first_line(exc)}") from exc
 
 
 # ---------------------------------------------------------------------------- the test
@@ -594,7 +584,7 @@ def _run(model, step_fn, iterator, lrs, accum, smooth, diverge, rows, meta, eval
             vals = [step_fn(iterator) for _ in range(accum)]
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
             if i == 0 and not isinstance(exc, ConfigError):
-                raise DataError(f"the model cannot train on the data: {_first_line(exc)}") from exc
+                raise DataError(f"the model cannot train on the data: {first_line(exc)}") from exc
             raise
         loss = float(vals[0]) if accum == 1 else float(np.mean([float(v) for v in vals]))
         losses.append(loss)

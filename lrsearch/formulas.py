@@ -3,7 +3,7 @@
 Every function takes the step (or epoch) as an array and an array namespace `xp`
 (`numpy` by default, `keras.ops` inside a compiled train step): both provide the few
 element-wise functions used here (`where`, `minimum`, `maximum`, `floor`, `cos`,
-`power`, `exp`), so the same lines compute the rate in a Keras schedule and in a
+`power`, `exp`, `sqrt`), so the same lines compute the rate in a Keras schedule and in a
 NumPy table. Branches are `xp.where`, never Python `if` on the step, so a whole
 array of steps is evaluated in one call. Python `if` appears only on configuration.
 
@@ -21,16 +21,21 @@ import numpy as np
 __all__ = [
     "ANNEAL_STRATEGIES",
     "CYCLIC_MODES",
+    "WSD_DECAY_SHAPES",
+    "WSD_WARMUP_SHAPES",
     "anneal",
     "cyclic",
     "one_cycle_end_steps",
     "piecewise_anneal",
     "ramp_sustain_decay",
     "warmup_cosine",
+    "warmup_stable_decay",
 ]
 
 ANNEAL_STRATEGIES = ("cos", "linear")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+WSD_WARMUP_SHAPES = ("linear", "cosine")
+WSD_DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
 
 
 def anneal(start: float, end: float, pct: Any, strategy: str, xp: Any = np) -> Any:
@@ -158,3 +163,41 @@ def warmup_cosine(
         warm,
         xp.where(step < flat, step * 0.0 + base_lr, xp.where(step < total_steps, cosine, step * 0.0)),
     )
+
+
+def warmup_stable_decay(
+    step: Any,
+    max_lr: float,
+    total_steps: int,
+    warmup_lr: float,
+    warmup_steps: int,
+    warmup_shape: str,
+    decay_steps: int,
+    decay_shape: str,
+    min_lr: float,
+    xp: Any = np,
+) -> Any:
+    """Warmup to `max_lr`, a constant stable phase, then a decay to `min_lr` at `total_steps`.
+
+    The warmup runs over steps `[0, warmup_steps)` (`max_lr` reached at `warmup_steps`),
+    the decay over `[total_steps - decay_steps, total_steps)` with progress
+    `q = (step - total_steps + decay_steps) / decay_steps`, shaped `1 - q` (linear),
+    `(1 + cos(pi q)) / 2` (cosine) or `1 - sqrt(q)` (1-sqrt); `min_lr` holds from
+    `total_steps` on.
+    """
+    if warmup_steps > 0:
+        p = xp.minimum(step / warmup_steps, 1.0)
+        rise = p if warmup_shape == "linear" else 0.5 * (1.0 - xp.cos(math.pi * p))
+        warm = warmup_lr + (max_lr - warmup_lr) * rise
+    else:
+        warm = step * 0.0 + max_lr
+    start = total_steps - decay_steps
+    q = xp.minimum(xp.maximum(step - start, 0.0) / decay_steps, 1.0)
+    if decay_shape == "linear":
+        fall = 1.0 - q
+    elif decay_shape == "cosine":
+        fall = 0.5 * (1.0 + xp.cos(math.pi * q))
+    else:
+        fall = 1.0 - xp.sqrt(q)
+    decay = min_lr + (max_lr - min_lr) * fall
+    return xp.where(step < warmup_steps, warm, xp.where(step < start, step * 0.0 + max_lr, decay))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
 import os
 import time
 import types
@@ -29,23 +28,25 @@ import keras
 import keras_tuner
 import optuna
 
-from lrsearch.errors import ConfigError
-from lrsearch.space import KerasTunerSampler
-from lrsearch.study import (
+from lrsearch.errors import ConfigError, first_line
+from lrsearch.results import (
     EPOCHS_RUN,
     FAILURE,
     HISTORY,
     SPEC,
+    TuneResult,
+    result_from_trials,
+    save_tables,
+)
+from lrsearch.space import KerasTunerSampler
+from lrsearch.trial import (
     EpochRecorder,
     Plan,
-    TuneResult,
-    best_spec,
     clear_keras_session,
     configure_model,
     final_value,
-    history_frame,
+    trial_callbacks,
     trial_spec,
-    trials_frame,
 )
 
 __all__ = ["project_dir", "run", "stored_meta"]
@@ -112,7 +113,7 @@ class _HyperModel(keras_tuner.HyperModel):
             return False  # no pruning with KerasTuner
 
         recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum)
-        callbacks = [recorder, *plan.callbacks, *kwargs.pop("callbacks", [])]
+        callbacks = [recorder, *trial_callbacks(setup), *plan.callbacks, *kwargs.pop("callbacks", [])]
         model.fit(*args, callbacks=callbacks, **kwargs)
         record["finished"] = time.time()
         if recorder.stopped is not None:
@@ -177,20 +178,11 @@ def run(plan: Plan) -> TuneResult:
     try:
         tuner.search(epochs=plan.epochs, verbose=0, **plan.data.fit_kwargs)
     except KeyboardInterrupt:
-        _save(result_from_tuner(tuner, plan), plan)
+        save_tables(result_from_tuner(tuner, plan), plan.out_dir)
         raise
     except RuntimeError as exc:  # KerasTuner's own "too many failed trials" and the like
-        raise ConfigError(f"KerasTuner stopped the search: {str(exc).splitlines()[0]}") from exc
-    result = result_from_tuner(tuner, plan)
-    _save(result, plan)
-    return result
-
-
-def _save(result: TuneResult, plan: Plan) -> None:
-    try:
-        result.save(plan.out_dir)
-    except OSError as exc:
-        logger.warning("could not write the tables to %s: %s", plan.out_dir, exc)
+        raise ConfigError(f"KerasTuner stopped the search: {first_line(exc)}") from exc
+    return save_tables(result_from_tuner(tuner, plan), plan.out_dir)
 
 
 def result_from_tuner(tuner: Any, plan: Plan) -> TuneResult:
@@ -217,14 +209,8 @@ def result_from_tuner(tuner: Any, plan: Plan) -> TuneResult:
                 datetime_start=dt.datetime.fromtimestamp(started) if started else None,
             )
         )
-    best = None
-    complete = [t for t in frozen if t.state == optuna.trial.TrialState.COMPLETE
-                and t.value is not None and math.isfinite(t.value) and SPEC in t.user_attrs]
-    if complete:
-        pick = min if plan.direction == "minimize" else max
-        winner = pick(complete, key=lambda t: t.value)
-        best = best_spec(winner.user_attrs[SPEC], plan.study_name, winner.number, plan.metric,
-                         winner.value, plan.direction, meta)
-        best.provenance["storage"] = str(project)
-    return TuneResult(study=tuner, trials=trials_frame(frozen), history=history_frame(frozen),
-                      best=best, metric=plan.metric, direction=plan.direction)
+    result = result_from_trials(tuner, frozen, study_name=plan.study_name, metric=plan.metric,
+                                direction=plan.direction, meta=meta)
+    if result.best is not None:
+        result.best.provenance["storage"] = str(project)
+    return result

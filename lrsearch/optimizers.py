@@ -38,7 +38,20 @@ from keras import ops
 
 from lrsearch.errors import ConfigError
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "momentum_name", "rebuild", "SCHEDULABLE"]
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeEval",
+    "ScheduleFreeSGD",
+    "as_schedule_free",
+    "momentum_name",
+    "rebuild",
+    "recompute_batchnorm",
+    "SCHEDULABLE",
+]
 
 _PACKAGE = "lrsearch"
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -382,6 +395,18 @@ class RMSprop(_Schedulable, keras.optimizers.RMSprop):
 
 
 SCHEDULABLE: dict[str, type] = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop}
+
+# the Schedule-Free optimizers live in their own module; their rate and weight decay can
+# be scheduled or replaced like the others', their interpolation weight stays a float
+from lrsearch.schedule_free import (  # noqa: E402
+    ScheduleFreeAdamW,
+    ScheduleFreeEval,
+    ScheduleFreeSGD,
+    as_schedule_free,
+    recompute_batchnorm,
+)
+
+SCHEDULABLE.update({"ScheduleFreeAdamW": ScheduleFreeAdamW, "ScheduleFreeSGD": ScheduleFreeSGD})
 _FROM_KERAS = {
     keras.optimizers.SGD: SGD,
     keras.optimizers.Adam: Adam,
@@ -409,15 +434,20 @@ def _schedulable_class(optimizer: Any) -> type:
 
 
 def momentum_name(optimizer: Any) -> str:
-    """`"beta_1"` for Adam-family optimizers, `"momentum"` for SGD and RMSprop.
+    """`"beta_1"` for Adam-family optimizers, `"momentum"` for SGD and RMSprop (and the
+    Schedule-Free optimizers' interpolation weight, `beta_1` or `momentum`).
 
     A `LossScaleOptimizer` is looked through.
 
     Raises:
         ConfigError: an optimizer lrsearch cannot schedule.
     """
-    cls = _schedulable_class(_unwrap(optimizer))
-    return "beta_1" if "beta_1" in cls._scheduled else "momentum"
+    return momentum_attribute(_schedulable_class(_unwrap(optimizer)))
+
+
+def momentum_attribute(cls: type) -> str:
+    """`momentum_name` of an lrsearch optimizer class."""
+    return getattr(cls, "_beta_name", None) or ("beta_1" if "beta_1" in cls._scheduled else "momentum")
 
 
 def rebuild(
@@ -443,7 +473,8 @@ def rebuild(
     ```
 
     Returns:
-        An lrsearch `SGD`, `Adam`, `AdamW` or `RMSprop`.
+        An lrsearch `SGD`, `Adam`, `AdamW`, `RMSprop`, `ScheduleFreeAdamW` or
+        `ScheduleFreeSGD` (whose momentum must stay a float).
 
     Raises:
         ConfigError: an optimizer class lrsearch cannot schedule, or a bad value.

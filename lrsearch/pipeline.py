@@ -18,13 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lrsearch.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_MAX_LR,
+    DEFAULT_MIN_LR,
+    DEFAULT_RANGE_STEPS,
+    DEFAULT_TRIALS,
+)
 from lrsearch.errors import ConfigError, DataError
+from lrsearch.options import StudyOptions
 
 __all__ = [
     "AutoResult",
     "auto",
     "run_tune",
     "resolve_source",
+    "sweep_window",
     "DEFAULT_EPOCHS",
     "DEFAULT_TRIALS",
     "DEFAULT_RANGE_STEPS",
@@ -36,11 +46,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EPOCHS = 10
-DEFAULT_TRIALS = 20
-DEFAULT_RANGE_STEPS = 160
-DEFAULT_MIN_LR = 1e-6
-DEFAULT_MAX_LR = 10.0
 MOMENTUM_VALUES = (0.95, 0.9, 0.85)
 WEIGHT_DECAY_VALUES = (0.0, 1e-4, 1e-3)
 
@@ -82,27 +87,30 @@ def resolve_source(
     unsafe: bool = False,
     val_split: float = 0.2,
     seed: int = 0,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    metric: str | None = None,
 ) -> Any:
-    """A `ModelSource` from a model file path, a compiled model, or a `build_model`.
+    """A checked `ModelSource` from a model file path, a compiled model, or a `build_model`.
 
     For a model object or a builder, `data` is `(train, validation)` or a data file path.
+    The data is checked against one model once (`lrsearch.preflight.check_data_fits`,
+    with `metric` when given); a `ModelSource` is taken as already checked.
     """
+    from lrsearch.datafiles import load_data_file
     from lrsearch.modelfile import (
         ModelSource,
-        check_data_fits,
-        load_data_file,
         load_model_file,
         make_builder,
         source_from_model,
     )
+    from lrsearch.preflight import check_data_fits
 
     if isinstance(model_or_path, ModelSource):
         return model_or_path
     if isinstance(model_or_path, (str, Path)):
         return load_model_file(
             model_or_path, data=data, target=target, unsafe=unsafe, val_split=val_split, seed=seed,
-            batch_size=batch_size,
+            batch_size=batch_size, metric=metric,
         )
     if data is None:
         raise DataError("pass data=(train, validation) (or a data file) with a model or a build_model function")
@@ -116,7 +124,7 @@ def resolve_source(
     else:
         raise DataError("data must be (train, validation), each (x, y) arrays or a batched dataset")
     source = source_from_model(build, train, validation, name=str(name))
-    check_data_fits(model, source.train, source.validation, batch_size=batch_size)
+    check_data_fits(model, source.train, source.validation, batch_size=batch_size, metric=metric)
     return source
 
 
@@ -124,23 +132,28 @@ def _paths(out: Path, names: Sequence[str]) -> dict[str, Path]:
     return {name: out / name for name in names if (out / name).exists()}
 
 
-def _range_test(source: Any, out: Path, *, reuse: bool, min_lr: float, max_lr: float, steps: int | None,
-                mode: str, batch_size: int, verbose: int) -> Any:
+def _range_test(source: Any, out: Path, options: StudyOptions, *, reuse: bool, verbose: int) -> Any:
     from lrsearch.finder import RangeTestResult, range_test
-    from lrsearch.report import save_figure
+    from lrsearch.plots import save_figure
 
     csv = out / "range_test.csv"
     if reuse and csv.exists():
         logger.info("reusing the range test in %s", csv)
         return RangeTestResult.load(csv)
-    logger.info("range test: %g to %g over %s steps", min_lr, max_lr, steps or "default")
-    result = range_test(
-        source.build_model(), source.train, min_lr=min_lr, max_lr=max_lr, steps=steps, mode=mode,
-        batch_size=batch_size, verbose=int(verbose > 1),
-    )
+    logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
+                options.range_steps or "default")
+    result = range_test(source.build_model(), source.train, verbose=int(verbose > 1),
+                        **options.range_test_kwargs())
     result.save(csv)
     save_figure(result.plot(), out / "range_test.png")
     return result
+
+
+def _log_bounds(suggestion: Any) -> None:
+    """The bounds and the curve's warnings, told once by the caller of `suggest`."""
+    logger.info("bounds: base_lr %.3g, max_lr %.3g", suggestion.base_lr, suggestion.max_lr)
+    for warning in suggestion.warnings:
+        logger.warning("range test: %s", warning)
 
 
 def sweep_window(result: Any, *, mode: str = "exp", min_steps: int = 30) -> dict[str, Any]:
@@ -164,7 +177,8 @@ def sweep_window(result: Any, *, mode: str = "exp", min_steps: int = 30) -> dict
 
 
 def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse: bool, **kwargs: Any) -> Any:
-    from lrsearch.report import SWEEP_FILES, save_figure
+    from lrsearch.plots import save_figure
+    from lrsearch.report import SWEEP_FILES
     from lrsearch.sweeps import SweepResult, sweep
 
     csv = out / SWEEP_FILES[param]
@@ -182,43 +196,41 @@ def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse
     return result
 
 
-def _suggestion_from_bounds(base_lr: float, max_lr: float) -> Any:
-    from lrsearch.analysis import LRSuggestion
+def _prepare(model_or_path: Any, data: Any, options: StudyOptions, *, target: str | None, unsafe: bool,
+             val_split: float) -> tuple[Any, Path]:
+    """The checked model source and the run folder (made)."""
+    if options.storage is not None:
+        from lrsearch.storage import open_storage
 
-    if not 0 < base_lr < max_lr:
-        raise ConfigError(f"bounds must satisfy 0 < BASE_LR < MAX_LR; got {base_lr:g} and {max_lr:g}")
-    middle = (base_lr * max_lr) ** 0.5
-    return LRSuggestion(base_lr=base_lr, max_lr=max_lr, steepest_lr=middle, valley_lr=middle,
-                        min_loss_lr=max_lr, warnings=("bounds given by hand, not measured",))
+        open_storage(options.storage, heartbeat_interval=None)  # an unknown URL fails before any training
+    source = resolve_source(model_or_path, data, target=target, unsafe=unsafe, val_split=val_split,
+                            seed=options.seed or 0, batch_size=options.array_batch_size,
+                            metric=options.metric)
+    out = Path(options.out_dir) if options.out_dir else Path("runs") / (options.study_name or source.name)
+    out.mkdir(parents=True, exist_ok=True)
+    return source, out
 
 
-def _study(
-    source: Any, out: Path, suggestion: Any, sweeps: dict[str, Any], *, epochs: int | None, trials: int | None,
-    storage: str | None, study_name: str, backend: str, families: Sequence[str], metric: str,
-    pruner: str | None, seed: int | None, batch_size: int | None, verbose: int,
-    on_stage: Callable[[str], None] | None,
-) -> Any:
+def _study(source: Any, out: Path, options: StudyOptions, *, suggestion: Any = None, bounds: Any = None,
+           sweeps: dict[str, Any] | None = None, verbose: int,
+           on_stage: Callable[[str], None] | None) -> Any:
     from lrsearch.storage import default_storage_url, storage_url
     from lrsearch.study import tune
 
-    epochs = DEFAULT_EPOCHS if epochs is None else epochs
-    trials = DEFAULT_TRIALS if trials is None else trials
-    if epochs <= 0 or trials <= 0:
-        raise ConfigError(f"epochs and trials must be at least 1; got epochs={epochs}, trials={trials}")
-    storage = storage or default_storage_url(out)
+    name = options.study_name or source.name
+    storage = options.storage or default_storage_url(out)
     if on_stage:
         on_stage(
-            f"finished trials are kept in {storage_url(storage)} (study {study_name!r}); "
+            f"finished trials are kept in {storage_url(storage)} (study {name!r}); "
             "run the same command again to resume"
         )
-    logger.info("study %r: %d trials of %d epochs, %s", study_name, trials, epochs, backend)
+    logger.info("study %r: %d trials of %d epochs, %s", name, options.trials, options.epochs, options.backend)
     # tune writes trials.csv, history.csv and schedule.json into `out` (also when
     # interrupted: the finished trials stay in the storage and in the tables)
     return tune(
         source.build_model, source.train, validation_data=source.validation, suggestion=suggestion,
-        families=tuple(families), epochs=epochs, trials=trials, batch_size=batch_size, metric=metric,
-        storage=storage, study_name=study_name, out_dir=out, pruner=pruner or "none", seed=seed,
-        backend=backend, sweeps=dict(sweeps) or None, verbose=int(verbose > 1),
+        bounds=bounds, sweeps=dict(sweeps or {}) or None, preflight=False, verbose=int(verbose > 1),
+        options=options, storage=storage, study_name=name, out_dir=out,
     )
 
 
@@ -228,51 +240,40 @@ def run_tune(
     *,
     curve: str | Path | None = None,
     bounds: Sequence[float] | None = None,
+    options: StudyOptions | None = None,
     target: str | None = None,
     unsafe: bool = False,
     val_split: float = 0.2,
-    epochs: int | None = None,
-    trials: int | None = None,
-    storage: str | None = None,
-    study_name: str | None = None,
-    out_dir: str | Path | None = None,
-    backend: str = "optuna",
-    families: Sequence[str] = ("one_cycle", "cyclic"),
-    metric: str = "val_loss",
-    pruner: str | None = "median",
-    seed: int | None = 0,
-    batch_size: int = 32,
-    min_lr: float = DEFAULT_MIN_LR,
-    max_lr: float = DEFAULT_MAX_LR,
-    range_steps: int | None = DEFAULT_RANGE_STEPS,
-    mode: str = "exp",
     verbose: int = 1,
     on_stage: Callable[[str], None] | None = None,
+    **study_options: Any,
 ) -> tuple[Any, Path]:
     """A study inside bounds from `bounds`, a range-test CSV, or a fresh range test.
+
+    Takes the options of `auto` but no sweeps and no report.
 
     Returns:
         `(TuneResult, out_dir)`; the tables and `schedule.json` are written there.
     """
     from lrsearch.finder import RangeTestResult
 
-    source = resolve_source(model_or_path, data, target=target, unsafe=unsafe, val_split=val_split, seed=seed or 0,
-                            batch_size=batch_size)
-    name = study_name or source.name
-    out = Path(out_dir) if out_dir else Path("runs") / name
-    out.mkdir(parents=True, exist_ok=True)
-    if bounds is not None:
-        suggestion = _suggestion_from_bounds(*bounds)
-    elif curve is not None:
-        if not Path(curve).is_file():
-            raise DataError(f"range-test file {curve} does not exist; check --range-test")
+    if options is None:
+        study_options.setdefault("seed", 0)
+    options = StudyOptions.from_kwargs(options, **study_options)
+    if curve is not None and bounds is not None:
+        raise ConfigError("give either a range-test CSV or bounds, not both")
+    if curve is not None and not Path(curve).is_file():
+        raise DataError(f"range-test file {curve} does not exist; check --range-test")
+    source, out = _prepare(model_or_path, data, options, target=target, unsafe=unsafe, val_split=val_split)
+    suggestion = None
+    if curve is not None:
         suggestion = RangeTestResult.load(curve).suggestion
-    else:
-        suggestion = _range_test(source, out, reuse=False, min_lr=min_lr, max_lr=max_lr, steps=range_steps,
-                                 mode=mode, batch_size=batch_size, verbose=verbose).suggestion
-    result = _study(source, out, suggestion, {}, epochs=epochs, trials=trials, storage=storage, study_name=name,
-                    backend=backend, families=families, metric=metric, pruner=pruner, seed=seed,
-                    batch_size=batch_size, verbose=verbose, on_stage=on_stage)
+    elif bounds is None:
+        suggestion = _range_test(source, out, options, reuse=False, verbose=verbose).suggestion
+    if suggestion is not None:
+        _log_bounds(suggestion)
+    result = _study(source, out, options, suggestion=suggestion, bounds=bounds, verbose=verbose,
+                    on_stage=on_stage)
     return result, out
 
 
@@ -280,24 +281,10 @@ def auto(
     model_or_path: Any,
     data: Any = None,
     *,
+    options: StudyOptions | None = None,
     target: str | None = None,
     unsafe: bool = False,
     val_split: float = 0.2,
-    epochs: int | None = None,
-    trials: int | None = None,
-    storage: str | None = None,
-    study_name: str | None = None,
-    out_dir: str | Path | None = None,
-    backend: str = "optuna",
-    families: Sequence[str] = ("one_cycle", "cyclic"),
-    metric: str = "val_loss",
-    pruner: str | None = "median",
-    seed: int | None = 0,
-    batch_size: int = 32,
-    min_lr: float = DEFAULT_MIN_LR,
-    max_lr: float = DEFAULT_MAX_LR,
-    range_steps: int | None = DEFAULT_RANGE_STEPS,
-    mode: str = "exp",
     sweeps: bool = True,
     momentum_values: Sequence[float] = MOMENTUM_VALUES,
     weight_decay_values: Sequence[float] = WEIGHT_DECAY_VALUES,
@@ -305,6 +292,7 @@ def auto(
     report: bool = True,
     verbose: int = 1,
     on_stage: Callable[[str], None] | None = None,
+    **study_options: Any,
 ) -> AutoResult:
     """Run the whole search on one model and write everything into one folder.
 
@@ -325,12 +313,13 @@ def auto(
             of it) or a `build_model` function.
         data: a data file (`.npz`, CSV with `target`, image folder) or
             `(train, validation)`; needed unless the model file has `load_data()`.
-        epochs, trials: per-trial epochs (default 10) and trials this run adds (default 20).
-        storage, study_name, out_dir: where the study lives (default
-            `sqlite:///<out_dir>/study.db`), its name (default: the model file's name) and
-            the run folder (default `runs/<study_name>`).
-        backend, families, metric, pruner, seed, batch_size: passed to `tune`.
-        min_lr, max_lr, range_steps, mode: the range test.
+        options: a `StudyOptions` (built once, e.g. by the command line); the study
+            options given as keywords replace its fields: `epochs`, `trials` (defaults
+            10 and 20), `storage`, `study_name`, `out_dir` (default `runs/<study_name>`,
+            with the study in `sqlite:///<out_dir>/study.db`; the name defaults to the
+            model file's), `backend`, `families`, `metric`, `pruner`, `seed` (default
+            0), `batch_size`, and the range test's `min_lr`, `max_lr`, `range_steps`, `mode`.
+        target, unsafe, val_split: how a model file and a data file are read.
         sweeps: run the momentum and weight-decay sweeps (values given by
             `momentum_values`, `weight_decay_values`).
         reuse: take the range test and sweeps already in `out_dir` instead of redoing
@@ -346,50 +335,39 @@ def auto(
         ModelFileError, DataError, DivergenceError, ConfigError, StorageError: a problem
             with the inputs, raised before any long computation where possible.
     """
-    if min_lr >= max_lr:
-        raise ConfigError(f"min_lr must be below max_lr; got min_lr={min_lr:g}, max_lr={max_lr:g}")
-    for label, value in (("epochs", epochs), ("trials", trials)):
-        if value is not None and value <= 0:
-            raise ConfigError(f"{label} must be at least 1; got {label}={value}")
-    if storage is not None:
-        from lrsearch.storage import open_storage
-
-        open_storage(storage, heartbeat_interval=None)  # an unknown URL fails before any training
+    if options is None:
+        study_options.setdefault("seed", 0)
+    options = StudyOptions.from_kwargs(options, **study_options)
     stage = on_stage or (lambda hint: None)
-    source = resolve_source(model_or_path, data, target=target, unsafe=unsafe, val_split=val_split, seed=seed or 0,
-                            batch_size=batch_size)
-    name = study_name or source.name
-    out = Path(out_dir) if out_dir else Path("runs") / name
-    out.mkdir(parents=True, exist_ok=True)
+    source, out = _prepare(model_or_path, data, options, target=target, unsafe=unsafe, val_split=val_split)
     logger.info("run folder %s", out)
 
     stage("nothing recorded yet (the range test was running)")
-    result = _range_test(source, out, reuse=reuse, min_lr=min_lr, max_lr=max_lr, steps=range_steps, mode=mode,
-                         batch_size=batch_size, verbose=verbose)
+    result = _range_test(source, out, options, reuse=reuse, verbose=verbose)
     suggestion = result.suggestion
-    logger.info("bounds: base_lr %.3g, max_lr %.3g", suggestion.base_lr, suggestion.max_lr)
-    for warning in suggestion.warnings:
-        logger.warning("range test: %s", warning)
+    _log_bounds(suggestion)
 
     found: dict[str, Any] = {}
     if sweeps:
-        window = sweep_window(result, mode=mode)
+        window = sweep_window(result, mode=options.mode)
         logger.info("sweep window: %.3g to %.3g over %d steps", window["min_lr"], window["max_lr"], window["steps"])
-        kwargs = dict(**window, mode=mode, batch_size=batch_size, verbose=0)
+        kwargs = dict(**window, mode=options.mode, batch_size=options.array_batch_size, verbose=0)
         for param, values in (("momentum", momentum_values), ("weight_decay", weight_decay_values)):
             stage(f"the range test is kept in {out}; the {param} sweep was running")
             swept = _sweep(source, out, param, values, reuse=reuse, **kwargs)
             if swept is not None:
                 found[param] = swept
 
-    tuned = _study(source, out, suggestion, found, epochs=epochs, trials=trials, storage=storage,
-                   study_name=name, backend=backend, families=families, metric=metric, pruner=pruner,
-                   seed=seed, batch_size=batch_size, verbose=verbose, on_stage=stage)
+    tuned = _study(source, out, options, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage)
     if report:
+        import optuna
+
         from lrsearch.report import write_report
 
         stage(f"everything but report.html is written to {out}; run 'lrsearch report {out}'")
-        write_report(out, study=tuned.study)
+        # the KerasTuner backend's study is a tuner: the report reads its tables instead
+        study = tuned.study if isinstance(tuned.study, optuna.study.Study) else None
+        write_report(out, study=study)
     names = ["range_test.csv", "range_test.png", "sweep_momentum.csv", "sweep_momentum.png",
              "sweep_weight_decay.csv", "sweep_weight_decay.png", "trials.csv", "history.csv", "study.db",
              "schedule.json", "report.html"]

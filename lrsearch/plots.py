@@ -1,33 +1,46 @@
-"""Drawing range tests and sweeps with matplotlib; computing what to draw is separate.
+"""All of lrsearch's drawing, with matplotlib; computing what to draw is separate.
 
-`range_test_plot_data` / `sweep_plot_data` return small NamedTuples of arrays, marks and
-limits (tested without pixels); `plot_range_test` / `plot_sweep` only draw them. Figures
-are `matplotlib.figure.Figure` objects, never shown and never registered with pyplot
-(no global state; notebooks display a returned figure). Pass `ax=` to draw into an
-existing axes; the figure of that axes is returned.
+`range_test_plot_data`, `sweep_plot_data` and `schedule_plot_data` return small
+NamedTuples of arrays, marks and limits (tested without pixels); `plot_range_test`,
+`plot_sweep` and `plot_schedule` only draw them. Figures are
+`matplotlib.figure.Figure` objects, never shown and never registered with pyplot (no
+global state; notebooks display a returned figure). Pass `ax=` to draw into an existing
+axes; the figure of that axes is returned. `save_figure` and `figure_to_base64` write
+a figure out (PNG file, or base64 for an HTML page) and release it.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from lrsearch.errors import CurveError
+from lrsearch.errors import CurveError, LRSearchError
 
 if TYPE_CHECKING:
     from lrsearch.finder import RangeTestResult
+    from lrsearch.spec import ScheduleSpec
     from lrsearch.sweeps import SweepResult
 
 __all__ = [
     "Mark",
     "RangeTestPlotData",
+    "SchedulePlotData",
     "SweepCurve",
     "SweepPlotData",
+    "figure_of",
+    "figure_to_base64",
     "plot_range_test",
+    "plot_schedule",
     "plot_sweep",
     "range_test_plot_data",
+    "save_figure",
+    "schedule_plot_data",
     "sweep_plot_data",
 ]
 
@@ -63,6 +76,16 @@ class SweepCurve(NamedTuple):
 class SweepPlotData(NamedTuple):
     curves: tuple[SweepCurve, ...]
     ylim: tuple[float, float]
+    title: str
+
+
+class SchedulePlotData(NamedTuple):
+    step: np.ndarray
+    lr: np.ndarray
+    momentum: np.ndarray | None  # None when it does not change
+    momentum_name: str
+    epoch_lines: np.ndarray  # steps where a faint line marks an epoch's start
+    xlabel: str
     title: str
 
 
@@ -236,3 +259,94 @@ def plot_sweep(result: SweepResult, ax: Any = None, *, figsize=(7.0, 4.5)) -> An
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(True, which="major", alpha=0.3)
     return fig
+
+
+def schedule_plot_data(spec: ScheduleSpec, steps: int | None = None) -> SchedulePlotData:
+    """What `plot_schedule` draws: the rate and momentum per step, the epoch lines (at
+    most ~50), the labels."""
+    table = spec.table(steps)
+    step = table["step"].to_numpy()
+    lines = np.array([], dtype=int)
+    xlabel = "step"
+    if spec.steps_per_epoch and len(table):
+        boundaries = np.arange(spec.steps_per_epoch, len(table), spec.steps_per_epoch)
+        stride = max(1, len(boundaries) // 50)
+        lines = boundaries[stride - 1 :: stride]
+        xlabel = f"step ({spec.steps_per_epoch} per epoch; lines mark epochs)"
+    momentum = None
+    if table["momentum"].nunique() > 1 or spec.momentum is not None:
+        momentum = table["momentum"].to_numpy(dtype=float)
+    name = type(spec.schedule).__name__ if not isinstance(spec.schedule, float) else f"constant {spec.schedule:g}"
+    return SchedulePlotData(step=step, lr=table["lr"].to_numpy(dtype=float), momentum=momentum,
+                            momentum_name=spec.momentum_name, epoch_lines=lines, xlabel=xlabel,
+                            title=f"{name} with {spec.optimizer}")
+
+
+def plot_schedule(spec: ScheduleSpec, ax: Any = None, steps: int | None = None, *,
+                  figsize=(7.0, 3.5)) -> Any:
+    """The rate (left axis) and the momentum (right axis) over the steps, with a faint
+    line at each epoch boundary when steps per epoch are known.
+
+    Returns:
+        The matplotlib `Figure`.
+    """
+    d = schedule_plot_data(spec, steps)
+    fig, ax = _axes(ax, figsize)
+    ax.plot(d.step, d.lr, color="C0", label="learning rate")
+    ax.set_xlabel(d.xlabel)
+    ax.set_ylabel("learning rate", color="C0")
+    ax.margins(x=0)
+    for x in d.epoch_lines:
+        ax.axvline(x, color="0.85", linewidth=0.8, zorder=0)
+    if d.momentum is not None:
+        twin = ax.twinx()
+        twin.plot(d.step, d.momentum, color="C1", linestyle="--", label=d.momentum_name)
+        twin.set_ylabel(d.momentum_name, color="C1")
+    ax.set_title(d.title)
+    return fig
+
+
+# --------------------------------------------------------------------------- figure I/O
+
+
+def figure_of(drawn: Any) -> Any:
+    """The figure of what a plotting function returned (a figure, an Axes, or an array
+    of Axes as Optuna's matplotlib plots return)."""
+    if isinstance(drawn, np.ndarray):
+        drawn = drawn.flat[0]
+    return getattr(drawn, "figure", drawn)
+
+
+def _release(fig: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # a no-op for our figures; Optuna's are registered with pyplot
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write a matplotlib figure (or the figure of an Axes) as PNG and release it."""
+    fig = figure_of(fig)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    _release(fig)
+    return path
+
+
+def png_tag(draw: Callable[[], Any]) -> str:
+    """The figure `draw()` returns as an inline `<img>` tag (for notebook display); empty
+    when the result has nothing to draw (a curve too short to plot still shows its table)."""
+    try:
+        data = figure_to_base64(draw())  # closes the figure
+    except (LRSearchError, ValueError):
+        return ""
+    return f"<img src='data:image/png;base64,{data}' style='max-width:640px'/>"
+
+
+def figure_to_base64(fig: Any) -> str:
+    """A figure as a base64 PNG (for a `data:` URI), then released."""
+    fig = figure_of(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    _release(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -12,9 +12,7 @@ Optuna's own matplotlib plots (`optuna.visualization.matplotlib`).
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import logging
 import warnings
@@ -27,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lrsearch.errors import DataError, LRSearchError
+from lrsearch.errors import DataError, LRSearchError, first_line
+from lrsearch.plots import figure_of, figure_to_base64, save_figure
 
 __all__ = [
     "ReportData",
@@ -50,34 +49,6 @@ SWEEP_FILES = {"momentum": "sweep_momentum.csv", "weight_decay": "sweep_weight_d
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def save_figure(fig: Any, path: str | Path) -> Path:
-    """Write a matplotlib figure as PNG and release it."""
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def figure_to_base64(fig: Any) -> str:
-    """A figure as a base64 PNG (for a `data:` URI), then released."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _figure_of(drawn: Any) -> Any:
-    """Optuna's matplotlib plots return Axes (or an array of them); we want the figure."""
-    if isinstance(drawn, np.ndarray):
-        drawn = drawn.flat[0]
-    return getattr(drawn, "figure", drawn)
 
 
 def plot_file(path: str | Path, output: str | Path | None = None) -> Path:
@@ -106,7 +77,7 @@ def plot_file(path: str | Path, output: str | Path | None = None) -> Path:
         try:
             columns = set(pd.read_csv(path, nrows=1).columns)
         except Exception as exc:
-            raise DataError(f"cannot read {path} as CSV: {str(exc).splitlines()[0]}") from exc
+            raise DataError(f"cannot read {path} as CSV: {first_line(exc)}") from exc
         if {"value", "lr", "loss"} <= columns:
             from lrsearch.sweeps import SweepResult
 
@@ -120,7 +91,7 @@ def plot_file(path: str | Path, output: str | Path | None = None) -> Path:
                 f"{path} is neither a range-test CSV (lr, loss) nor a sweep CSV (value, lr, loss); "
                 f"its columns are {', '.join(sorted(map(str, columns)))}"
             )
-    return save_figure(_figure_of(fig), output)
+    return save_figure(figure_of(fig), output)
 
 
 # --------------------------------------------------------------------------- data
@@ -233,7 +204,7 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 
 
 def _img(fig: Any, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{figure_to_base64(_figure_of(fig))}">'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{figure_to_base64(figure_of(fig))}">'
 
 
 def _fmt(value: Any) -> str:

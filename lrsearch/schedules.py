@@ -31,6 +31,7 @@ __all__ = [
     "OneCycleMomentum",
     "RampSustainDecay",
     "WarmupCosine",
+    "WarmupStableDecay",
     "scale_lr",
 ]
 
@@ -595,6 +596,127 @@ class WarmupCosine(_Schedule):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class WarmupStableDecay(_Schedule):
+    """Warmup-stable-decay (WSD): a warmup to `max_lr`, a long constant phase, a short decay.
+
+    The rate rises from `warmup_lr` to `max_lr` over `warmup_steps` (straight or along a
+    half cosine), stays at `max_lr`, and over the last `decay_steps` of the run (by
+    default `decay_fraction` of it) falls to `min_lr`, reached at `total_steps` and held
+    after. The stable phase does not depend on the run's length, so runs of different
+    lengths share it and only the decay is specific to one length.
+
+    ```python
+    def wsd(step):
+        if step < warmup_steps:
+            p = step / warmup_steps                   # "cosine": p = (1 - cos(pi * p)) / 2
+            return warmup_lr + (max_lr - warmup_lr) * p
+        start = total_steps - decay_steps             # decay_steps = round(decay_fraction * total_steps)
+        if step < start:
+            return max_lr
+        q = min((step - start) / decay_steps, 1)
+        return min_lr + (max_lr - min_lr) * (1 - sqrt(q))   # "linear": 1 - q, "cosine": (1 + cos(pi * q)) / 2
+    ```
+
+    ```python
+    sched = WarmupStableDecay(3e-3, total_steps=epochs * steps_per_epoch, warmup_steps=200)
+    model.compile(optimizer=lrsearch.optimizers.AdamW(sched), loss="mse")
+    ```
+
+    Args:
+        max_lr: rate of the stable phase, > 0.
+        total_steps: step at which the rate reaches `min_lr`, > 0.
+        warmup_steps: steps of warmup, >= 0.
+        warmup_lr: rate at step 0, >= 0.
+        warmup_shape: `"linear"` or `"cosine"`.
+        decay_fraction: fraction of `total_steps` spent decaying, in (0, 1]; the decay
+            lasts `max(1, round(decay_fraction * total_steps))` steps.
+        decay_steps: steps of decay, > 0; when given it replaces `decay_fraction`.
+        decay_shape: `"linear"`, `"cosine"` or `"1-sqrt"` (`1 - sqrt(q)`, falls fastest at
+            the start of the decay).
+        min_lr: the floor, in [0, max_lr].
+
+    Raises:
+        ConfigError: an argument out of range, naming it and the value received, or a
+            warmup and decay that do not fit in `total_steps`.
+    """
+
+    def __init__(
+        self,
+        max_lr: float,
+        total_steps: int,
+        warmup_steps: int = 0,
+        warmup_lr: float = 0.0,
+        warmup_shape: str = "linear",
+        decay_fraction: float = 0.2,
+        decay_steps: int | None = None,
+        decay_shape: str = "1-sqrt",
+        min_lr: float = 0.0,
+    ) -> None:
+        self.max_lr = _positive("max_lr", max_lr)
+        self.total_steps = _count("total_steps", total_steps, 1)
+        self.warmup_steps = _count("warmup_steps", warmup_steps)
+        self.warmup_lr = _non_negative("warmup_lr", warmup_lr)
+        self.warmup_shape = _choice("warmup_shape", warmup_shape, formulas.WSD_WARMUP_SHAPES)
+        self.decay_fraction = _unit("decay_fraction", decay_fraction, open_low=True)
+        self.decay_steps = None if decay_steps is None else _count("decay_steps", decay_steps, 1)
+        self.decay_shape = _choice("decay_shape", decay_shape, formulas.WSD_DECAY_SHAPES)
+        self.min_lr = _non_negative("min_lr", min_lr)
+        if self.min_lr > self.max_lr:
+            raise _fail("min_lr", f"<= max_lr={self.max_lr}", self.min_lr)
+        room = self.total_steps - self.warmup_steps
+        if self.decay_length > room:
+            name, value = (
+                ("decay_steps", self.decay_steps)
+                if self.decay_steps is not None
+                else ("decay_fraction", self.decay_fraction)
+            )
+            raise _fail(
+                name,
+                f"such that the decay ({self.decay_length} steps) fits in total_steps - warmup_steps = {room}",
+                value,
+            )
+
+    @property
+    def decay_length(self) -> int:
+        """Steps of the decay: `decay_steps`, else `max(1, round(decay_fraction * total_steps))`."""
+        if self.decay_steps is not None:
+            return self.decay_steps
+        return max(1, round(self.decay_fraction * self.total_steps))
+
+    @property
+    def decay_start(self) -> int:
+        """First step of the decay (the end of the stable phase)."""
+        return self.total_steps - self.decay_length
+
+    def __call__(self, step: Any) -> Any:
+        return formulas.warmup_stable_decay(
+            _float_step(step),
+            self.max_lr,
+            self.total_steps,
+            self.warmup_lr,
+            self.warmup_steps,
+            self.warmup_shape,
+            self.decay_length,
+            self.decay_shape,
+            self.min_lr,
+            xp=ops,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "max_lr": self.max_lr,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "warmup_lr": self.warmup_lr,
+            "warmup_shape": self.warmup_shape,
+            "decay_fraction": self.decay_fraction,
+            "decay_steps": self.decay_steps,
+            "decay_shape": self.decay_shape,
+            "min_lr": self.min_lr,
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class LinearWarmup(_Schedule):
     """A linear warmup in front of any schedule (or constant rate).
 
@@ -662,8 +784,3 @@ def scale_lr(lr: float, batch_size: int, base_batch_size: int = 256) -> float:
         ConfigError: a non-positive rate or batch size.
     """
     return _positive("lr", lr) * _count("batch_size", batch_size, 1) / _count("base_batch_size", base_batch_size, 1)
-
-
-def is_schedule(value: Any) -> bool:
-    """True for a Keras `LearningRateSchedule` (what optimizers evaluate each step)."""
-    return isinstance(value, LearningRateSchedule)

@@ -27,6 +27,18 @@ anywhere in the descent (BENCHMARKS.md, suggestion quality).
 | `momentum_span` | optimizer has momentum | `[0, 0.1]`; momentum cycles between max - span and max |
 | `weight_decay` | sweep candidates given | the candidates (categorical) |
 | `label_smoothing` | opted in | `[0, 0.2]` |
+| `wsd_max_lr` | wsd | stable rate, log-uniform in `[base_lr, max_lr]` |
+| `wsd_warmup_fraction` | wsd | `[0, 0.1]` of the steps (linear warmup from 0) |
+| `wsd_decay_fraction` | wsd | `[0.1, 0.5]` of the steps, decaying to 0 |
+| `wsd_decay_shape` | wsd | `linear`, `cosine`, `1-sqrt` |
+| `sf_lr` | schedule_free | Schedule-Free rate, log-uniform in `[base_lr, max_lr]` |
+| `sf_warmup_fraction` | schedule_free | `[0, 0.1]` of the steps (the optimizer's warmup) |
+| `sf_beta` | schedule_free | interpolation weight `0.9`, `0.95`, `0.98` |
+
+`wsd` keeps a sampled momentum constant at `momentum_max`; `schedule_free` trains a
+Schedule-Free optimizer (`TrialSetup.optimizer == "schedule_free"`: AdamW for an
+Adam-family optimizer, SGD otherwise, see `lrsearch.optimizers.as_schedule_free`) at a
+constant rate with the sampled warmup and `sf_beta`, and ignores the momentum parameters.
 
 Example:
 
@@ -46,6 +58,7 @@ from typing import Any, Protocol
 from lrsearch.errors import ConfigError
 
 __all__ = [
+    "ALL_FAMILIES",
     "FAMILIES",
     "KerasTunerSampler",
     "OptunaSampler",
@@ -56,7 +69,11 @@ __all__ = [
 ]
 
 FAMILIES = ("one_cycle", "cyclic")
-"""Schedule families a study can search."""
+"""The schedule families a study searches unless others are named."""
+ALL_FAMILIES = (*FAMILIES, "wsd", "schedule_free")
+"""Every family a search space can hold."""
+WSD_DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
+SF_BETAS = (0.9, 0.95, 0.98)
 
 CLR_MODES = ("triangular", "triangular2", "exp_range")
 ANNEAL_STRATEGIES = ("cos", "linear")
@@ -144,9 +161,13 @@ class KerasTunerSampler:
 class TrialSetup:
     """What one trial trains with, built from its parameters by `SearchSpace.build`.
 
-    `learning_rate` is a Keras learning-rate schedule; `momentum` its companion
-    momentum schedule (or `None` to keep the optimizer's own); `weight_decay` a float or
-    `None` (the optimizer's own); `label_smoothing` a float or `None` (the loss as given).
+    `learning_rate` is a Keras learning-rate schedule (a float for `schedule_free`);
+    `momentum` its companion momentum schedule, a constant, or `None` to keep the
+    optimizer's own; `weight_decay` a float or `None` (the optimizer's own);
+    `label_smoothing` a float or `None` (the loss as given). `optimizer` is `None` to
+    keep the user's optimizer class, or `"schedule_free"`: train
+    `as_schedule_free(user_optimizer, learning_rate=..., momentum=..., weight_decay=...,
+    **optimizer_config)` instead.
     """
 
     family: str
@@ -155,6 +176,8 @@ class TrialSetup:
     weight_decay: float | None = None
     label_smoothing: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    optimizer: str | None = None
+    optimizer_config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -212,10 +235,10 @@ class SearchSpace:
                 f"{self.peak_max_lr}, max_lr={self.max_lr}"
             )
         if not self.families:
-            raise ConfigError(f"families must name at least one of {', '.join(FAMILIES)}")
+            raise ConfigError(f"families must name at least one of {', '.join(ALL_FAMILIES)}")
         for fam in self.families:
-            if fam not in FAMILIES:
-                raise ConfigError(f"unknown family {fam!r}: use one of {', '.join(FAMILIES)}")
+            if fam not in ALL_FAMILIES:
+                raise ConfigError(f"unknown family {fam!r}: use one of {', '.join(ALL_FAMILIES)}")
         if int(self.steps_per_epoch) < 1:
             raise ConfigError(f"steps_per_epoch must be >= 1; got {self.steps_per_epoch}")
         if int(self.epochs) < 1:
@@ -254,17 +277,27 @@ class SearchSpace:
 
     def suggested_params(self) -> dict[str, Any]:
         """The range test's own schedule as a point of the space, to enqueue as a study's
-        first trial: one-cycle peaking at `max_lr` with `OneCycle`'s defaults (pct_start
-        0.3, div 25, final div 1e4, cos; momentum 0.95 -> 0.85 or the nearest candidate);
-        CLR between `base_lr` and `max_lr` when one-cycle is not searched. The smallest
-        weight-decay candidate and no label smoothing."""
+        first trial, in the first of one-cycle, CLR or the first family searched:
+        one-cycle peaking at `max_lr` with `OneCycle`'s defaults (pct_start 0.3, div 25,
+        final div 1e4, cos); CLR between `base_lr` and `max_lr`; WSD at `max_lr` with
+        `WarmupStableDecay`'s defaults (no warmup, 1-sqrt decay over the last 20%);
+        Schedule-Free at `max_lr` with a 5% warmup and beta 0.9 (the reference's advice).
+        Momentum 0.95 -> 0.85 or the nearest candidate, the smallest weight-decay
+        candidate and no label smoothing."""
         out: dict[str, Any] = {}
-        if "one_cycle" in self.families:
-            out.update(family="one_cycle", oc_max_lr=float(self.max_lr), oc_pct_start=0.3,
+        family = next((f for f in FAMILIES if f in self.families), self.families[0])
+        top = float(self.max_lr)
+        if family == "one_cycle":
+            out.update(family="one_cycle", oc_max_lr=top, oc_pct_start=0.3,
                        oc_div_factor=25.0, oc_final_div_factor=1e4, oc_anneal_strategy="cos")
-        else:
-            out.update(family="cyclic", clr_base_lr=float(self.base_lr), clr_max_lr=float(self.max_lr),
+        elif family == "cyclic":
+            out.update(family="cyclic", clr_base_lr=float(self.base_lr), clr_max_lr=top,
                        clr_mode="triangular", clr_step_epochs=int(min(8, max(2, self.epochs // 2))))
+        elif family == "wsd":
+            out.update(family="wsd", wsd_max_lr=top, wsd_warmup_fraction=0.0,
+                       wsd_decay_fraction=0.2, wsd_decay_shape="1-sqrt")
+        else:
+            out.update(family="schedule_free", sf_lr=top, sf_warmup_fraction=0.05, sf_beta=0.9)
         if self.momentum or self.momentum_candidates:
             if self.momentum_candidates:
                 out["momentum_max"] = min(self.momentum_candidates, key=lambda m: abs(m - 0.95))
@@ -312,6 +345,21 @@ class SearchSpace:
                     0.5 ** (1.0 / total),
                     when={**clr, "clr_mode": ("exp_range",)},
                 ),
+            ]
+        if "wsd" in self.families:
+            wsd = {"family": ("wsd",)}
+            out += [
+                Param("wsd_max_lr", "float", lo, hi, log=True, when=wsd),
+                Param("wsd_warmup_fraction", "float", 0.0, 0.1, when=wsd),
+                Param("wsd_decay_fraction", "float", 0.1, 0.5, when=wsd),
+                Param("wsd_decay_shape", "categorical", choices=WSD_DECAY_SHAPES, when=wsd),
+            ]
+        if "schedule_free" in self.families:
+            sf = {"family": ("schedule_free",)}
+            out += [
+                Param("sf_lr", "float", lo, hi, log=True, when=sf),
+                Param("sf_warmup_fraction", "float", 0.0, 0.1, when=sf),
+                Param("sf_beta", "categorical", choices=SF_BETAS, when=sf),
             ]
         if self.momentum or self.momentum_candidates:
             if self.momentum_candidates:
@@ -369,20 +417,42 @@ class SearchSpace:
                     gamma=float(params["clr_gamma"]) if mode == "exp_range" else 1.0,
                     **mom,
                 )
+            elif family == "wsd":
+                sched = schedules.WarmupStableDecay(
+                    max_lr=float(params["wsd_max_lr"]),
+                    total_steps=self.total_steps,
+                    warmup_steps=self._steps(params["wsd_warmup_fraction"]),
+                    decay_fraction=float(params["wsd_decay_fraction"]),
+                    decay_shape=str(params["wsd_decay_shape"]),
+                )
+            elif family == "schedule_free":
+                sched = float(params["sf_lr"])
+                extra = {
+                    "momentum": float(params["sf_beta"]),
+                    "optimizer": "schedule_free",
+                    "optimizer_config": {"warmup_steps": self._steps(params["sf_warmup_fraction"])},
+                }
             else:
-                raise ConfigError(f"unknown family {family!r}: use one of {', '.join(FAMILIES)}")
+                raise ConfigError(f"unknown family {family!r}: use one of {', '.join(ALL_FAMILIES)}")
         except KeyError as exc:
             raise ConfigError(f"trial parameters miss {exc.args[0]!r} for family {family}") from exc
+        if family != "schedule_free":
+            momentum = mom.get("max_momentum") if family == "wsd" else sched.momentum_schedule() if cycle else None
+            extra = {"momentum": momentum}
         wd = params.get("weight_decay")
         ls = params.get("label_smoothing")
         return TrialSetup(
             family=family,
             learning_rate=sched,
-            momentum=sched.momentum_schedule() if cycle else None,
             weight_decay=None if wd is None else float(wd),
             label_smoothing=None if ls is None else float(ls),
             params=dict(params),
+            **extra,
         )
+
+    def _steps(self, fraction: Any) -> int:
+        """A fraction of the trial's steps, as a whole number of steps."""
+        return round(float(fraction) * self.total_steps)
 
     def describe(self) -> list[dict[str, Any]]:
         """The space as rows (name, kind, low, high, log, choices, when) for reports."""

@@ -32,7 +32,12 @@ import pandas as pd
 
 from lrsearch import __version__
 from lrsearch.errors import ConfigError, ScheduleFormatError
-from lrsearch.optimizers import SCHEDULABLE, _schedulable_class, _unwrap
+from lrsearch.optimizers import (
+    SCHEDULABLE,
+    _schedulable_class,
+    _unwrap,
+    momentum_attribute,
+)
 from lrsearch.schedules import LearningRateSchedule
 
 __all__ = ["FORMAT", "VERSION", "ScheduleSpec", "load_schedule", "plot_schedule"]
@@ -109,13 +114,14 @@ class ScheduleSpec:
     Args:
         schedule: a `LearningRateSchedule` or a constant rate (float > 0).
         optimizer: a class name among `lrsearch.optimizers.SCHEDULABLE` (`"SGD"`, `"Adam"`,
-            `"AdamW"`, `"RMSprop"`), or an optimizer instance whose class and settings
-            are taken.
+            `"AdamW"`, `"RMSprop"`, `"ScheduleFreeAdamW"`, `"ScheduleFreeSGD"`), or an
+            optimizer instance whose class and settings are taken.
         optimizer_config: the optimizer's other constructor arguments (`nesterov`,
             `clipnorm`, `beta_2`, ...); `learning_rate` and `name` are ignored, and a
             `momentum`/`beta_1`/`weight_decay` there counts when the arguments below are None.
         momentum: momentum (`beta_1` for Adam-family optimizers): a schedule, a float,
-            or None for the optimizer's default.
+            or None for the optimizer's default. For a Schedule-Free optimizer it is the
+            interpolation weight (`beta_1` or `momentum`), a float.
         weight_decay: a schedule, a float, or None for the optimizer's default.
         steps_per_epoch: optimizer steps per epoch, used for tables, plots and `epochs`;
             with gradient accumulation over k batches, updates per epoch (batches / k),
@@ -202,7 +208,7 @@ class ScheduleSpec:
     @property
     def momentum_name(self) -> str:
         """`"beta_1"` for Adam-family optimizers, else `"momentum"`."""
-        return "beta_1" if "beta_1" in SCHEDULABLE[self.optimizer]._scheduled else "momentum"
+        return momentum_attribute(SCHEDULABLE[self.optimizer])
 
     @property
     def total_steps(self) -> int | None:
@@ -329,7 +335,8 @@ class ScheduleSpec:
     def table(self, steps: int | None = None) -> pd.DataFrame:
         """Step by step values over the run: `step, epoch, lr, momentum, weight_decay`.
 
-        `steps` defaults to `steps_per_epoch * epochs`, else the schedule's own length.
+        `lr` is the rate the optimizer uses: for a Schedule-Free optimizer, the schedule
+        times its warmup. `steps` defaults to `steps_per_epoch * epochs`, else the schedule's own length.
         Each schedule is evaluated once over the whole array of steps. A momentum or
         weight decay left to the optimizer shows its default (no weight decay: 0).
 
@@ -347,6 +354,9 @@ class ScheduleSpec:
         if self.steps_per_epoch:
             frame["epoch"] = index // self.steps_per_epoch
         frame["lr"] = _evaluate(self.schedule, index)
+        warmup = getattr(optimizer, "warmup_factor", None)  # a Schedule-Free optimizer's own warmup
+        if warmup is not None:
+            frame["lr"] *= warmup(index)
         frame["momentum"] = _evaluate(getattr(optimizer, self.momentum_name), index)
         frame["weight_decay"] = _evaluate(optimizer.weight_decay or 0.0, index)
         return frame
@@ -369,6 +379,11 @@ class ScheduleSpec:
             f"ScheduleSpec({sched}, optimizer={self.optimizer!r}, momentum={self.momentum!r}, "
             f"weight_decay={self.weight_decay!r}, steps_per_epoch={self.steps_per_epoch}, epochs={self.epochs})"
         )
+
+    def _repr_html_(self) -> str:
+        from lrsearch.display import schedule_html  # notebook display
+        from lrsearch.plots import png_tag
+        return schedule_html(self, png_tag(self.plot))
 
 
 def _evaluate(value: Any, steps: np.ndarray) -> np.ndarray:
@@ -431,25 +446,6 @@ def plot_schedule(
     if not isinstance(spec, ScheduleSpec):
         momentum = getattr(spec, "momentum_schedule", lambda: None)()
         spec = ScheduleSpec(spec, momentum=momentum)
-    table = spec.table(steps)
-    if ax is None:
-        from matplotlib.figure import Figure
+    from lrsearch.plots import plot_schedule as draw
 
-        ax = Figure(figsize=(7, 3.5), layout="constrained").add_subplot()
-    ax.plot(table["step"], table["lr"], color="C0", label="learning rate")
-    ax.set_xlabel("step")
-    ax.set_ylabel("learning rate", color="C0")
-    ax.margins(x=0)
-    if spec.steps_per_epoch and len(table):
-        boundaries = np.arange(spec.steps_per_epoch, len(table), spec.steps_per_epoch)
-        stride = max(1, len(boundaries) // 50)  # at most ~50 lines
-        for x in boundaries[stride - 1 :: stride]:
-            ax.axvline(x, color="0.85", linewidth=0.8, zorder=0)
-        ax.set_xlabel(f"step ({spec.steps_per_epoch} per epoch; lines mark epochs)")
-    if table["momentum"].nunique() > 1 or spec.momentum is not None:
-        twin = ax.twinx()
-        twin.plot(table["step"], table["momentum"], color="C1", linestyle="--", label=spec.momentum_name)
-        twin.set_ylabel(spec.momentum_name, color="C1")
-    title = type(spec.schedule).__name__ if not isinstance(spec.schedule, float) else f"constant {spec.schedule:g}"
-    ax.set_title(f"{title} with {spec.optimizer}")
-    return ax.figure
+    return draw(spec, ax=ax, steps=steps)

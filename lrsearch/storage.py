@@ -31,7 +31,8 @@ from typing import Any
 
 import optuna
 
-from lrsearch.errors import StorageError
+from lrsearch.errors import StorageError, first_line
+from lrsearch.defaults import DEFAULT_HEARTBEAT_INTERVAL
 
 __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
@@ -43,9 +44,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_HEARTBEAT_INTERVAL = 10
-"""Seconds between two heartbeats of a running trial."""
 
 SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 """Database kinds (SQLAlchemy dialects) a storage URL may name."""
@@ -110,8 +108,8 @@ def open_storage(
         return url
     if not isinstance(url, str) or "://" not in url:
         raise StorageError(
-            f"storage must be a database URL such as sqlite:///study.db or "
-            f"postgresql://user@host/db; got {url!r}"
+            f"Argument `storage` must be a database URL such as sqlite:///study.db or "
+            f"postgresql://user@host/db. Received: storage={url!r}"
         )
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme not in SCHEMES:
@@ -120,7 +118,8 @@ def open_storage(
             + ", ".join(f"{s}://" for s in SCHEMES[:3])
         )
     if heartbeat_interval is not None and heartbeat_interval <= 0:
-        raise StorageError(f"heartbeat_interval must be > 0 seconds; got {heartbeat_interval}")
+        raise StorageError(f"Argument `heartbeat_interval` must be > 0 seconds. "
+                           f"Received: heartbeat_interval={heartbeat_interval}")
 
     given, url = url, _with_installed_driver(url, scheme)
     engine_kwargs: dict[str, Any] = {}
@@ -152,7 +151,7 @@ def open_storage(
         except ImportError as exc:
             raise StorageError(
                 f"no database driver for {_hide_password(given)}: install one "
-                "(psycopg2-binary for PostgreSQL, PyMySQL for MySQL as mysql+pymysql://)"
+                "(psycopg[binary] for PostgreSQL, PyMySQL for MySQL as mysql+pymysql://)"
             ) from exc
         except Exception as exc:  # SQLAlchemy and driver errors share no base we can name
             if attempt < 2 and _is_transient(exc):
@@ -187,8 +186,10 @@ def _retry_callback(max_retry: int | None) -> dict[str, Any]:
 def _with_installed_driver(url: str, scheme: str) -> str:
     """`postgresql://` with the driver that is installed.
 
-    SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3; lrsearch depends on
-    psycopg2, so a bare URL is pointed at it unless psycopg 3 is installed.
+    SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3, which lrsearch depends on,
+    so the URL a user copies works in lrsearch, `optuna.load_study` and optuna-dashboard
+    alike. Where only psycopg2 is importable (an older environment), a bare URL is pointed
+    at it; `postgresql+psycopg2://` URLs are kept as written.
     """
     if scheme not in ("postgresql", "postgres") or "+" in url.split("://", 1)[0]:
         return url
@@ -238,9 +239,10 @@ def _is_transient(exc: Exception) -> bool:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line.removeprefix("(psycopg2.OperationalError) ").strip()
+    line = first_line(exc)
+    for prefix in ("(psycopg.OperationalError) ", "(psycopg2.OperationalError) "):
+        line = line.removeprefix(prefix)
+    return line.strip()
 
 
 def _hide_password(url: str) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lrsearch.analysis import LRSuggestion
+from lrsearch.datafiles import read_csv
 from lrsearch.errors import ConfigError, CurveError, DataError
 from lrsearch.finder import RangeTestResult, range_test
 
@@ -44,17 +45,12 @@ FORMAT = "lrsearch.sweep"
 VERSION = 1
 
 
-def _quiet_suggestion(result: RangeTestResult) -> LRSuggestion | None:
-    """A sweep curve's suggestion without `suggest`'s warnings on the log, which would
-    read as if they were about the main range test; the caller labels them."""
-    log = logging.getLogger("lrsearch.analysis")
-    disabled, log.disabled = log.disabled, True
+def _suggestion(result: RangeTestResult) -> LRSuggestion | None:
+    """A sweep curve's suggestion, or `None` for a curve that says nothing."""
     try:
         return result.suggestion
     except CurveError:
         return None
-    finally:
-        log.disabled = disabled
 
 
 @dataclass
@@ -102,7 +98,7 @@ class SweepResult:
                 sm = f["smooth_loss"].to_numpy()
                 finite = np.isfinite(sm)
                 i = int(np.nanargmin(np.where(finite, sm, np.nan))) if finite.any() else 0
-                s = _quiet_suggestion(r)
+                s = _suggestion(r)
                 for warning in s.warnings if s else ():
                     logger.info("%s=%g curve: %s", self.param, v, warning)
                 rows.append(
@@ -182,18 +178,8 @@ class SweepResult:
             DataError: the file is missing or not a sweep CSV.
         """
         path = Path(path)
-        try:
-            frame = pd.read_csv(path)
-        except FileNotFoundError as exc:
-            raise DataError(f"no sweep file at {path}; check the path") from exc
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path} is not a sweep CSV ({exc})") from exc
-        missing = [c for c in ("value", "lr", "loss") if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"{path} is not a sweep CSV: no column {', '.join(missing)} "
-                f"(a range-test CSV is read with RangeTestResult.load)"
-            )
+        frame = read_csv(path, "sweep file", ["value", "lr", "loss"],
+                         hint="a range-test CSV is read with RangeTestResult.load")
         mp = path.with_name(path.stem + ".meta.json")
         meta: dict[str, Any] = {}
         if mp.exists():
@@ -213,6 +199,11 @@ class SweepResult:
             tolerance=float(meta.get("tolerance", 0.05)),
             max_candidates=int(meta.get("max_candidates", 3)),
         )
+
+    def _repr_html_(self) -> str:
+        from lrsearch.display import sweep_html  # notebook display
+        from lrsearch.plots import png_tag
+        return sweep_html(self, png_tag(self.plot))
 
 
 def _json_default(value: Any) -> Any:
@@ -302,7 +293,8 @@ def sweep(
         values = DEFAULT_VALUES["weight_decay"]
     vals = _check_values(param, values)
     if not callable(build_model):
-        raise ConfigError(f"build_model must be a function returning a compiled model; got {build_model!r}")
+        raise ConfigError(f"Argument `build_model` must be a function returning a compiled model. "
+                          f"Received: build_model={build_model!r}")
     if not 0 <= tolerance:
         raise ConfigError(f"Argument `tolerance` must be >= 0. Received: tolerance={tolerance}")
     if max_candidates < 1:
@@ -314,7 +306,7 @@ def sweep(
     for v in vals:
         model = build_model()
         if not isinstance(model, keras.Model):
-            raise ConfigError(f"build_model() must return a keras.Model; got {type(model).__name__}")
+            raise ConfigError(f"build_model() must return a keras.Model. Received: {type(model).__name__}")
         _with_value(model, param, v)
         # same initial weights (and dropout seed states) for every value
         if initial is None:

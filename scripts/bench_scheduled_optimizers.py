@@ -3,7 +3,8 @@
 Trains the same small MLP on scikit-learn's digits with Keras' SGD (constants: the
 baseline), Keras' SGD with a one-cycle rate, lrsearch's SGD with constants, lrsearch's
 SGD with rate + momentum + weight-decay schedules, and Keras' SGD driven by a per-batch
-Python callback (the pattern lrsearch avoids). Prints a markdown table of milliseconds
+Python callback (the pattern lrsearch avoids), then Keras' AdamW next to lrsearch's
+Schedule-Free AdamW and SGD (whose update does more per step). Prints a markdown table of milliseconds
 per step (best of `--repeats`, after a warm-up epoch that traces the step) and the
 ratio to the baseline measured in the same run.
 
@@ -74,6 +75,11 @@ def main() -> None:
         "Keras SGD, rate set by a per-batch callback": lambda: (
             keras.optimizers.SGD(0.05, momentum=0.9), [PerBatchLR(one_cycle())]
         ),
+        "Keras AdamW, constants": lambda: (keras.optimizers.AdamW(2.5e-3, weight_decay=5e-4), []),
+        "lrsearch ScheduleFreeAdamW": lambda: (
+            optimizers.ScheduleFreeAdamW(2.5e-3, warmup_steps=50, weight_decay=5e-4), []
+        ),
+        "lrsearch ScheduleFreeSGD": lambda: (optimizers.ScheduleFreeSGD(0.5, warmup_steps=50), []),
     }
     best = dict.fromkeys(variants, float("inf"))
     for _ in range(args.repeats):  # round robin, so a busy moment hits every variant alike

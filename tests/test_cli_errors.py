@@ -105,7 +105,7 @@ def test_min_lr_not_below_max_lr(capsys, files):
         code, _, err = run(capsys, command, files / "tiny.keras", "--data", files / "good.npz",
                            "--min-lr", "0.1", "--max-lr", "0.1")
         assert code == 1
-        assert "--min-lr must be below --max-lr" in one_error_line(err)
+        assert "Argument `min_lr` must be below max_lr=0.1. Received: min_lr=0.1" in one_error_line(err)
 
 
 # --------------------------------------------------------------------------- model files
@@ -230,3 +230,52 @@ def test_subprocess_bad_data_is_one_line(files):
     assert "Traceback" not in proc.stderr
     (line,) = _our_lines(proc.stderr)
     assert line.startswith("lrsearch: error: training data does not fit the model (input (None, 4), batch x (32, 6))")
+
+
+# --------------------------------------------------------------------------- studies without a winner
+
+
+def test_export_of_a_study_without_a_completed_trial_is_one_line(capsys, tmp_path):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=url, study_name="empty")
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
+    output = tmp_path / "schedule.json"
+    code, out, err = run(capsys, "export", "--storage", url, "-o", output)
+    assert code == 1 and out == ""
+    assert "study 'empty' has no completed trial" in one_error_line(err)
+    assert not output.exists()
+
+
+DIVERGING = """
+import keras
+import numpy as np
+
+
+def build_model():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(), loss="mse")
+    return model
+
+
+def load_data():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(128, 4)).astype("float32"), rng.normal(size=(128, 1)).astype("float32")
+    return (x, y), (x[:32], y[:32])
+"""
+
+
+def test_tune_whose_trials_all_fail_prints_no_schedule_path(capsys, tmp_path):
+    """Rates of 1e20 make the loss overflow in the first epoch: the trial fails, no
+    schedule.json is written, and none is printed."""
+    (tmp_path / "diverging.py").write_text(DIVERGING)
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, "tune", tmp_path / "diverging.py", "--bounds", "1e20", "1e21", "--trials", "1",
+                         "--epochs", "1", "--pruner", "none", "--metric", "loss", "--families", "one_cycle",
+                         "--out", out_dir, "-q")
+    assert code == 0
+    printed = out.split()
+    assert printed == [str(out_dir / "trials.csv"), str(out_dir / "history.csv")]
+    assert not (out_dir / "schedule.json").exists()
+    assert "no trial completed" in err

@@ -77,9 +77,9 @@ def test_auto_fine_tunes_a_model_object(tmp_path):
 
 
 def test_auto_refuses_bad_options_before_training(tmp_path):
-    with pytest.raises(ConfigError, match="min_lr must be below max_lr"):
+    with pytest.raises(ConfigError, match="Argument `min_lr` must be below max_lr"):
         auto(str(MODEL), out_dir=tmp_path, min_lr=1.0, max_lr=0.1)
-    with pytest.raises(ConfigError, match="trials must be at least 1"):
+    with pytest.raises(ConfigError, match="Argument `trials` must be an integer >= 1"):
         auto(str(MODEL), out_dir=tmp_path, trials=0)
     with pytest.raises(lrsearch.StorageError, match="unknown storage kind"):
         auto(str(MODEL), out_dir=tmp_path, storage="mongodb://x")
@@ -106,3 +106,17 @@ def test_sweeps_test_the_window_the_first_curve_spoke_about():
     assert w["steps"] == int(np.ceil(160 / 7 * np.log10(w["max_lr"] / w["min_lr"]))) + 1
     assert w["steps"] < 0.65 * 161
     assert sweep_window(result, mode="linear") == {"min_lr": 1e-6, "max_lr": 10.0, "steps": 161}
+
+
+@pytest.mark.slow
+def test_auto_with_keras_tuner_writes_the_report_from_the_tables(tmp_path):
+    """The KerasTuner backend's study is a tuner, not an Optuna study: the report is
+    written from the run folder's tables."""
+    out = tmp_path / "kt"
+    result = auto(str(MODEL), out_dir=out, study_name="kt", backend="keras-tuner", sweeps=False,
+                  epochs=1, trials=1, range_steps=40, min_lr=1e-4, max_lr=10.0, verbose=0)
+    assert "report.html" in result.paths and "study.db" not in result.paths
+    page = (out / "report.html").read_text()
+    assert "<h1>kt</h1>" in page and "No study found for this run." in page
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials["number"]) == [0] and trials["state"][0] == "COMPLETE"

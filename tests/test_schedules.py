@@ -19,6 +19,7 @@ from lrsearch.schedules import (
     OneCycleMomentum,
     RampSustainDecay,
     WarmupCosine,
+    WarmupStableDecay,
     scale_lr,
 )
 
@@ -193,6 +194,39 @@ def test_warmup_cosine_by_hand():
     np.testing.assert_allclose(values(s, np.arange(12)), expected, rtol=1e-5, atol=1e-7)
 
 
+def test_warmup_stable_decay_by_hand():
+    # linear warmup 0.2 -> 1.0 over 4 steps, stable, 1-sqrt decay over steps 15..19 to 0.1 at 20
+    s = WarmupStableDecay(1.0, 20, warmup_steps=4, warmup_lr=0.2, decay_steps=5, min_lr=0.1)
+    assert (s.decay_start, s.decay_length) == (15, 5)
+    at = {0: 0.2, 1: 0.4, 3: 0.8, 4: 1.0, 9: 1.0, 14: 1.0, 15: 1.0,
+          16: 0.1 + 0.9 * (1 - math.sqrt(0.2)), 17: 0.1 + 0.9 * (1 - math.sqrt(0.4)),
+          19: 0.1 + 0.9 * (1 - math.sqrt(0.8)), 20: 0.1, 21: 0.1, 1000: 0.1}
+    np.testing.assert_allclose(values(s, list(at)), list(at.values()), rtol=1e-6)
+    # cosine warmup from 0 over 4 steps, cosine decay over round(0.25 * 20) = 5 steps
+    s = WarmupStableDecay(1.0, 20, warmup_steps=4, warmup_shape="cosine", decay_fraction=0.25,
+                          decay_shape="cosine")
+    at = {0: 0.0, 1: 0.5 * (1 - math.cos(math.pi / 4)), 2: 0.5, 3: 0.5 * (1 - math.cos(3 * math.pi / 4)),
+          4: 1.0, 15: 1.0, 16: 0.5 * (1 + math.cos(math.pi * 0.2)), 18: 0.5 * (1 + math.cos(math.pi * 0.6)),
+          19: 0.5 * (1 + math.cos(math.pi * 0.8)), 20: 0.0, 25: 0.0}
+    np.testing.assert_allclose(values(s, list(at)), list(at.values()), rtol=1e-6, atol=1e-7)
+    # no warmup, linear decay over round(0.1 * 30) = 3 steps
+    s = WarmupStableDecay(2.0, 30, decay_fraction=0.1, decay_shape="linear", min_lr=0.5)
+    at = {0: 2.0, 26: 2.0, 27: 2.0, 28: 1.5, 29: 1.0, 30: 0.5, 31: 0.5}
+    np.testing.assert_allclose(values(s, list(at)), list(at.values()), rtol=1e-6)
+    # the whole run is the decay: warmup over 2 steps, then straight into it
+    s = WarmupStableDecay(1.0, 6, warmup_steps=2, decay_steps=4, decay_shape="linear")
+    np.testing.assert_allclose(values(s, np.arange(8)), [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0], atol=1e-7)
+
+
+def test_warmup_stable_decay_in_a_compiled_function():
+    import tensorflow as tf
+
+    s = WarmupStableDecay(0.5, 100, warmup_steps=10, decay_steps=20)
+    fn = tf.function(lambda step: s(step))
+    for step, expected in ((0, 0.0), (5, 0.25), (50, 0.5), (85, 0.5 * (1 - math.sqrt(0.25))), (100, 0.0)):
+        np.testing.assert_allclose(float(fn(tf.constant(step, tf.int64))), expected, rtol=1e-6, atol=1e-7)
+
+
 def test_linear_warmup_in_front_of_a_schedule_and_a_constant():
     const = LinearWarmup(0.1, warmup_steps=10)
     np.testing.assert_allclose(values(const, [0, 5, 10, 99]), [0.0, 0.05, 0.1, 0.1], rtol=1e-6)
@@ -220,6 +254,8 @@ FINITE = {
     "ramp": (RampSustainDecay(0.01, 0.3, 0.001, 4, 2, 0.5, steps_per_epoch=5), 20, 0.3, None, 0.001),
     "warmup_cosine": (WarmupCosine(0.3, 200, warmup_lr=0.01, warmup_steps=30), 30, 0.3, 200, 0.0),
     "linear_warmup": (LinearWarmup(WarmupCosine(0.3, 170), 30, 0.01), 30, 0.3, 200, 0.0),
+    "wsd": (WarmupStableDecay(0.3, 200, warmup_steps=30, warmup_lr=0.01, min_lr=0.003), 30, 0.3, 200, 0.003),
+    "wsd_cos": (WarmupStableDecay(0.3, 200, 30, 0.0, "cosine", 0.5, None, "cosine"), 30, 0.3, 200, 0.0),
 }
 
 
@@ -246,6 +282,10 @@ ALL = [
     LinearWarmup(CyclicLR(0.01, 0.1, step_size_up=10), 25, 0.001),
     LinearWarmup(keras.optimizers.schedules.CosineDecay(0.1, 100), 5),
     LinearWarmup(0.05, 10),
+    WarmupStableDecay(0.1, 400, warmup_steps=40, warmup_lr=0.001, warmup_shape="cosine", decay_fraction=0.15,
+                      decay_shape="linear", min_lr=0.001),
+    WarmupStableDecay(0.1, 400, decay_steps=77),
+    LinearWarmup(WarmupStableDecay(0.1, 400), 25),
 ]
 
 
@@ -300,6 +340,13 @@ BAD = [
     (lambda: LinearWarmup("fast", 10), "Argument `schedule_or_lr` must be a number. Received: schedule_or_lr='fast'"),
     (lambda: OneCycleMomentum(10, max_momentum=1.2), "Argument `max_momentum` must be in [0, 1]. Received: max_momentum=1.2"),
     (lambda: CyclicMomentum(step_size_up=-1), "Argument `step_size_up` must be > 0. Received: step_size_up=-1"),
+    (lambda: WarmupStableDecay(0.1, 100, decay_shape="sqrt"), "Argument `decay_shape` must be one of 'linear', 'cosine', '1-sqrt'. Received: decay_shape='sqrt'"),
+    (lambda: WarmupStableDecay(0.1, 100, warmup_shape="exp"), "Argument `warmup_shape` must be one of 'linear', 'cosine'. Received: warmup_shape='exp'"),
+    (lambda: WarmupStableDecay(0.1, 100, decay_fraction=0), "Argument `decay_fraction` must be in (0, 1]. Received: decay_fraction=0"),
+    (lambda: WarmupStableDecay(0.1, 100, decay_steps=0), "Argument `decay_steps` must be > 0. Received: decay_steps=0"),
+    (lambda: WarmupStableDecay(0.1, 100, min_lr=0.2), "Argument `min_lr` must be <= max_lr=0.1. Received: min_lr=0.2"),
+    (lambda: WarmupStableDecay(0.1, 100, warmup_steps=90, decay_steps=20), "Argument `decay_steps` must be such that the decay (20 steps) fits in total_steps - warmup_steps = 10. Received: decay_steps=20"),
+    (lambda: WarmupStableDecay(0.1, 100, warmup_steps=90), "Argument `decay_fraction` must be such that the decay (20 steps) fits in total_steps - warmup_steps = 10. Received: decay_fraction=0.2"),
 ]
 
 

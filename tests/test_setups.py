@@ -462,7 +462,7 @@ def test_steps_per_epoch_reads_on_across_epochs(tmp_path):
                                    err_msg=name)
     with pytest.raises(DataError, match="repeats forever.*steps_per_epoch"):
         _tune(tmp_path / "e", _dense, ds.repeat(), (x[:32], y[:32]), epochs=1, trials=1)
-    with pytest.raises(ConfigError, match="steps_per_epoch applies to a tf.data.Dataset"):
+    with pytest.raises(ConfigError, match="Argument `steps_per_epoch` must be None unless the data is a tf.data.Dataset"):
         _tune(tmp_path / "a", _dense, (x, y), (x[:32], y[:32]), epochs=1, trials=1,
               steps_per_epoch=3)
 

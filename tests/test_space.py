@@ -188,6 +188,60 @@ def test_build_refuses_incomplete_parameters():
         _space().build({"family": "one_cycle", "oc_max_lr": 0.1})
 
 
+def test_wsd_and_schedule_free_samples_stay_in_their_ranges():
+    space = _space(families=("wsd", "schedule_free"))
+    drawn = _optuna_points(space, n=200)
+    assert {p["family"] for p in drawn} == {"wsd", "schedule_free"}
+    for p in drawn:
+        if p["family"] == "wsd":
+            assert BASE <= p["wsd_max_lr"] <= TOP
+            assert 0 <= p["wsd_warmup_fraction"] <= 0.1 and 0.1 <= p["wsd_decay_fraction"] <= 0.5
+            assert p["wsd_decay_shape"] in ("linear", "cosine", "1-sqrt")
+            assert not any(k.startswith("sf_") for k in p)
+        else:
+            assert BASE <= p["sf_lr"] <= TOP and 0 <= p["sf_warmup_fraction"] <= 0.1
+            assert p["sf_beta"] in (0.9, 0.95, 0.98)
+            assert not any(k.startswith("wsd_") for k in p)
+        space.build(p)  # every sampled point builds
+    assert _space().families == ("one_cycle", "cyclic")  # the default is unchanged
+
+
+def test_wsd_built_from_parameters():
+    space = _space(steps_per_epoch=10, epochs=10)  # 100 steps
+    setup = space.build({"family": "wsd", "wsd_max_lr": 0.2, "wsd_warmup_fraction": 0.05,
+                         "wsd_decay_fraction": 0.2, "wsd_decay_shape": "1-sqrt",
+                         "momentum_max": 0.93, "momentum_span": 0.05})
+    lr = setup.learning_rate
+    assert (lr.warmup_steps, lr.decay_start, lr.total_steps) == (5, 80, 100)
+    assert float(lr(0)) == pytest.approx(0.0, abs=1e-9)
+    assert float(lr(5)) == pytest.approx(0.2, rel=1e-6) and float(lr(80)) == pytest.approx(0.2, rel=1e-6)
+    assert float(lr(85)) == pytest.approx(0.2 * (1 - math.sqrt(0.25)), rel=1e-6)
+    assert float(lr(100)) == pytest.approx(0.0, abs=1e-9)
+    assert setup.momentum == 0.93 and setup.optimizer is None
+    without = {k: v for k, v in setup.params.items() if not k.startswith("momentum")}
+    assert space.build(without).momentum is None  # no momentum sampled: the optimizer's own
+
+
+def test_schedule_free_built_from_parameters_makes_its_optimizer():
+    import keras
+
+    from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeSGD, as_schedule_free
+    from lrsearch.spec import ScheduleSpec
+
+    space = _space(steps_per_epoch=10, epochs=6, weight_decay_candidates=(0.01,))  # 60 steps
+    setup = space.build({"family": "schedule_free", "sf_lr": 0.004, "sf_warmup_fraction": 0.1, "sf_beta": 0.95,
+                         "momentum_max": 0.9, "momentum_span": 0.0, "weight_decay": 0.01})
+    assert (setup.learning_rate, setup.momentum, setup.weight_decay) == (0.004, 0.95, 0.01)
+    assert setup.optimizer == "schedule_free" and dict(setup.optimizer_config) == {"warmup_steps": 6}
+    for user, cls in ((keras.optimizers.Adam(), ScheduleFreeAdamW), (keras.optimizers.SGD(momentum=0.9), ScheduleFreeSGD)):
+        opt = as_schedule_free(user, learning_rate=setup.learning_rate, momentum=setup.momentum,
+                               weight_decay=setup.weight_decay, **setup.optimizer_config)
+        assert type(opt) is cls and opt.warmup_steps == 6 and opt.weight_decay == 0.01
+        table = ScheduleSpec(setup.learning_rate, optimizer=opt, steps_per_epoch=10, epochs=6).table()
+        assert table["lr"].iloc[0] == pytest.approx(0.004 / 6) and table["lr"].iloc[5:].eq(0.004).all()
+        assert set(table["momentum"]) == {0.95}
+
+
 # ---------------------------------------------------------------- from a suggestion
 
 
@@ -226,3 +280,37 @@ def test_suggested_params_are_the_suggested_one_cycle_inside_the_space():
     cyclic = _space(families=("cyclic",), momentum=False).suggested_params()
     assert cyclic == {"family": "cyclic", "clr_base_lr": BASE, "clr_max_lr": TOP,
                       "clr_mode": "triangular", "clr_step_epochs": 2}
+
+
+@pytest.mark.parametrize(
+    "families,expected",
+    [
+        (("wsd",), {"family": "wsd", "wsd_max_lr": TOP, "wsd_warmup_fraction": 0.0,
+                    "wsd_decay_fraction": 0.2, "wsd_decay_shape": "1-sqrt"}),
+        (("schedule_free",), {"family": "schedule_free", "sf_lr": TOP, "sf_warmup_fraction": 0.05,
+                              "sf_beta": 0.9}),
+        (("schedule_free", "wsd"), {"family": "schedule_free", "sf_lr": TOP,
+                                    "sf_warmup_fraction": 0.05, "sf_beta": 0.9}),
+        (("wsd", "cyclic"), {"family": "cyclic", "clr_base_lr": BASE, "clr_max_lr": TOP,
+                             "clr_mode": "triangular", "clr_step_epochs": 2}),
+    ],
+)
+def test_suggested_params_without_one_cycle_are_a_point_of_a_searched_family(families, expected):
+    space = _space(families=families, momentum=False)
+    p = space.suggested_params()
+    assert p == expected
+    params = {q.name: q for q in space.params()}
+    for name, value in p.items():  # every value is a value of the space, active in it
+        param = params[name]
+        assert param.active(p)
+        if param.kind == "categorical":
+            assert value in param.choices
+        else:
+            assert param.low <= value <= param.high
+    setup = space.build(p)  # 5 epochs of 10 steps
+    if p["family"] == "wsd":  # stable at max_lr, 1-sqrt decay over the last 10 steps
+        assert [float(setup.learning_rate(s)) for s in (0, 39, 40, 45, 50)] == pytest.approx(
+            [TOP, TOP, TOP, TOP * (1 - math.sqrt(0.5)), 0.0])
+    elif p["family"] == "schedule_free":
+        assert (setup.learning_rate, setup.momentum, setup.optimizer_config) == (
+            TOP, 0.9, {"warmup_steps": 2})  # round(0.05 * 50) = 2 (banker's rounding of 2.5)

@@ -13,7 +13,14 @@ import pytest
 import lrsearch
 from lrsearch import optimizers as lo
 from lrsearch.errors import ConfigError, ScheduleFormatError
-from lrsearch.schedules import CyclicLR, LinearWarmup, OneCycle, RampSustainDecay, WarmupCosine
+from lrsearch.schedules import (
+    CyclicLR,
+    LinearWarmup,
+    OneCycle,
+    RampSustainDecay,
+    WarmupCosine,
+    WarmupStableDecay,
+)
 from lrsearch.spec import FORMAT, VERSION, ScheduleSpec, load_schedule, plot_schedule
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -41,6 +48,17 @@ SPECS = {
         LinearWarmup(keras.optimizers.schedules.CosineDecay(0.01, 50), 10), optimizer="rmsprop",
         momentum=0.5, steps_per_epoch=6, epochs=10),
     "constant": lambda: ScheduleSpec(0.01, optimizer="Adam", steps_per_epoch=5, epochs=3),
+    "wsd_adamw": lambda: ScheduleSpec(
+        WarmupStableDecay(3e-3, 120, warmup_steps=12, warmup_shape="cosine", decay_fraction=0.25, min_lr=3e-5),
+        optimizer="AdamW", weight_decay=0.05, steps_per_epoch=12, epochs=10),
+    "schedule_free_adamw": lambda: ScheduleSpec(
+        2.5e-3, optimizer="ScheduleFreeAdamW", optimizer_config={"warmup_steps": 10, "beta_2": 0.99},
+        momentum=0.95, weight_decay=0.05, steps_per_epoch=10, epochs=4, provenance={"family": "schedule_free"}),
+    "schedule_free_sgd_wsd": lambda: ScheduleSpec(
+        WarmupStableDecay(0.5, 60, decay_fraction=0.25), optimizer="ScheduleFreeSGD",
+        optimizer_config={"warmup_steps": 5, "r": 0.5, "decay_all": True}, steps_per_epoch=6, epochs=10),
+    "wsd_sgd_decay_steps": lambda: ScheduleSpec(
+        WarmupStableDecay(0.1, 80, decay_steps=17, decay_shape="linear"), optimizer="SGD", momentum=0.9),
 }
 
 
@@ -60,7 +78,33 @@ def test_save_load_build_gives_identical_values(name, tmp_path):
     assert schedule is not spec.schedule
     if not isinstance(schedule, float):
         steps = np.arange(len(original))
-        np.testing.assert_array_equal(np.asarray(schedule(steps), np.float64), original["lr"].to_numpy())
+        rates = np.asarray(schedule(steps), np.float64)
+        optimizer = loaded.build_optimizer()
+        if isinstance(optimizer, (lo.ScheduleFreeAdamW, lo.ScheduleFreeSGD)):
+            rates = rates * np.minimum((steps + 1) / optimizer.warmup_steps, 1.0)
+        np.testing.assert_array_equal(rates, original["lr"].to_numpy())
+
+
+def test_schedule_free_export_builds_its_optimizer(tmp_path):
+    spec = SPECS["schedule_free_adamw"]()
+    loaded = load_schedule(spec.save(tmp_path / "schedule.json"))
+    document = json.loads((tmp_path / "schedule.json").read_text())
+    assert document["optimizer"] == {"class_name": "ScheduleFreeAdamW", "config": {"warmup_steps": 10, "beta_2": 0.99}}
+    assert (document["momentum"], document["weight_decay"]) == (0.95, 0.05)
+    optimizer = loaded.build_optimizer()
+    assert isinstance(optimizer, lo.ScheduleFreeAdamW)
+    assert (optimizer.beta_1, optimizer.beta_2, optimizer.warmup_steps, optimizer.weight_decay) == (0.95, 0.99, 10, 0.05)
+    assert float(optimizer.learning_rate) == pytest.approx(2.5e-3)
+    table = loaded.table()  # the rate with the optimizer's warmup: 2.5e-3 * (k + 1) / 10, then 2.5e-3
+    np.testing.assert_allclose(table["lr"].to_numpy(), 2.5e-3 * np.minimum((np.arange(40) + 1) / 10, 1.0))
+    assert set(table["momentum"]) == {0.95} and set(table["weight_decay"]) == {0.05}
+    sgd = SPECS["schedule_free_sgd_wsd"]()
+    assert sgd.momentum_name == "momentum" and sgd.build_optimizer().momentum == 0.9
+    from_instance = ScheduleSpec(WarmupStableDecay(0.5, 60), optimizer=lo.ScheduleFreeSGD(momentum=0.8, warmup_steps=3))
+    assert (from_instance.optimizer, from_instance.momentum, from_instance.optimizer_config["warmup_steps"]) == (
+        "ScheduleFreeSGD", 0.8, 3)
+    with pytest.raises(ConfigError, match="Argument `momentum` must be a float"):
+        ScheduleSpec(0.1, optimizer="ScheduleFreeSGD", momentum=OneCycle(1.0, 10).momentum_schedule())
 
 
 def test_the_document_is_readable_and_complete(tmp_path):

@@ -91,6 +91,19 @@ def test_postgresql_storage_round_trip():
     assert len(again.trials) == 3 and name in study_names(url)
 
 
+@pytest.mark.postgres
+def test_the_bare_postgresql_url_opens_in_plain_optuna():
+    """The URL a user copies from the README works without lrsearch in between."""
+    url = postgres_url()
+    assert url.startswith("postgresql://")
+    name = f"bare-{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(storage=open_storage(url), study_name=name)
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.25) ** 2, n_trials=2)
+    plain = optuna.load_study(storage=url, study_name=name)
+    assert [t.value for t in plain.trials] == [t.value for t in study.trials]
+    assert plain.trials[0].params == study.trials[0].params
+
+
 # ----------------------------------------------------------- several worker processes
 
 WORKER = Path(__file__).resolve().parent / "study_worker.py"

@@ -50,13 +50,13 @@ def test_direction_follows_the_metric_name(metric, direction):
 @pytest.mark.parametrize(
     "kw,needle",
     [
-        ({"trials": 0}, "trials must be an integer >= 1"),
-        ({"epochs": -1}, "epochs must be an integer >= 1"),
+        ({"trials": 0}, "Argument `trials` must be an integer >= 1. Received: trials=0"),
+        ({"epochs": -1}, "Argument `epochs` must be an integer >= 1. Received: epochs=-1"),
         ({"families": ("one_cycle", "step")}, "unknown family 'step'"),
         ({"backend": "ray"}, "unknown backend 'ray'"),
         ({"pruner": "asha"}, "unknown pruner 'asha'"),
         ({"metric": "val_weirdness"}, "cannot tell whether to minimize or maximize"),
-        ({"direction": "up"}, "direction must be"),
+        ({"direction": "up"}, "Argument `direction` must be"),
         ({"metric": "val_auc", "direction": "maximize"}, "does not produce metric 'val_auc'"),
         ({"label_smoothing": True}, "label smoothing needs a categorical or binary"),
     ],

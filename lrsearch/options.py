@@ -1,0 +1,196 @@
+"""A study's options, checked once: what `tune`, `auto` and the command line share.
+
+`StudyOptions` is built once (by the command line from its flags, or by `tune` / `auto`
+from their keyword arguments) and handed down unchanged; everything below it trusts
+it. The defaults it shares with other layers live in `lrsearch.defaults`. This module
+imports no Keras, Optuna or TensorFlow.
+
+Example:
+
+    options = StudyOptions(epochs=5, trials=10, pruner="none", study_name="digits")
+    lrsearch.tune(build_model, data, validation_data=val, options=options)
+    lrsearch.tune(build_model, data, validation_data=val, epochs=5, trials=10)  # the same
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lrsearch.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_MAX_LR,
+    DEFAULT_MIN_LR,
+    DEFAULT_RANGE_STEPS,
+    DEFAULT_TRIALS,
+)
+from lrsearch.errors import ConfigError, argument_error
+from lrsearch.space import ALL_FAMILIES, FAMILIES
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_HEARTBEAT_INTERVAL",
+    "DEFAULT_MAX_LR",
+    "DEFAULT_MIN_LR",
+    "DEFAULT_RANGE_STEPS",
+    "DEFAULT_TRIALS",
+    "PRUNERS",
+    "StudyOptions",
+    "infer_direction",
+]
+
+BACKENDS = ("optuna", "keras-tuner")
+PRUNERS = ("median", "hyperband", "none")
+MODES = ("exp", "linear")
+
+_MINIMIZED = ("loss", "error", "mae", "mse", "mape", "msle", "crossentropy", "hinge",
+              "divergence", "poisson", "logcosh", "huber", "perplexity")
+_MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "score",
+              "top_k", "sensitivity", "specificity", "correlation")
+
+
+def infer_direction(metric: str) -> str:
+    """`"minimize"` for losses and errors, `"maximize"` for accuracies and the like.
+
+    Raises:
+        ConfigError: the name says neither (pass `direction=` explicitly).
+    """
+    name = metric.lower().removeprefix("val_")
+    if any(k in name for k in _MINIMIZED):
+        return "minimize"
+    if any(k in name for k in _MAXIMIZED):
+        return "maximize"
+    raise ConfigError(
+        f"cannot tell whether to minimize or maximize {metric!r}: pass direction="
+        "'minimize' or direction='maximize'"
+    )
+
+
+def _whole(name: str, value: Any, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise argument_error(name, "an integer >= 1" + (" or None" if optional else ""), value)
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """Everything a study is asked to do, validated when built.
+
+    Attributes:
+        epochs: epochs per trial (one-cycle spans exactly these epochs).
+        trials: trials this run adds (each worker of a shared study runs its own).
+        families: schedule families searched (`lrsearch.space.FAMILIES` by default, any
+            of `lrsearch.space.ALL_FAMILIES`).
+        metric: a name Keras logs (`val_loss`, `val_accuracy`, `loss`, ...).
+        direction: `"minimize"` / `"maximize"`; `None` infers it from `metric`.
+        pruner: `"median"`, `"hyperband"`, `"none"` (`None` means `"none"`) or an
+            Optuna pruner.
+        seed: seeds the sampler and each trial's weights.
+        batch_size: batch size of arrays; `None` is `DEFAULT_BATCH_SIZE`.
+        storage: an Optuna storage URL or object; `None` is `sqlite:///<out_dir>/study.db`.
+        study_name: `None` makes `<model name>-<date>-<time>` (`auto`: the file's name).
+        out_dir: the run folder; `None` is `runs/<study_name>`.
+        backend: `"optuna"` or `"keras-tuner"`.
+        label_smoothing: also search a label smoothing in [0, 0.2].
+        max_trials: stop once the study holds this many finished trials (all workers).
+        timeout: stop starting trials after this many seconds.
+        heartbeat_interval, grace_period: seconds; see `lrsearch.storage`.
+        steps_per_epoch: batches per epoch of a `tf.data.Dataset` that may repeat forever.
+        min_lr, max_lr, range_steps, mode: the range test `auto` (and `lrsearch tune`
+            without bounds) runs first.
+
+    Raises:
+        ConfigError: any option out of range, in one line naming it.
+    """
+
+    epochs: int = DEFAULT_EPOCHS
+    trials: int = DEFAULT_TRIALS
+    families: tuple[str, ...] = FAMILIES
+    metric: str = "val_loss"
+    direction: str | None = None
+    pruner: Any = "median"
+    seed: int | None = None
+    batch_size: int | None = None
+    storage: Any = None
+    study_name: str | None = None
+    out_dir: str | Path | None = None
+    backend: str = "optuna"
+    label_smoothing: bool = False
+    max_trials: int | None = None
+    timeout: float | None = None
+    heartbeat_interval: int | None = DEFAULT_HEARTBEAT_INTERVAL
+    grace_period: int | None = None
+    steps_per_epoch: int | None = None
+    min_lr: float = DEFAULT_MIN_LR
+    max_lr: float = DEFAULT_MAX_LR
+    range_steps: int | None = DEFAULT_RANGE_STEPS
+    mode: str = "exp"
+
+    def __post_init__(self) -> None:
+        _whole("epochs", self.epochs)
+        _whole("trials", self.trials)
+        _whole("max_trials", self.max_trials, optional=True)
+        _whole("batch_size", self.batch_size, optional=True)
+        _whole("range_steps", self.range_steps, optional=True)
+        families = (self.families,) if isinstance(self.families, str) else tuple(self.families)
+        if not families:
+            raise argument_error("families", f"at least one of {ALL_FAMILIES}", families)
+        for fam in families:
+            if fam not in ALL_FAMILIES:
+                raise ConfigError(f"unknown family {fam!r}: use one of {', '.join(ALL_FAMILIES)}")
+        object.__setattr__(self, "families", families)
+        if self.pruner is None:
+            object.__setattr__(self, "pruner", "none")
+        if isinstance(self.pruner, str) and self.pruner not in PRUNERS:
+            raise ConfigError(f"unknown pruner {self.pruner!r}: use one of {', '.join(PRUNERS)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}: use one of {', '.join(BACKENDS)}")
+        if self.direction is None:
+            object.__setattr__(self, "direction", infer_direction(self.metric))
+        elif self.direction not in ("minimize", "maximize"):
+            raise argument_error("direction", "'minimize', 'maximize' or None", self.direction)
+        if self.mode not in MODES:
+            raise argument_error("mode", f"one of {MODES}", self.mode)
+        for name in ("min_lr", "max_lr"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise argument_error(name, "a number > 0", value)
+        if self.min_lr >= self.max_lr:
+            raise ConfigError(
+                f"Argument `min_lr` must be below max_lr={self.max_lr:g}. Received: "
+                f"min_lr={self.min_lr:g}"
+            )
+
+    @classmethod
+    def from_kwargs(cls, options: StudyOptions | None = None, **kwargs: Any) -> StudyOptions:
+        """`options` (or the defaults) with `kwargs` replacing some of its fields.
+
+        Raises:
+            ConfigError: a keyword that is no option, or an option out of range.
+        """
+        unknown = sorted(set(kwargs) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown study option {unknown[0]!r}; see StudyOptions for the options")
+        if options is None:
+            return cls(**kwargs)
+        return dataclasses.replace(options, **kwargs) if kwargs else options
+
+    @property
+    def array_batch_size(self) -> int:
+        """The batch size arrays are cut into."""
+        return DEFAULT_BATCH_SIZE if self.batch_size is None else int(self.batch_size)
+
+    def range_test_kwargs(self) -> Mapping[str, Any]:
+        """`range_test` arguments of the range test these options describe."""
+        return {"min_lr": self.min_lr, "max_lr": self.max_lr, "steps": self.range_steps,
+                "mode": self.mode, "batch_size": self.array_batch_size}
