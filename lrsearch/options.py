@@ -36,13 +36,6 @@ from lrsearch.space import ALL_FAMILIES, FAMILIES
 
 __all__ = [
     "BACKENDS",
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_EPOCHS",
-    "DEFAULT_HEARTBEAT_INTERVAL",
-    "DEFAULT_MAX_LR",
-    "DEFAULT_MIN_LR",
-    "DEFAULT_RANGE_STEPS",
-    "DEFAULT_TRIALS",
     "PRUNERS",
     "StudyOptions",
     "infer_direction",

@@ -8,7 +8,8 @@ import pytest
 from study_workload import SUGGESTION, build_model, digits
 
 from lrsearch.errors import ConfigError
-from lrsearch.options import DEFAULT_BATCH_SIZE, StudyOptions, infer_direction
+from lrsearch.defaults import DEFAULT_BATCH_SIZE
+from lrsearch.options import StudyOptions, infer_direction
 from lrsearch.study import tune
 
 
