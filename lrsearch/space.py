@@ -454,23 +454,6 @@ class SearchSpace:
         """A fraction of the trial's steps, as a whole number of steps."""
         return round(float(fraction) * self.total_steps)
 
-    def describe(self) -> list[dict[str, Any]]:
-        """The space as rows (name, kind, low, high, log, choices, when) for reports."""
-        rows = []
-        for p in self.params():
-            rows.append(
-                {
-                    "name": p.name,
-                    "kind": p.kind,
-                    "low": p.low,
-                    "high": p.high,
-                    "log": p.log,
-                    "choices": list(p.choices) if p.choices is not None else None,
-                    "when": {k: list(v) for k, v in p.when.items()},
-                }
-            )
-        return rows
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (kept in the study's user attributes)."""
         d = dataclasses.asdict(self)
