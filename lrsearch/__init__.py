@@ -7,7 +7,7 @@ Optuna (or KerasTuner) study inside those bounds -> the chosen schedule as JSON.
 them loads back with `keras.saving`; the other public names load on first use.
 
 Layout (imports point down this list, never up): `formulas`, `analysis`, `space` (pure
-math); `errors`, `options`; `schedules`, `optimizers`, `spec`, `data`; `finder`,
+math); `errors`, `options`; `schedule_base`, `decay_schedules`, `schedules`, `schedule_free`, `optimizers`, `spec`, `data`; `finder`,
 `sweeps`, `plots`; `preflight`, `trial`, `results`, `optuna_backend`, `kt_backend`,
 `storage`, `study`; `modelfile`, `datafiles`, `pipeline`, `report`; `cli`, `commands`.
 """

@@ -38,7 +38,7 @@ from lrsearch.optimizers import (
     _unwrap,
     momentum_attribute,
 )
-from lrsearch.schedules import LearningRateSchedule
+from lrsearch.schedule_base import LearningRateSchedule
 
 __all__ = ["FORMAT", "VERSION", "ScheduleSpec", "load_schedule", "plot_schedule"]
 
