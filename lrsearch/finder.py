@@ -30,7 +30,6 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,31 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from lrsearch.analysis import MIN_POINTS, UNREADABLE, LRSuggestion, smooth_loss, suggest
+from lrsearch.analysis import UNREADABLE, LRSuggestion, smooth_loss, suggest
+from lrsearch.data import (
+    as_dataset,
+    count_batches,
+    first_batch,
+    num_samples,
+    take_batches,
+)
 from lrsearch.datafiles import read_csv
-from lrsearch.data import as_dataset, count_batches, first_batch, num_samples, take_batches
-from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError, first_line
+from lrsearch.errors import (
+    ConfigError,
+    CurveError,
+    DataError,
+    DivergenceError,
+    first_line,
+)
+from lrsearch.rangestep import (
+    Ramp,
+    Snapshot,
+    build_like_fit,
+    inner_optimizer,
+    make_eval,
+    make_step,
+    replicas,
+)
 
 __all__ = ["RangeTestResult", "lr_sweep", "range_test", "DEFAULT_MIN_STEPS", "DEFAULT_MAX_STEPS"]
 
@@ -206,126 +226,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-# ---------------------------------------------------------------------------- state
-
-
-class _Snapshot:
-    """Values of a model's, its metrics' and its optimizer's variables, to put back."""
-
-    def __init__(self, model: keras.Model) -> None:
-        seen: set[int] = set()
-        self.variables = []
-        for v in [*model.variables, *model.metrics_variables, *model.optimizer.variables]:
-            if id(v) not in seen:
-                seen.add(id(v))
-                self.variables.append(v)
-        self.values = [np.array(v.numpy(), copy=True) for v in self.variables]
-
-    def restore(self) -> None:
-        for v, value in zip(self.variables, self.values):
-            v.assign(value)
-
-
-class _Ramp:
-    """The range test's rate, read from a table by a step counter inside the traced step.
-
-    The optimizer calls it with no argument (Keras calls a callable learning rate), so
-    the table lookup runs in the compiled train step. `count` counts batches; with
-    gradient accumulation every `accum` batches make one optimizer step.
-    """
-
-    def __init__(self, lrs: np.ndarray, accum: int) -> None:
-        self.table = tf.constant(lrs, dtype=tf.float32)
-        self.count = tf.Variable(0, dtype=tf.int64, trainable=False, name="range_test_count")
-        self.accum = accum
-
-    def __call__(self) -> tf.Tensor:
-        i = tf.minimum(self.count // self.accum, tf.cast(tf.size(self.table) - 1, tf.int64))
-        return tf.gather(self.table, i)
-
-
-def _inner(optimizer: Any) -> Any:
-    return getattr(optimizer, "inner_optimizer", optimizer)
-
-
-def _make_step(model: keras.Model, ramp: _Ramp):
-    """One traced training step: reset metrics, the model's train_step, count the batch.
-
-    Under a distribution strategy with several replicas the step runs on each replica's
-    share of the global batch (`strategy.run`, as `fit` does: BatchNorm statistics are
-    per replica) and the loss is the mean over replicas, as `fit` reports it.
-    """
-    strategy = model.distribute_strategy
-
-    def replica_step(data):
-        model.reset_metrics()
-        logs = model.train_step(data)
-        if not isinstance(logs, dict) or "loss" not in logs:
-            raise ConfigError(
-                "the model's train_step returned no 'loss'; return the logs of "
-                "compute_metrics (or a dict with 'loss') from a custom train_step"
-            )
-        return tf.cast(logs["loss"], tf.float32)
-
-    def one_step(data):
-        if _replicas(model) > 1:
-            loss = strategy.reduce("MEAN", strategy.run(replica_step, args=(data,)), axis=None)
-        else:
-            loss = replica_step(data)
-        ramp.count.assign_add(1)
-        return loss
-
-    if model.run_eagerly:
-        return lambda iterator: one_step(next(iterator))
-    jit = bool(getattr(model, "jit_compile", False))
-    inner = tf.function(one_step, reduce_retracing=True, jit_compile=jit)
-
-    @tf.function(reduce_retracing=True)
-    def on_iterator(iterator):
-        return inner(iterator.get_next())
-
-    return on_iterator
-
-
-def _replicas(model: keras.Model) -> int:
-    return int(getattr(model.distribute_strategy, "num_replicas_in_sync", 1) or 1)
-
-
-def _make_eval(model: keras.Model):
-    """Mean loss over a validation dataset, under the current weights (per replica under
-    a distribution strategy, as `evaluate` does: each replica reads its own copy of
-    BatchNorm's moving statistics)."""
-    strategy = model.distribute_strategy
-
-    def replica_batch(data):
-        return tf.cast(model.test_step(data)["loss"], tf.float32)
-
-    def one_batch(data):
-        if _replicas(model) > 1:
-            return strategy.reduce("MEAN", strategy.run(replica_batch, args=(data,)), axis=None)
-        return replica_batch(data)
-
-    fn = one_batch if model.run_eagerly else tf.function(one_batch, reduce_retracing=True)
-
-    def evaluate(batches: Sequence[Any]) -> float:
-        model.reset_metrics()
-        loss = None
-        for b in batches:
-            loss = fn(b)
-        return float(loss)
-
-    return evaluate
-
-
-def _build(model: keras.Model, batch: Any) -> None:
-    """Build model, compiled loss/metrics and optimizer as `fit` would, before the snapshot."""
-    try:
-        with model.distribute_strategy.scope():  # slots mirrored like the weights, as in fit
-            model._symbolic_build(data_batch=batch)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"the model cannot take the data: {first_line(exc)}") from exc
-
-
 # ---------------------------------------------------------------------------- the test
 
 
@@ -419,7 +319,7 @@ def range_test(
         )
 
     ds = as_dataset(data, batch_size=batch_size, drop_remainder=True)
-    inner = _inner(model.optimizer)
+    inner = inner_optimizer(model.optimizer)
     accum = int(getattr(inner, "gradient_accumulation_steps", None) or 1)
     extend = steps is None
     if steps is None:
@@ -432,19 +332,19 @@ def range_test(
     val_batches = None
     if validation_data is not None:
         val_ds = as_dataset(validation_data, batch_size=batch_size)
-        if _replicas(model) > 1:
+        if replicas(model) > 1:
             val_ds = model.distribute_strategy.experimental_distribute_dataset(val_ds)
         val_batches = list(val_ds)
 
-    _build(model, first_batch(ds))
+    build_like_fit(model, first_batch(ds))
     # a test that may be rerun needs the starting state even when not restoring at the end
-    snapshot = _Snapshot(model) if restore or extend else None
+    snapshot = Snapshot(model) if restore or extend else None
     meta: dict[str, Any] = {
         "batch_size": int(batch_size) if num_samples(data) is not None else None,
         "smooth": float(smooth),
         "diverge": float(diverge),
         "optimizer": type(inner).__name__,
-        "replicas": _replicas(model),
+        "replicas": replicas(model),
     }
     sweep = {"min_lr": float(min_lr), "max_lr": float(max_lr), "steps": int(steps)}
     rounds: list[dict[str, Any]] = []
@@ -547,23 +447,23 @@ def _describe(rounds: list[dict[str, Any]]) -> str:
 
 def _round(model, ds, lrs, accum, smooth, diverge, meta, val_batches, verbose, old_lr) -> dict[str, list[float]]:
     """One sweep over `lrs` from the model's current state; fills `meta["stopped"]`."""
-    inner = _inner(model.optimizer)
+    inner = inner_optimizer(model.optimizer)
     steps = lrs.size
     stream = take_batches(ds, steps * accum)
     rows: dict[str, list[float]] = {"loss": []}
     if val_batches is not None:
         rows["val_loss"] = []
-    ramp = _Ramp(lrs, accum)
+    ramp = Ramp(lrs, accum)
     try:
         inner._learning_rate = ramp
-        step_fn = _make_step(model, ramp)
-        evaluate = _make_eval(model) if val_batches is not None else None
+        step_fn = make_step(model, ramp)
+        evaluate = make_eval(model) if val_batches is not None else None
         bar = (
             keras.utils.Progbar(steps, stateful_metrics=["lr", "loss", "smooth_loss"])
             if verbose
             else None
         )
-        if _replicas(model) > 1:  # each replica reads its share of every global batch
+        if replicas(model) > 1:  # each replica reads its share of every global batch
             stream = model.distribute_strategy.experimental_distribute_dataset(stream)
         _run(model, step_fn, iter(stream), lrs, accum, smooth, diverge, rows, meta, evaluate, val_batches, bar)
     except KeyboardInterrupt as exc:

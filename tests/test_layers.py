@@ -28,6 +28,7 @@ LAYERS = {
     "schedule_free": 1,
     "data": 1,
     "datafiles": 1,
+    "rangestep": 2,
     "finder": 2,
     "sweeps": 2,
     "plots": 2,
