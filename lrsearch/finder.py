@@ -44,6 +44,7 @@ from lrsearch.analysis import MIN_POINTS, UNREADABLE, LRSuggestion, smooth_loss,
 from lrsearch.datafiles import read_csv
 from lrsearch.data import as_dataset, count_batches, first_batch, num_samples, take_batches
 from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError, first_line
+from lrsearch.fileio import write_csv, write_text
 
 __all__ = ["RangeTestResult", "lr_sweep", "range_test", "DEFAULT_MIN_STEPS", "DEFAULT_MAX_STEPS"]
 
@@ -150,14 +151,14 @@ class RangeTestResult:
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.frame.to_csv(path, index=False)
+        write_csv(self.frame, path)
         meta = {"format": FORMAT, "version": VERSION, **self.meta}
         try:
             meta["suggestion"] = self.suggestion.to_dict()
         except CurveError as exc:
             meta["suggestion"] = None
             meta["suggestion_error"] = str(exc)
-        _meta_path(path).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        write_text(_meta_path(path), json.dumps(meta, indent=2, default=_json_default) + "\n")
         return path
 
     @classmethod
