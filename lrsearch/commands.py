@@ -206,12 +206,14 @@ def cmd_range_test(args: argparse.Namespace, state: State) -> int:
                            batch_size=args.batch_size, seed=args.seed)
     source = _load_source(args)
     from lrsearch.finder import range_test
+    from lrsearch.pipeline import seeded_build
     from lrsearch.plots import save_figure
 
     out = Path(args.out or Path("runs") / source.name)
     out.mkdir(parents=True, exist_ok=True)
     with _progress_to_stderr():
-        result = range_test(source.build_model(), source.train, verbose=_verbosity(args),
+        result = range_test(seeded_build(source.build_model, options.seed)(), source.train,
+                            verbose=_verbosity(args),
                             **options.range_test_kwargs())
     result.save(out / "range_test.csv")
     save_figure(result.plot(), out / "range_test.png")

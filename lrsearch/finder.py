@@ -55,6 +55,7 @@ from lrsearch.errors import (
     DivergenceError,
     first_line,
 )
+from lrsearch.fileio import write_csv, write_text
 from lrsearch.rangestep import (
     Ramp,
     Snapshot,
@@ -170,14 +171,14 @@ class RangeTestResult:
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.frame.to_csv(path, index=False)
+        write_csv(self.frame, path)
         meta = {"format": FORMAT, "version": VERSION, **self.meta}
         try:
             meta["suggestion"] = self.suggestion.to_dict()
         except CurveError as exc:
             meta["suggestion"] = None
             meta["suggestion_error"] = str(exc)
-        _meta_path(path).write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        write_text(_meta_path(path), json.dumps(meta, indent=2, default=_json_default) + "\n")
         return path
 
     @classmethod

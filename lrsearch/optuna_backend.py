@@ -103,7 +103,7 @@ def run(plan: Plan) -> TuneResult:
         # the suggested schedule is where the search starts: the new study's first trial
         study.enqueue_trial(plan.space.suggested_params(), skip_if_exists=True)
     objective = OptunaObjective(plan)
-    callbacks: list[Any] = [_clear_session]
+    callbacks: list[Any] = [_clear_session, _TablesWriter(plan)]
     if max_trials is not None:
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         callbacks.append(optuna.study.MaxTrialsCallback(max_trials, states=states))
@@ -146,6 +146,17 @@ def _clear_session(study: Any, trial: Any) -> None:
     # Drop the finished trial's graph state; the garbage collector frees the model in its
     # own time (a forced collection here costs ~0.3 s per trial).
     clear_keras_session()
+
+
+class _TablesWriter:
+    """Study callback: rewrite the tables (and the best schedule so far) after each finished
+    trial, so a run killed mid-study leaves them current; each write is atomic."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def __call__(self, study: optuna.study.Study, trial: Any) -> None:
+        _finish(study, self.plan)
 
 
 def _finish(study: optuna.study.Study, plan: Plan) -> TuneResult:

@@ -132,6 +132,21 @@ def _paths(out: Path, names: Sequence[str]) -> dict[str, Path]:
     return {name: out / name for name in names if (out / name).exists()}
 
 
+def seeded_build(build: Callable[[], Any], seed: int | None) -> Callable[[], Any]:
+    """`build`, seeding Python, NumPy and the backend with `seed` before each model is made,
+    so the weights' initialization and dropout repeat from run to run (unseeded if None)."""
+    if seed is None:
+        return build
+
+    def build_seeded() -> Any:
+        import keras
+
+        keras.utils.set_random_seed(int(seed))
+        return build()
+
+    return build_seeded
+
+
 def _range_test(source: Any, out: Path, options: StudyOptions, *, reuse: bool, verbose: int) -> Any:
     from lrsearch.finder import RangeTestResult, range_test
     from lrsearch.plots import save_figure
@@ -142,7 +157,8 @@ def _range_test(source: Any, out: Path, options: StudyOptions, *, reuse: bool, v
         return RangeTestResult.load(csv)
     logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
                 options.range_steps or "default")
-    result = range_test(source.build_model(), source.train, verbose=int(verbose > 1),
+    model = seeded_build(source.build_model, options.seed)()
+    result = range_test(model, source.train, verbose=int(verbose > 1),
                         **options.range_test_kwargs())
     result.save(csv)
     save_figure(result.plot(), out / "range_test.png")
@@ -176,7 +192,8 @@ def sweep_window(result: Any, *, mode: str = "exp", min_steps: int = 30) -> dict
     return {"min_lr": lo, "max_lr": hi, "steps": min(steps, steps_all)}
 
 
-def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse: bool, **kwargs: Any) -> Any:
+def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse: bool,
+           seed: int | None = None, **kwargs: Any) -> Any:
     from lrsearch.plots import save_figure
     from lrsearch.report import SWEEP_FILES
     from lrsearch.sweeps import SweepResult, sweep
@@ -187,7 +204,8 @@ def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse
         return SweepResult.load(csv)
     logger.info("%s sweep over %s", param.replace("_", "-"), ", ".join(f"{v:g}" for v in values))
     try:
-        result = sweep(source.build_model, source.train, param=param, values=tuple(values), **kwargs)
+        result = sweep(seeded_build(source.build_model, seed), source.train, param=param, values=tuple(values),
+                       **kwargs)
     except ConfigError as exc:  # e.g. an optimizer without momentum: the study does without
         logger.warning("skipping the %s sweep: %s", param, exc)
         return None
@@ -354,7 +372,7 @@ def auto(
         kwargs = dict(**window, mode=options.mode, batch_size=options.array_batch_size, verbose=0)
         for param, values in (("momentum", momentum_values), ("weight_decay", weight_decay_values)):
             stage(f"the range test is kept in {out}; the {param} sweep was running")
-            swept = _sweep(source, out, param, values, reuse=reuse, **kwargs)
+            swept = _sweep(source, out, param, values, reuse=reuse, seed=options.seed, **kwargs)
             if swept is not None:
                 found[param] = swept
 

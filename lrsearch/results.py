@@ -19,6 +19,7 @@ import optuna
 import pandas as pd
 
 from lrsearch.errors import StorageError
+from lrsearch.fileio import write_csv
 from lrsearch.spec import ScheduleSpec
 from lrsearch.storage import open_storage, storage_url
 
@@ -82,8 +83,8 @@ class TuneResult:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"trials": out / "trials.csv", "history": out / "history.csv"}
-        _atomic_csv(self.trials, paths["trials"])
-        _atomic_csv(self.history, paths["history"])
+        write_csv(self.trials, paths["trials"])
+        write_csv(self.history, paths["history"])
         if self.best is not None:
             paths["schedule"] = out / "schedule.json"
             self.best.save(paths["schedule"])
@@ -103,13 +104,6 @@ def save_tables(result: TuneResult, out_dir: str | Path) -> TuneResult:
     except OSError as exc:
         logger.warning("could not write the tables to %s: %s", out_dir, exc)
     return result
-
-
-def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    # several workers may save the same run folder; a reader never sees half a file
-    tmp = path.with_name(f".{path.name}.{id(frame)}.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
 
 
 def load_result(storage: str | optuna.storages.BaseStorage, study_name: str) -> TuneResult:

@@ -32,6 +32,7 @@ import pandas as pd
 
 from lrsearch import __version__
 from lrsearch.errors import ConfigError, ScheduleFormatError
+from lrsearch.fileio import write_text
 from lrsearch.optimizers import (
     SCHEDULABLE,
     _schedulable_class,
@@ -306,10 +307,7 @@ class ScheduleSpec:
         """Write the JSON file (atomically: a reader never sees half a file)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     # ------------------------------------------------------------------ build
     def build_schedule(self) -> LearningRateSchedule | float:

@@ -30,6 +30,7 @@ import pandas as pd
 from lrsearch.analysis import LRSuggestion
 from lrsearch.datafiles import read_csv
 from lrsearch.errors import ConfigError, CurveError, DataError
+from lrsearch.fileio import write_csv, write_text
 from lrsearch.finder import RangeTestResult, range_test
 
 __all__ = ["PARAMS", "SweepResult", "sweep", "DEFAULT_VALUES"]
@@ -153,7 +154,7 @@ class SweepResult:
         """Write the long frame as CSV at `path`, how each test ran as `<stem>.meta.json`."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.frame.to_csv(path, index=False)
+        write_csv(self.frame, path)
         meta = {
             "format": FORMAT,
             "version": VERSION,
@@ -165,9 +166,8 @@ class SweepResult:
             "best": self.best,
             "candidates": list(self.candidates),
         }
-        path.with_name(path.stem + ".meta.json").write_text(
-            json.dumps(meta, indent=2, default=_json_default) + "\n"
-        )
+        write_text(path.with_name(path.stem + ".meta.json"),
+                   json.dumps(meta, indent=2, default=_json_default) + "\n")
         return path
 
     @classmethod

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lrsearch"
 LAYERS = {
     "__init__": 9,
     "errors": 0,
+    "fileio": 0,
     "defaults": 0,
     "analysis": 0,
     "display": 0,

@@ -13,6 +13,7 @@ import pytest
 
 import lrsearch
 from lrsearch.errors import ConfigError, DataError
+from lrsearch.options import StudyOptions
 from lrsearch.pipeline import AutoResult, auto
 
 MODEL = Path(__file__).resolve().parent / "cli_model.py"
@@ -120,3 +121,38 @@ def test_auto_with_keras_tuner_writes_the_report_from_the_tables(tmp_path):
     assert "<h1>kt</h1>" in page and "No study found for this run." in page
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials["number"]) == [0] and trials["state"][0] == "COMPLETE"
+
+
+def _dropout_model():
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dropout(0.3), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_same_seed_gives_the_same_range_test(tmp_path):
+    """`seed` seeds the weights' initialization and dropout too: same seed, same curve."""
+    from sklearn.datasets import load_digits
+
+    from lrsearch.pipeline import _prepare, _range_test
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    data = ((x[:256], y[:256]), (x[256:320], y[256:320]))
+
+    def run(seed, name):
+        options = StudyOptions.from_kwargs(None, seed=seed, range_steps=30, min_lr=1e-4, max_lr=10.0,
+                                           out_dir=tmp_path / name)
+        source, out = _prepare(_dropout_model, data, options, target=None, unsafe=False, val_split=0.2)
+        keras.utils.set_random_seed(123)  # whatever ran before must not matter
+        keras.Sequential([keras.layers.Dense(3)]).build((None, 4))
+        return _range_test(source, out, options, reuse=False, verbose=0)
+
+    first, second, other = run(7, "a"), run(7, "b"), run(8, "c")
+    assert len(first.frame) == 30
+    np.testing.assert_array_equal(first.frame["loss"].to_numpy(), second.frame["loss"].to_numpy())
+    assert first.suggestion.base_lr == second.suggestion.base_lr
+    assert first.suggestion.max_lr == second.suggestion.max_lr
+    assert pd.read_csv(tmp_path / "a" / "range_test.csv")["loss"].equals(
+        pd.read_csv(tmp_path / "b" / "range_test.csv")["loss"])
+    assert other.frame["loss"].iloc[0] != first.frame["loss"].iloc[0]

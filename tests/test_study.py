@@ -227,3 +227,31 @@ def test_best_trial_beats_the_default_constant_rate(tmp_path):
     bounds = result.best.provenance["bounds"]
     assert bounds["base_lr"] < bounds["max_lr"]
     json.dumps(result.best.to_dict())
+
+
+class _ReadTables(keras.callbacks.Callback):
+    """Reads `trials.csv` as each trial's training starts."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path, self.seen = path, []
+
+    def on_train_begin(self, logs=None):
+        self.seen.append(pd.read_csv(self.path) if self.path.exists() else None)
+
+
+@pytest.mark.slow
+def test_tables_are_written_after_each_trial(tmp_path):
+    """A run killed during trial 1 leaves trial 0 in trials.csv and history.csv."""
+    reader = _ReadTables(tmp_path / "s" / "trials.csv")
+    result = _tune(tmp_path, epochs=2, trials=2, callbacks=[reader])
+    assert reader.seen[0] is None
+    after_first = reader.seen[1]
+    assert after_first["number"].tolist() == [0] and after_first["state"].tolist() == ["COMPLETE"]
+    assert after_first["value"].iloc[0] == pytest.approx(result.trials["value"].iloc[0], rel=1e-12)
+    trials = pd.read_csv(tmp_path / "s" / "trials.csv")
+    assert trials["number"].tolist() == [0, 1]
+    np.testing.assert_allclose(trials["value"], result.trials["value"], rtol=1e-12)
+    history = pd.read_csv(tmp_path / "s" / "history.csv")
+    assert history[["trial", "epoch"]].values.tolist() == [[0, 1], [0, 2], [1, 1], [1, 2]]
+    np.testing.assert_allclose(history["lr"], result.history["lr"], rtol=1e-12)
