@@ -18,9 +18,10 @@ only). Per setup:
   stop; first 10 and last point dropped; gradient with respect to the rate itself, not
   its log). fastai's functions are transcribed from `fastai/callback/schedule.py`
   (torch is not installed in this environment, so fastai could not be); Lightning's
-  rule is written from its documented behaviour and was not checked line by line
-  against `tuner/lr_finder.py`: on an exponential sweep a gradient in the rate favours
-  the smallest rates, which is why its peaks land near 1e-7;
+  rule follows `_LRFinder.suggestion` in `lightning/pytorch/tuner/lr_finder.py`
+  (`torch.gradient(losses, spacing=[lrs])` on its EMA curve, `[10:-1]`): on an
+  exponential sweep a gradient in the rate itself favours the smallest rates, which is
+  why its peaks land near 1e-7 (as Lightning users get them);
 - stability: lrsearch's `max_lr` from `--spread-seeds` range tests (other initialisation
   and batch order each), max / min.
 
