@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("suggest", cmd_suggest, "suggest rate bounds from a loss curve CSV (columns lr, loss)", [])
     p.add_argument("curve", metavar="CURVE.csv", help="a range-test CSV or any CSV with lr and loss columns")
     p.add_argument("--loss-column", default="loss", metavar="NAME", help="column of losses (default loss)")
+    p.add_argument("--optimizer", metavar="CLASS",
+                   help="optimizer class that ran the test (sets the margin below the loss minimum: "
+                        "3 for SGD, 1.5 for Adam-like); default: the one in the range test's .meta.json")
 
     p = add("tune", cmd_tune,
             "study of schedules inside the bounds of a range test (run first unless given)",

@@ -229,12 +229,23 @@ def _read_curve(path: str | Path, loss_column: str = "loss") -> tuple[Any, Any]:
     return frame["lr"].to_numpy(float), frame[loss_column].to_numpy(float)
 
 
+def _recorded_optimizer(path: str | Path) -> str | None:
+    """The optimizer class a range test saved beside its curve (`NAME.meta.json`), if any:
+    a curve from another tool has none, and is read as from an unknown optimizer."""
+    meta = Path(path).with_name(Path(path).stem + ".meta.json")
+    try:
+        name = json.loads(meta.read_text()).get("optimizer")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
 def cmd_suggest(args: argparse.Namespace, state: State) -> int:
     """Bounds from any loss curve."""
     from lrsearch.analysis import suggest
 
     lr, loss = _read_curve(args.curve, args.loss_column)
-    suggestion = suggest(lr, loss)
+    suggestion = suggest(lr, loss, optimizer=args.optimizer or _recorded_optimizer(args.curve))
     for warning in suggestion.warnings:  # told once, here
         logger.warning("%s: %s", args.curve, warning)
     _print_suggestion(suggestion)

@@ -42,9 +42,14 @@ def test_range_test_then_suggest_then_plot(capsys, tmp_path):
     assert printed == json.loads(json.dumps(saved.suggestion.to_dict()))
     assert (tmp_path / "range_test.png").read_bytes().startswith(b"\x89PNG")
 
+    # the optimizer recorded beside the curve sets the margin, as in the range test itself
     code, out, _ = run(capsys, "suggest", tmp_path / "range_test.csv")
-    expected = lrsearch.suggest(saved.frame["lr"].to_numpy(), saved.frame["loss"].to_numpy())
-    assert code == 0 and json.loads(out) == json.loads(json.dumps(expected.to_dict()))
+    lr, loss = saved.frame["lr"].to_numpy(), saved.frame["loss"].to_numpy()
+    recorded = lrsearch.suggest(lr, loss, optimizer=saved.meta["optimizer"])
+    assert code == 0 and json.loads(out) == printed == json.loads(json.dumps(recorded.to_dict()))
+    code, out, _ = run(capsys, "suggest", tmp_path / "range_test.csv", "--optimizer", "Adam")
+    adam = lrsearch.suggest(lr, loss, optimizer="Adam")
+    assert code == 0 and json.loads(out) == json.loads(json.dumps(adam.to_dict()))
 
     code, out, _ = run(capsys, "plot", tmp_path / "range_test.csv", "-o", tmp_path / "curve.png")
     assert code == 0 and out.strip() == str(tmp_path / "curve.png")
