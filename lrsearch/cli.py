@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
             "range test -> momentum and weight-decay sweeps -> study -> schedule.json -> report.html",
             [model, lr_range, study])
     p.add_argument("--no-sweeps", action="store_true", help="skip the momentum and weight-decay sweeps")
+    p.add_argument("--fresh", action="store_true",
+                   help="redo the range test and sweeps even where the run folder holds ones made from "
+                        "the same model, data and settings")
     _study_defaults(p)
 
     add("range-test", cmd_range_test,

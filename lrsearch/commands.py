@@ -191,7 +191,7 @@ def cmd_auto(args: argparse.Namespace, state: State) -> int:
         "finished trials are kept in the study's storage; run the same command again to resume"
     )
     with _progress_to_stderr():
-        result = auto(args.model_file, options=options, sweeps=not args.no_sweeps,
+        result = auto(args.model_file, options=options, sweeps=not args.no_sweeps, reuse=not args.fresh,
                       on_stage=lambda hint: setattr(state, "on_interrupt", hint), **_source_options(args))
     for path in result.paths.values():
         _emit(str(path))

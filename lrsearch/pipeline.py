@@ -6,7 +6,8 @@ only the window where the first curve said something (`sweep_window`), at its de
 of steps per decade, so they cost a fraction of the first test each. Everything is
 written into `runs/<study>/` (or `out_dir`) as soon as it exists, so an interrupted run
 loses nothing: rerunning the same command reuses the range test and sweeps found there
-and resumes the study.
+(when `lrsearch.evidence` finds them whole and made from the same model, data and
+settings; otherwise they are redone, with a line saying why) and resumes the study.
 """
 
 from __future__ import annotations
@@ -147,13 +148,16 @@ def seeded_build(build: Callable[[], Any], seed: int | None) -> Callable[[], Any
     return build_seeded
 
 
-def _range_test(source: Any, out: Path, options: StudyOptions, *, reuse: bool, verbose: int) -> Any:
+def _range_test(source: Any, out: Path, options: StudyOptions, *, reuse: bool, verbose: int,
+                fingerprint: dict[str, Any] | None = None) -> Any:
+    """A range test, or the one in `out` when `fingerprint` (see `lrsearch.evidence`) still holds."""
+    from lrsearch import evidence
     from lrsearch.finder import RangeTestResult, range_test
     from lrsearch.plots import save_figure
 
     csv = out / "range_test.csv"
-    if reuse and csv.exists():
-        logger.info("reusing the range test in %s", csv)
+    fp = None if fingerprint is None else evidence.range_fingerprint(fingerprint, options)
+    if fp is not None and evidence.reusable(out, csv.name, fp, what="range test", reuse=reuse):
         return RangeTestResult.load(csv)
     logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
                 options.range_steps or "default")
@@ -162,6 +166,8 @@ def _range_test(source: Any, out: Path, options: StudyOptions, *, reuse: bool, v
                         **options.range_test_kwargs())
     result.save(csv)
     save_figure(result.plot(), out / "range_test.png")
+    if fp is not None:
+        evidence.record(out, csv.name, fp, [csv.name, "range_test.meta.json"])
     return result
 
 
@@ -193,15 +199,19 @@ def sweep_window(result: Any, *, mode: str = "exp", min_steps: int = 30) -> dict
 
 
 def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse: bool,
-           seed: int | None = None, **kwargs: Any) -> Any:
+           seed: int | None = None, fingerprint: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    from lrsearch import evidence
     from lrsearch.plots import save_figure
     from lrsearch.report import SWEEP_FILES
     from lrsearch.sweeps import SweepResult, sweep
 
     csv = out / SWEEP_FILES[param]
-    if reuse and csv.exists():
-        logger.info("reusing the %s sweep in %s", param, csv)
-        return SweepResult.load(csv)
+    fp = None
+    if fingerprint is not None:
+        window = {k: kwargs.get(k) for k in ("min_lr", "max_lr", "steps", "mode")}
+        fp = evidence.sweep_fingerprint(fingerprint, values, window, out / "range_test.csv")
+        if evidence.reusable(out, csv.name, fp, what=f"{param.replace('_', '-')} sweep", reuse=reuse):
+            return SweepResult.load(csv)
     logger.info("%s sweep over %s", param.replace("_", "-"), ", ".join(f"{v:g}" for v in values))
     try:
         result = sweep(seeded_build(source.build_model, seed), source.train, param=param, values=tuple(values),
@@ -211,6 +221,8 @@ def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse
         return None
     result.save(csv)
     save_figure(result.plot(), csv.with_suffix(".png"))
+    if fp is not None:
+        evidence.record(out, csv.name, fp, [csv.name, csv.stem + ".meta.json"])
     return result
 
 
@@ -341,7 +353,8 @@ def auto(
         sweeps: run the momentum and weight-decay sweeps (values given by
             `momentum_values`, `weight_decay_values`).
         reuse: take the range test and sweeps already in `out_dir` instead of redoing
-            them, so a rerun resumes where the last one stopped.
+            them, so a rerun resumes where the last one stopped; only those made from
+            the same model, data and settings, and whole (`lrsearch.evidence`).
         report: write `report.html`.
         verbose: 0 silent, 1 stage messages (logging), 2 also progress bars.
         on_stage: called with a sentence saying what is kept if the run stops now.
@@ -360,8 +373,11 @@ def auto(
     source, out = _prepare(model_or_path, data, options, target=target, unsafe=unsafe, val_split=val_split)
     logger.info("run folder %s", out)
 
+    from lrsearch.evidence import source_fingerprint
+
+    base = source_fingerprint(source, options, data=data)  # what the evidence in `out` must match
     stage("nothing recorded yet (the range test was running)")
-    result = _range_test(source, out, options, reuse=reuse, verbose=verbose)
+    result = _range_test(source, out, options, reuse=reuse, verbose=verbose, fingerprint=base)
     suggestion = result.suggestion
     _log_bounds(suggestion)
 
@@ -372,7 +388,8 @@ def auto(
         kwargs = dict(**window, mode=options.mode, batch_size=options.array_batch_size, verbose=0)
         for param, values in (("momentum", momentum_values), ("weight_decay", weight_decay_values)):
             stage(f"the range test is kept in {out}; the {param} sweep was running")
-            swept = _sweep(source, out, param, values, reuse=reuse, seed=options.seed, **kwargs)
+            swept = _sweep(source, out, param, values, reuse=reuse, seed=options.seed, fingerprint=base,
+                           **kwargs)
             if swept is not None:
                 found[param] = swept
 

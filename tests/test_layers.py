@@ -29,6 +29,7 @@ LAYERS = {
     "schedule_free": 1,
     "data": 1,
     "datafiles": 1,
+    "evidence": 1,
     "rangestep": 2,
     "finder": 2,
     "sweeps": 2,
