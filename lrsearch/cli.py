@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="schedule families to search, comma-separated, of one_cycle, cyclic, wsd, "
                             "schedule_free (default one_cycle,cyclic)")
     group.add_argument("--metric", default="val_loss", help="metric to optimize (default val_loss)")
+    group.add_argument("--direction", choices=("minimize", "maximize"), default=None,
+                       help="whether --metric is minimized or maximized (default: told by its name)")
     group.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
                        help="trial pruner (default median)")
 
@@ -251,7 +253,7 @@ def _study_defaults(p: argparse.ArgumentParser) -> None:
 def _configure_logging(args: argparse.Namespace | None) -> None:
     level = logging.INFO
     if args is not None:
-        level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
+        level = logging.ERROR if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("lrsearch")
@@ -271,9 +273,11 @@ def _configure_logging(args: argparse.Namespace | None) -> None:
 
 
 def _drop_traceback(record: logging.LogRecord) -> bool:
+    """Optuna's records without tracebacks, and without its "Trial N failed ..." lines:
+    lrsearch says itself, in one line, why a trial failed."""
     record.exc_info = None
     record.exc_text = None
-    return True
+    return not (record.levelno == logging.WARNING and " failed with " in str(record.msg))
 
 
 def _error(message: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lrsearch.errors import ConfigError
+from lrsearch.fileio import writable_folder
 
 __all__ = [
     "State",
@@ -170,6 +171,7 @@ def _options(args: argparse.Namespace) -> Any:
 
     return StudyOptions(
         epochs=args.epochs, trials=args.trials, families=_families(args.families), metric=args.metric,
+        direction=args.direction,
         pruner=args.pruner, seed=args.seed, batch_size=args.batch_size, storage=args.storage,
         study_name=args.study, out_dir=args.out, backend=args.backend, min_lr=args.min_lr,
         max_lr=args.max_lr, range_steps=args.steps, mode=args.mode,
@@ -209,12 +211,18 @@ def cmd_range_test(args: argparse.Namespace, state: State) -> int:
     from lrsearch.pipeline import seeded_build
     from lrsearch.plots import save_figure
 
-    out = Path(args.out or Path("runs") / source.name)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(args.out or Path("runs") / source.name)
     with _progress_to_stderr():
-        result = range_test(seeded_build(source.build_model, options.seed)(), source.train,
-                            verbose=_verbosity(args),
-                            **options.range_test_kwargs())
+        try:
+            result = range_test(seeded_build(source.build_model, options.seed)(), source.train,
+                                verbose=_verbosity(args), **options.range_test_kwargs())
+        except KeyboardInterrupt as exc:  # keep the curve recorded so far
+            partial = getattr(exc, "range_test_result", None)
+            if partial is not None and len(partial.frame):
+                partial.save(out / "range_test.csv")
+                state.on_interrupt = (f"the curve so far ({len(partial.frame)} steps) is saved in "
+                                      f"{out / 'range_test.csv'}; 'lrsearch suggest' reads it")
+            raise
     result.save(out / "range_test.csv")
     save_figure(result.plot(), out / "range_test.png")
     logger.info("wrote %s and %s", out / "range_test.csv", out / "range_test.png")
@@ -225,7 +233,7 @@ def cmd_range_test(args: argparse.Namespace, state: State) -> int:
 def _read_curve(path: str | Path, loss_column: str = "loss") -> tuple[Any, Any]:
     from lrsearch.datafiles import read_csv
 
-    frame = read_csv(path, "curve file", ["lr", loss_column])
+    frame = read_csv(path, "curve file", ["lr", loss_column], numeric=True)
     return frame["lr"].to_numpy(float), frame[loss_column].to_numpy(float)
 
 

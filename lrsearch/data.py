@@ -280,7 +280,24 @@ def as_pair(data: Any, what: str) -> Any:
         raise DataError(
             f"{what} must be (x, y) or (x, y, sample_weight). Received: a tuple of {len(data)}"
         )
+    if isinstance(data, tuple):
+        data = tuple(_list_to_array(part, name, what) for part, name in zip(data, ("x", "y", "sample_weight")))
     return data
+
+
+def _list_to_array(part: Any, name: str, what: str) -> Any:
+    """A Python list of numbers or rows (as `.tolist()` gives) as an array; a list of
+    arrays (several inputs) is left as it is."""
+    if not isinstance(part, list) or not part or isinstance(part[0], np.ndarray) or hasattr(part[0], "shape"):
+        return part
+    try:
+        array = np.asarray(part)
+    except ValueError as exc:  # ragged rows
+        raise DataError(f"{what}: {name} is a list whose rows differ in length ({first_line(exc, 80)}); "
+                        "return NumPy arrays of one shape") from exc
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(f"{what}: {name} is a list of {type(part[0]).__name__}, not numbers; return NumPy arrays")
+    return array.astype("float32") if np.issubdtype(array.dtype, np.floating) else array
 
 
 def _head(x: Any, n: int) -> Any:

@@ -9,19 +9,24 @@ raises `DataError` with a one-line message.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lrsearch.errors import DataError, LRSearchError, first_line
+from lrsearch.errors import DataError, LRSearchError, data_cause, first_line
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["load_data_file", "read_csv"]
 
 
 def read_csv(path: str | Path, what: str, columns: Sequence[str] = (), *,
-             missing_error: type[LRSearchError] = DataError, hint: str = "") -> Any:
+             missing_error: type[LRSearchError] = DataError, hint: str = "", numeric: bool = False) -> Any:
     """A CSV as a pandas DataFrame that has `columns`.
 
     Args:
@@ -30,9 +35,11 @@ def read_csv(path: str | Path, what: str, columns: Sequence[str] = (), *,
         columns: columns it must have.
         missing_error: the error for missing columns.
         hint: what to do, appended to the missing-columns message.
+        numeric: `columns` must hold numbers (a curve), and the file at least one row.
 
     Raises:
-        DataError: the file is missing or not a CSV.
+        DataError: the file is missing or not a CSV; with `numeric`, it has no rows or a
+            value in `columns` that is not a number.
         missing_error: a column of `columns` is missing.
     """
     import pandas as pd
@@ -50,6 +57,20 @@ def read_csv(path: str | Path, what: str, columns: Sequence[str] = (), *,
             f"{path} has no column {', '.join(missing)}; a {what} needs {', '.join(map(str, columns))} "
             f"(columns found: {', '.join(map(str, frame.columns))})" + (f"; {hint}" if hint else "")
         )
+    if numeric:
+        if frame.empty:
+            raise DataError(f"{path} has a header but no rows; a {what} needs its recorded rows "
+                            "(rerun the range test)")
+        for column in columns:
+            values = pd.to_numeric(frame[column], errors="coerce")
+            bad = values.isna() & frame[column].notna()
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise DataError(
+                    f"{path}: column {column} holds {frame[column].iloc[row]!r} on line {row + 2}, not a number; "
+                    "fix or delete that line"
+                )
+            frame[column] = values
     return frame
 
 
@@ -142,32 +163,52 @@ def _load_images(path: Path, model: Any, val_split: float, seed: int) -> tuple[t
     if color is None:
         raise DataError(f"the model takes {channels} channels; images need 1, 3 or 4")
     try:
-        train_ds, val_ds = keras.utils.image_dataset_from_directory(
-            path,
-            labels="inferred",
-            label_mode=_label_mode(model),
-            color_mode=color,
-            batch_size=None,
-            image_size=(height, width),
-            shuffle=True,
-            seed=seed,
-            validation_split=val_split,
-            subset="both",
-            verbose=False,
-        )
+        with contextlib.redirect_stdout(io.StringIO()) as said:  # "Using N files ...": not results
+            train_ds, val_ds = keras.utils.image_dataset_from_directory(
+                path,
+                labels="inferred",
+                label_mode=_label_mode(model),
+                color_mode=color,
+                batch_size=None,
+                image_size=(height, width),
+                shuffle=True,
+                seed=seed,
+                validation_split=val_split,
+                subset="both",
+                verbose=False,
+            )
+        for line in said.getvalue().splitlines():
+            logger.debug("%s", line)
     except Exception as exc:
         raise DataError(f"cannot read images from {path}: {first_line(exc)}") from exc
 
     def arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
-        for x, y in dataset.as_numpy_iterator():
-            xs.append(x)
-            ys.append(y)
+        try:
+            for x, y in dataset.as_numpy_iterator():
+                xs.append(x)
+                ys.append(y)
+        except Exception as exc:  # TensorFlow decodes the files only now
+            raise DataError(_undecodable(path, getattr(dataset, "file_paths", ()), exc)) from exc
         if not xs:
             raise DataError(f"image folder {path} holds too few images to split off a validation set")
         return np.stack(xs).astype("float32"), np.stack(ys)
 
     return arrays(train_ds), arrays(val_ds)
+
+
+def _undecodable(folder: Path, paths: Sequence[str], exc: BaseException) -> str:
+    """The line for an image folder TensorFlow failed to read: the first file that does
+    not decode, when one can be found."""
+    import tensorflow as tf
+
+    for name in paths:
+        try:
+            tf.io.decode_image(tf.io.read_file(name), expand_animations=False)
+        except Exception as bad:  # noqa: BLE001 - any failure names the file
+            return (f"image file {name} in {folder} cannot be decoded ({data_cause(bad)}); "
+                    "remove or replace it")
+    return f"cannot read the images in {folder}: {data_cause(exc)}; check the files in it"
 
 
 def load_data_file(

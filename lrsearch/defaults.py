@@ -14,6 +14,8 @@ __all__ = [
     "DEFAULT_MIN_LR",
     "DEFAULT_RANGE_STEPS",
     "DEFAULT_TRIALS",
+    "MAX_RANGE_STEPS",
+    "MAX_STUDY_NAME",
 ]
 
 DEFAULT_BATCH_SIZE = 32
@@ -29,3 +31,8 @@ DEFAULT_RANGE_STEPS = 160
 DEFAULT_MIN_LR = 1e-6
 DEFAULT_MAX_LR = 10.0
 """The rates `auto`'s range test spans."""
+MAX_RANGE_STEPS = 1_000_000
+"""The most steps a range test records (its rates and losses are kept in memory; a few
+hundred steps find the bounds)."""
+MAX_STUDY_NAME = 128
+"""The longest study name: it names the run folder and a row in the study's storage."""

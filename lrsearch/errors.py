@@ -7,6 +7,8 @@ prints `str(exc)` and exits with status 1.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "LRSearchError",
     "ConfigError",
@@ -18,6 +20,7 @@ __all__ = [
     "StorageError",
     "argument_error",
     "first_line",
+    "data_cause",
 ]
 
 
@@ -71,3 +74,25 @@ def argument_error(name: str, requirement: str, value: object,
     raises what it returns, so the traceback points at the check.
     """
     return cls(f"Argument `{name}` must be {requirement}. Received: {name}={value!r}")
+
+
+_LABEL = re.compile(r"label value of (-?\d+) which is outside the valid range of \[0, (\d+)\)")
+_NOISE = ("Graph execution error", "Detected at node", "defined at", "File \"", "[[", "{{", "Error in user-defined")
+
+
+def data_cause(exc: BaseException) -> str:
+    """What a TensorFlow data error (an `InvalidArgumentError` raised mid-training) says
+    about the data, in a few words: "label 10 out of range for 10 classes", or the line of
+    its long message that states the cause (not the graph's node names and stack)."""
+    text = str(exc)
+    match = _LABEL.search(text)
+    if match:
+        value, classes = int(match.group(1)), int(match.group(2))
+        return f"label {value} out of range for {classes} classes (labels must be 0 to {classes - 1})"
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)  # TensorFlow's node names
+    text = re.sub(r"\s*\[Op:[^\]]*\](\s*name:\s*\S*)?", "", text)
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.startswith((" ", "\t")) and not any(n in line for n in _NOISE)]
+    line = lines[-1] if lines else first_line(exc)
+    line = re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", line).rstrip(".")
+    return line if len(line) <= 200 else line[:197] + "..."

@@ -48,11 +48,13 @@ from lrsearch.data import (
     take_batches,
 )
 from lrsearch.datafiles import read_csv
+from lrsearch.defaults import MAX_RANGE_STEPS
 from lrsearch.errors import (
     ConfigError,
     CurveError,
     DataError,
     DivergenceError,
+    data_cause,
     first_line,
 )
 from lrsearch.fileio import write_csv, write_text
@@ -66,7 +68,8 @@ from lrsearch.rangestep import (
     replicas,
 )
 
-__all__ = ["RangeTestResult", "lr_sweep", "range_test", "DEFAULT_MIN_STEPS", "DEFAULT_MAX_STEPS"]
+__all__ = ["RangeTestResult", "lr_sweep", "range_test", "require_trainable", "DEFAULT_MIN_STEPS",
+           "DEFAULT_MAX_STEPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +102,20 @@ def lr_sweep(min_lr: float, max_lr: float, steps: int, mode: str = "exp") -> np.
     return out
 
 
+def require_trainable(model: Any) -> None:
+    """Refuse a built model without trainable weights: its loss does not depend on the
+    rate, so any bounds read from it would be noise.
+
+    Raises:
+        ConfigError: `model.trainable_weights` is empty.
+    """
+    if getattr(model, "built", True) and not model.trainable_weights:
+        raise ConfigError(
+            "the model has no trainable weights, so the learning rate changes nothing; "
+            "unfreeze some layers (layer.trainable = True) before searching a rate"
+        )
+
+
 def _check_sweep(min_lr: float, max_lr: float, steps: int | None, mode: str) -> None:
     if not (math.isfinite(min_lr) and min_lr > 0):
         raise ConfigError(f"Argument `min_lr` must be > 0. Received: min_lr={min_lr}")
@@ -108,6 +125,9 @@ def _check_sweep(min_lr: float, max_lr: float, steps: int | None, mode: str) -> 
         )
     if steps is not None and (int(steps) != steps or steps < 2):
         raise ConfigError(f"Argument `steps` must be an integer >= 2. Received: steps={steps}")
+    if steps is not None and steps > MAX_RANGE_STEPS:
+        raise ConfigError(f"Argument `steps` must be at most {MAX_RANGE_STEPS} (a few hundred steps find the "
+                          f"bounds). Received: steps={steps}")
     if mode not in ("exp", "linear"):
         raise ConfigError(f"Argument `mode` must be 'exp' or 'linear'. Received: mode={mode!r}")
 
@@ -193,7 +213,7 @@ class RangeTestResult:
             CurveError: a needed column is missing.
         """
         path = Path(path)
-        frame = read_csv(path, "range-test file", ["lr", "loss"], missing_error=CurveError)
+        frame = read_csv(path, "range-test file", ["lr", "loss"], missing_error=CurveError, numeric=True)
         meta: dict[str, Any] = {}
         mp = _meta_path(path)
         if mp.exists():
@@ -290,7 +310,8 @@ def range_test(
         smooth: moving-average factor of `smooth_loss`, in [0, 1).
         diverge: stop when `smooth_loss > diverge * min(smooth_loss)`; 0 disables.
         restore: put every model, metric and optimizer variable back afterwards.
-        verbose: 0 silent, 1 a progress bar.
+        verbose: 0 silent (the caller reads `result.suggestion.warnings`), 1 a progress
+            bar and the curve's warnings logged.
 
     Returns:
         A `RangeTestResult`.
@@ -338,6 +359,7 @@ def range_test(
         val_batches = list(val_ds)
 
     build_like_fit(model, first_batch(ds))
+    require_trainable(model)
     # a test that may be rerun needs the starting state even when not restoring at the end
     snapshot = Snapshot(model) if restore or extend else None
     meta: dict[str, Any] = {
@@ -391,7 +413,7 @@ def range_test(
             snapshot.restore()
     meta["seconds"] = round(time.perf_counter() - started, 3)
     result.meta.update(seconds=meta["seconds"], rounds=rounds)
-    if error is None:
+    if error is None and verbose:  # a caller that runs quietly (a sweep, auto) tells them itself, once
         for warning in result.suggestion.warnings:
             logger.warning("range-test curve: %s", warning)
     return result
@@ -471,6 +493,14 @@ def _round(model, ds, lrs, accum, smooth, diverge, meta, val_batches, verbose, o
         meta["stopped"] = "interrupted"
         exc.range_test_result = _result(lrs, rows, smooth, meta)  # type: ignore[attr-defined]
         raise
+    except tf.errors.InvalidArgumentError as exc:  # a bad batch found mid-run (a label, an image)
+        step = len(rows["loss"])
+        per_pass = count_batches(ds)
+        batch = step % per_pass + 1 if per_pass else step + 1
+        raise DataError(
+            f"{data_cause(exc)} in batch {batch} of the training data (range-test step {step + 1}); "
+            "fix or remove that data"
+        ) from exc
     finally:
         inner._learning_rate = old_lr
     return rows

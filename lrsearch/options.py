@@ -30,6 +30,8 @@ from lrsearch.defaults import (
     DEFAULT_MIN_LR,
     DEFAULT_RANGE_STEPS,
     DEFAULT_TRIALS,
+    MAX_RANGE_STEPS,
+    MAX_STUDY_NAME,
 )
 from lrsearch.errors import ConfigError, argument_error
 from lrsearch.space import ALL_FAMILIES, FAMILIES
@@ -63,8 +65,9 @@ def infer_direction(metric: str) -> str:
     if any(k in name for k in _MAXIMIZED):
         return "maximize"
     raise ConfigError(
-        f"cannot tell whether to minimize or maximize {metric!r}: pass direction="
-        "'minimize' or direction='maximize'"
+        f"cannot tell whether to minimize or maximize {metric!r} from its name: pass direction="
+        "'minimize' or 'maximize' (--direction on the command line), or a metric the model logs "
+        "such as val_loss or val_accuracy"
     )
 
 
@@ -73,6 +76,25 @@ def _whole(name: str, value: Any, *, optional: bool = False) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise argument_error(name, "an integer >= 1" + (" or None" if optional else ""), value)
+
+
+def _check_study_name(name: Any) -> None:
+    """A study name names the run folder and a row in the storage: a plain, short name."""
+    if name is None:
+        return
+    shown = repr(name) if not isinstance(name, str) or len(name) <= 60 else repr(name[:40] + "...")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"Argument `study_name` (--study) must be a non-empty name. Received: {shown}")
+    if len(name) > MAX_STUDY_NAME:
+        raise ConfigError(
+            f"Argument `study_name` (--study) must be at most {MAX_STUDY_NAME} characters (it names the run "
+            f"folder and the study's row in the storage). Received: {len(name)} characters, {shown}"
+        )
+    if any(c in name for c in "/\\\0") or name in (".", ".."):
+        raise ConfigError(
+            "Argument `study_name` (--study) must be a plain name without '/' or '\\' (it names the run "
+            f"folder under runs/); use --out to choose the folder. Received: {shown}"
+        )
 
 
 @dataclass(frozen=True)
@@ -135,6 +157,12 @@ class StudyOptions:
         _whole("max_trials", self.max_trials, optional=True)
         _whole("batch_size", self.batch_size, optional=True)
         _whole("range_steps", self.range_steps, optional=True)
+        if self.range_steps is not None and self.range_steps > MAX_RANGE_STEPS:
+            raise ConfigError(
+                f"Argument `range_steps` (--steps) must be at most {MAX_RANGE_STEPS}: a few hundred steps "
+                f"find the bounds. Received: range_steps={self.range_steps}"
+            )
+        _check_study_name(self.study_name)
         families = (self.families,) if isinstance(self.families, str) else tuple(self.families)
         if not families:
             raise argument_error("families", f"at least one of {ALL_FAMILIES}", families)

@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import optuna
 
-from lrsearch.errors import ConfigError
+from lrsearch.errors import ConfigError, DataError, data_cause
 from lrsearch.options import PRUNERS
 from lrsearch.results import (
     ATTR,
@@ -127,6 +127,11 @@ def run(plan: Plan) -> TuneResult:
         _finish(study, plan)
         if _is_interrupt(exc):
             raise KeyboardInterrupt from exc
+        if type(exc).__name__ == "InvalidArgumentError":  # a bad batch TensorFlow met mid-trial
+            trial = study.trials[-1] if study.trials else None
+            where = f" in trial {trial.number} (epoch {len(trial.user_attrs.get(HISTORY) or []) + 1})" if trial else ""
+            raise DataError(f"{data_cause(exc)}{where}, in the training or validation data; fix or remove "
+                            "that data") from exc
         raise
     finally:
         optuna.logging.set_verbosity(verbosity)

@@ -28,6 +28,7 @@ from lrsearch.defaults import (
     DEFAULT_TRIALS,
 )
 from lrsearch.errors import ConfigError, DataError
+from lrsearch.fileio import writable_folder
 from lrsearch.options import StudyOptions
 
 __all__ = [
@@ -237,7 +238,7 @@ def _prepare(model_or_path: Any, data: Any, options: StudyOptions, *, target: st
                             seed=options.seed or 0, batch_size=options.array_batch_size,
                             metric=options.metric)
     out = Path(options.out_dir) if options.out_dir else Path("runs") / (options.study_name or source.name)
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out)  # a file, a read-only folder or a name too long: said before any training
     return source, out
 
 

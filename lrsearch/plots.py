@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from lrsearch.errors import CurveError, LRSearchError
+from lrsearch.fileio import atomic_write
 
 if TYPE_CHECKING:
     from lrsearch.finder import RangeTestResult
@@ -261,17 +262,22 @@ def plot_sweep(result: SweepResult, ax: Any = None, *, figsize=(7.0, 4.5)) -> An
     return fig
 
 
+PLOT_POINTS = 4000
+"""Steps a schedule's plot evaluates at most (sampled evenly over a longer run)."""
+
+
 def schedule_plot_data(spec: ScheduleSpec, steps: int | None = None) -> SchedulePlotData:
     """What `plot_schedule` draws: the rate and momentum per step, the epoch lines (at
     most ~50), the labels."""
-    table = spec.table(steps)
+    table = spec.table(steps, points=PLOT_POINTS)
     step = table["step"].to_numpy()
+    total = int(step[-1]) + 1 if len(step) else 0
     lines = np.array([], dtype=int)
     xlabel = "step"
-    if spec.steps_per_epoch and len(table):
-        boundaries = np.arange(spec.steps_per_epoch, len(table), spec.steps_per_epoch)
-        stride = max(1, len(boundaries) // 50)
-        lines = boundaries[stride - 1 :: stride]
+    if spec.steps_per_epoch and total:
+        count = (total - 1) // spec.steps_per_epoch  # epoch boundaries inside the run
+        stride = max(1, count // 50)
+        lines = spec.steps_per_epoch * np.arange(stride, count + 1, stride)
         xlabel = f"step ({spec.steps_per_epoch} per epoch; lines mark epochs)"
     momentum = None
     if table["momentum"].nunique() > 1 or spec.momentum is not None:
@@ -328,8 +334,10 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     fig = figure_of(fig)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    _release(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
+    finally:
+        _release(fig)
     return path
 
 

@@ -121,9 +121,12 @@ def check_data_fits(model: keras.Model, train: Any, validation: Any, *,
         DataError: NaN/inf values in the arrays, mismatched lengths, or data the model
             cannot take (wrong shape, labels out of range).
         DivergenceError: the loss is NaN/inf before a single update.
-        ConfigError: the model does not produce `metric`.
+        ConfigError: the model does not produce `metric`, or has no trainable weights.
     """
+    from lrsearch.finder import require_trainable
+
     logs = _evaluate(model, train, "training data", batch_size)
+    require_trainable(model)
     if validation is not None or metric is None or metric.startswith("val_"):
         _evaluate(model, validation, "validation data", batch_size)
     if metric is not None and metric.removeprefix("val_") not in logs:

@@ -330,24 +330,35 @@ class ScheduleSpec:
             raise ConfigError(f"cannot build {self.optimizer} from this schedule: {exc}") from None
 
     # ------------------------------------------------------------------ inspect
-    def table(self, steps: int | None = None) -> pd.DataFrame:
+    def table(self, steps: int | None = None, points: int | None = None) -> pd.DataFrame:
         """Step by step values over the run: `step, epoch, lr, momentum, weight_decay`.
 
         `lr` is the rate the optimizer uses: for a Schedule-Free optimizer, the schedule
         times its warmup. `steps` defaults to `steps_per_epoch * epochs`, else the schedule's own length.
         Each schedule is evaluated once over the whole array of steps. A momentum or
         weight decay left to the optimizer shows its default (no weight decay: 0).
+        `points` samples at most that many steps, evenly, first and last included (a plot
+        of a long run needs no more than its width in pixels).
 
         Raises:
-            ConfigError: no `steps` given and none known.
+            ConfigError: no `steps` given and none known, or more steps than fit in memory
+                without `points`.
         """
         steps = self.total_steps if steps is None else _whole("steps", steps)
         if steps is None:
             raise ConfigError(
                 "Argument `steps` is needed: the spec has no steps_per_epoch * epochs and the schedule no length"
             )
+        if points is not None and steps > _whole("points", points):
+            index = np.unique(np.linspace(0, steps - 1, points).round().astype(np.int64))
+        elif steps > MAX_TABLE_STEPS:
+            raise ConfigError(
+                f"a table of {steps} steps does not fit in memory (at most {MAX_TABLE_STEPS}); "
+                "pass points= to sample it"
+            )
+        else:
+            index = np.arange(steps, dtype=np.int64)
         optimizer = self.build_optimizer()
-        index = np.arange(steps, dtype=np.int64)
         frame = pd.DataFrame({"step": index})
         if self.steps_per_epoch:
             frame["epoch"] = index // self.steps_per_epoch
@@ -382,6 +393,10 @@ class ScheduleSpec:
         from lrsearch.display import schedule_html  # notebook display
         from lrsearch.plots import png_tag
         return schedule_html(self, png_tag(self.plot))
+
+
+MAX_TABLE_STEPS = 50_000_000
+"""The most rows `ScheduleSpec.table` makes without `points` (five float columns each)."""
 
 
 def _evaluate(value: Any, steps: np.ndarray) -> np.ndarray:

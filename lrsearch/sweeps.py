@@ -178,7 +178,7 @@ class SweepResult:
             DataError: the file is missing or not a sweep CSV.
         """
         path = Path(path)
-        frame = read_csv(path, "sweep file", ["value", "lr", "loss"],
+        frame = read_csv(path, "sweep file", ["value", "lr", "loss"], numeric=True,
                          hint="a range-test CSV is read with RangeTestResult.load")
         mp = path.with_name(path.stem + ".meta.json")
         meta: dict[str, Any] = {}
