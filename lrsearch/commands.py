@@ -295,7 +295,6 @@ def cmd_export(args: argparse.Namespace, state: State) -> int:
             "run more trials ('lrsearch tune' or 'lrsearch auto') first"
         )
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     result.best.save(output)
     _emit(str(output))
     return EXIT_OK

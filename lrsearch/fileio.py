@@ -19,10 +19,18 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     The temporary name is unique per call, so several processes may write the same
     file: the last rename wins and each reader sees one whole version.
 
+    Its folder is made when missing.
+
     Raises:
-        ConfigError: `path` is a folder.
+        ConfigError: `path` is a folder, or lies under a file.
     """
     path = Path(path)
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            from lrsearch.errors import ConfigError
+
+            raise ConfigError(f"cannot write {path}: {parent} is a file, not a folder; pass another path")
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         from lrsearch.errors import ConfigError
 
@@ -63,12 +71,12 @@ def writable_folder(path: str | Path, what: str = "output folder") -> Path:
     from lrsearch.errors import ConfigError
 
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{what} {path} is a file, not a folder; pass a folder path")
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise ConfigError(f"{what} {path} lies under the file {parent}; pass a folder path")
     try:
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"{what} {path} is a file, not a folder; pass a folder path")
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                raise ConfigError(f"{what} {path} lies under the file {parent}; pass a folder path")
         path.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".lrsearch-write-check.", dir=path)
         os.close(fd)

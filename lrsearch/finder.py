@@ -190,7 +190,6 @@ class RangeTestResult:
             The CSV path.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         write_csv(self.frame, path)
         meta = {"format": FORMAT, "version": VERSION, **self.meta}
         try:

@@ -333,7 +333,6 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     """Write a matplotlib figure (or the figure of an Axes) as PNG and release it."""
     fig = figure_of(fig)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
     finally:

@@ -305,8 +305,6 @@ class ScheduleSpec:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the JSON file (atomically: a reader never sees half a file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     # ------------------------------------------------------------------ build

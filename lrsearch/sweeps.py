@@ -153,7 +153,6 @@ class SweepResult:
     def save(self, path: str | Path) -> Path:
         """Write the long frame as CSV at `path`, how each test ran as `<stem>.meta.json`."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         write_csv(self.frame, path)
         meta = {
             "format": FORMAT,
