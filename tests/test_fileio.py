@@ -73,3 +73,62 @@ def test_range_test_save_keeps_old_curve(tmp_path, monkeypatch):
         RangeTestResult(frame=frame.iloc[:20], meta={}).save(path)
     assert path.read_text() == before
     assert sorted(os.listdir(tmp_path)) == ["range_test.csv", "range_test.meta.json"]
+
+
+# --------------------------------------------------------------------------- output folders
+
+
+def test_writable_folder_refuses_files_and_paths_under_files(tmp_path):
+    from lrsearch.errors import ConfigError
+    from lrsearch.fileio import writable_folder
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a folder; pass a folder path"):
+        writable_folder(tmp_path / "f")
+    with pytest.raises(ConfigError, match="lies under the file"):
+        writable_folder(tmp_path / "f" / "run")
+    with pytest.raises(ConfigError, match="has a name too long for the file system"):
+        writable_folder(tmp_path / ("x" * 300))
+    assert writable_folder(tmp_path / "a" / "b").is_dir()
+    assert os.listdir(tmp_path / "a" / "b") == []  # the write check leaves nothing
+
+
+def test_writable_folder_refuses_a_read_only_folder(tmp_path):
+    from lrsearch.errors import ConfigError
+    from lrsearch.fileio import writable_folder
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(ConfigError, match=r"cannot write in output folder .* \(Permission denied\); pass a folder"):
+            writable_folder(folder)
+    finally:
+        folder.chmod(0o700)
+
+
+def test_writable_folder_refuses_a_read_only_file_system(tmp_path, monkeypatch):
+    """As root (where permissions do not stop a write), the refusal of the file system."""
+    import errno
+    import tempfile
+
+    from lrsearch.errors import ConfigError
+    from lrsearch.fileio import writable_folder
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(ConfigError, match=r"\(Read-only file system\); pass a folder you can write to"):
+        writable_folder(tmp_path)
+
+
+def test_atomic_write_refuses_a_folder_and_leaves_no_temp(tmp_path):
+    from lrsearch.errors import ConfigError
+
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ConfigError, match="is a folder; pass the path of a file"):
+        write_text(tmp_path / "out", "{}")
+    assert os.listdir(tmp_path / "out") == [] and os.listdir(tmp_path) == ["out"]
