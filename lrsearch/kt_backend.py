@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import time
 import types
 from pathlib import Path
@@ -29,6 +28,7 @@ import keras_tuner
 import optuna
 
 from lrsearch.errors import ConfigError, first_line
+from lrsearch.fileio import write_text
 from lrsearch.results import (
     EPOCHS_RUN,
     FAILURE,
@@ -128,10 +128,7 @@ class _HyperModel(keras_tuner.HyperModel):
 
     def _write(self, record: dict[str, Any]) -> None:
         assert self.record_path is not None
-        self.record_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.record_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, self.record_path)
+        write_text(self.record_path, json.dumps(record))
 
 
 class _Tuner(keras_tuner.BayesianOptimization):
@@ -151,6 +148,8 @@ class _Tuner(keras_tuner.BayesianOptimization):
     def on_trial_end(self, trial: Any) -> None:
         super().on_trial_end(trial)
         clear_keras_session()
+        plan = self.hypermodel.plan  # the tables stay current: a killed search leaves them
+        save_tables(result_from_tuner(self, plan), plan.out_dir)
 
 
 def run(plan: Plan) -> TuneResult:
@@ -159,7 +158,7 @@ def run(plan: Plan) -> TuneResult:
     project.mkdir(parents=True, exist_ok=True)
     meta_path = project / _META
     if not meta_path.is_file():
-        meta_path.write_text(json.dumps({**plan.meta, "backend": "keras-tuner"}, indent=2))
+        write_text(meta_path, json.dumps({**plan.meta, "backend": "keras-tuner"}, indent=2))
     hypermodel = _HyperModel(plan)
     direction = "min" if plan.direction == "minimize" else "max"
     tuner = _Tuner(

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lrsearch.errors import DataError, LRSearchError, first_line
+from lrsearch.fileio import write_text
 from lrsearch.plots import figure_of, figure_to_base64, save_figure
 
 __all__ = [
@@ -413,6 +414,6 @@ def write_report(
     folder = Path(folder)
     data = collect(folder, storage=storage, study_name=study_name, study=study)
     path = Path(output) if output else folder / "report.html"
-    path.write_text(render_html(data), encoding="utf-8")
+    write_text(path, render_html(data))
     logger.info("wrote %s", path)
     return path

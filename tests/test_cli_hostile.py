@@ -59,7 +59,8 @@ def files(tmp_path_factory) -> Path:
     _variant(d, "label_late.py", RETURN, "y = y.copy(); y[300] = 10\n    " + RETURN)
     _variant(d, "label_negative.py", RETURN, "y = y.copy(); y[200] = -1\n    " + RETURN)
     _variant(d, "str_lists.py", RETURN,
-             "return (x[:320].tolist(), [str(v) for v in y[:320]]), (x[320:480].tolist(), [str(v) for v in y[320:480]])")
+             "return (x[:320].tolist(), [str(v) for v in y[:320]]), "
+             "(x[320:480].tolist(), [str(v) for v in y[320:480]])")
     _variant(d, "ragged.py", RETURN, "return ([[1.0], [1.0, 2.0]] * 10, [0] * 20), (x[320:480], y[320:480])")
     _variant(d, "frozen.py", 'activation="softmax")', 'activation="softmax", trainable=False)')
     images = d / "images"
