@@ -180,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
             [model, lr_range, study])
     p.add_argument("--no-sweeps", action="store_true", help="skip the momentum and weight-decay sweeps")
     p.add_argument("--fresh", action="store_true",
-                   help="redo the range test and sweeps even where the run folder holds ones made from "
-                        "the same model, data and settings")
+                   help="start over: redo the range test and sweeps, and delete the study of this name "
+                        "from its storage, instead of resuming")
     _study_defaults(p)
 
     add("range-test", cmd_range_test,

@@ -242,6 +242,21 @@ def _prepare(model_or_path: Any, data: Any, options: StudyOptions, *, target: st
     return source, out
 
 
+def _start_over(source: Any, out: Path, options: StudyOptions) -> None:
+    """`reuse=False` (--fresh): the study of this name is deleted from its storage and its
+    tables from `out`, so that nothing of an earlier run is resumed."""
+    from lrsearch.storage import default_storage_url, delete_study, storage_url
+
+    name = options.study_name or source.name
+    if options.backend == "optuna":
+        storage = options.storage or default_storage_url(out)
+        deleted = delete_study(storage, name)
+        if deleted is not None:
+            logger.info("--fresh: deleted study %r (%d trials) from %s", name, deleted, storage_url(storage))
+    for table in ("trials.csv", "history.csv", "schedule.json"):
+        (out / table).unlink(missing_ok=True)
+
+
 def _study(source: Any, out: Path, options: StudyOptions, *, suggestion: Any = None, bounds: Any = None,
            sweeps: dict[str, Any] | None = None, verbose: int,
            on_stage: Callable[[str], None] | None) -> Any:
@@ -356,6 +371,8 @@ def auto(
         reuse: take the range test and sweeps already in `out_dir` instead of redoing
             them, so a rerun resumes where the last one stopped; only those made from
             the same model, data and settings, and whole (`lrsearch.evidence`).
+            `False` starts over: the study of this name is deleted from its storage
+            (Optuna backend) and everything is redone.
         report: write `report.html`.
         verbose: 0 silent, 1 stage messages (logging), 2 also progress bars.
         on_stage: called with a sentence saying what is kept if the run stops now.
@@ -377,6 +394,8 @@ def auto(
     from lrsearch.evidence import source_fingerprint
 
     base = source_fingerprint(source, options, data=data)  # what the evidence in `out` must match
+    if not reuse:
+        _start_over(source, out, options)
     stage("nothing recorded yet (the range test was running)")
     result = _range_test(source, out, options, reuse=reuse, verbose=verbose, fingerprint=base)
     suggestion = result.suggestion

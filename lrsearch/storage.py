@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
     "SCHEMES",
     "default_storage_url",
+    "delete_study",
     "open_storage",
     "storage_url",
     "study_names",
@@ -162,6 +163,21 @@ def open_storage(
                 "URL, that the server is running and that the database exists"
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def delete_study(storage: str | optuna.storages.BaseStorage, study_name: str) -> int | None:
+    """Delete the study `study_name` (and its trials) if the storage holds it.
+
+    Returns:
+        How many trials it held, or None when there was no such study.
+    """
+    opened = open_storage(storage, heartbeat_interval=None)
+    for summary in opened.get_all_studies():
+        if summary.study_name == study_name:
+            count = opened.get_n_trials(summary._study_id)
+            optuna.delete_study(study_name=study_name, storage=opened)
+            return count
+    return None
 
 
 def study_names(storage: str | optuna.storages.BaseStorage) -> list[str]:

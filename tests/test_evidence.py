@@ -154,3 +154,24 @@ def test_auto_reuses_only_matching_whole_evidence(run, caplog):
 
     go(steps=30, reuse=False)
     assert _said(caplog) == ["range test redone: --fresh"]
+
+
+@pytest.mark.slow
+def test_fresh_starts_the_study_over(tmp_path, caplog):
+    """reuse=False (--fresh): the range test is redone and the study's earlier trials are gone."""
+    import optuna
+
+    from lrsearch.pipeline import auto
+
+    small = dict(epochs=1, trials=1, range_steps=20, min_lr=1e-4, pruner=None, verbose=0, sweeps=False,
+                 report=False, study_name="s", out_dir=tmp_path)
+    auto(str(MODEL), **small)
+    auto(str(MODEL), **small)  # resumed: a second trial
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == 2
+    caplog.set_level(logging.INFO, logger="lrsearch")
+    auto(str(MODEL), reuse=False, **small)
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == 1
+    said = [r.getMessage() for r in caplog.records]
+    assert "range test redone: --fresh" in said
+    assert f"--fresh: deleted study 's' (2 trials) from {url}" in said
