@@ -273,7 +273,7 @@ def test_tune_whose_trials_all_fail_prints_no_schedule_path(capsys, tmp_path):
     out_dir = tmp_path / "run"
     code, out, err = run(capsys, "tune", tmp_path / "diverging.py", "--bounds", "1e20", "1e21", "--trials", "1",
                          "--epochs", "1", "--pruner", "none", "--metric", "loss", "--families", "one_cycle",
-                         "--out", out_dir, "-q")
+                         "--out", out_dir)
     assert code == 0
     printed = out.split()
     assert printed == [str(out_dir / "trials.csv"), str(out_dir / "history.csv")]
