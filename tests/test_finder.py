@@ -354,13 +354,17 @@ def test_a_noisy_first_round_is_rerun_with_three_times_the_steps():
 def test_explicit_steps_run_exactly_once_even_on_a_bad_curve(caplog):
     x, y = _regression()
     with caplog.at_level("WARNING", logger="lrsearch"):
-        r = range_test(_linear(), (x, y), min_lr=1e-4, max_lr=1e-2, steps=40, batch_size=8, verbose=0)
+        r = range_test(_linear(), (x, y), min_lr=1e-4, max_lr=1e-2, steps=40, batch_size=8, verbose=1)
     assert len(r.frame) == 40 and len(r.meta["rounds"]) == 1
     assert r.suggestion.problems  # a poor curve, returned as it is ...
     logged = [rec.getMessage() for rec in caplog.records if "range-test curve" in rec.getMessage()]
     assert len(logged) == len(r.suggestion.warnings)  # ... its warnings logged once
     r.suggestion  # reading it again logs nothing more
     assert len([rec for rec in caplog.records if "range-test curve" in rec.getMessage()]) == len(logged)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lrsearch"):  # a quiet caller (auto, a sweep) tells them itself
+        range_test(_linear(), (x, y), min_lr=1e-4, max_lr=1e-2, steps=40, batch_size=8, verbose=0)
+    assert not [rec for rec in caplog.records if "range-test curve" in rec.getMessage()]
 
 
 def test_a_curve_that_never_falls_raises_curve_error_after_the_last_round():
