@@ -280,9 +280,10 @@ def _error(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    if not debug:  # TensorFlow's C++ start-up lines, unless the user set a level or asked
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     state = State()
     try:
         args = build_parser().parse_args(argv)

@@ -65,10 +65,14 @@ def _quiet_import_keras() -> None:
     """Import TensorFlow with stderr closed at the descriptor level.
 
     Its runtime writes start-up lines (CUDA probing and the like) straight to file
-    descriptor 2, past Python's logging and `TF_CPP_MIN_LOG_LEVEL`; they would bury the
-    progress and the one-line errors.
+    descriptor 2, past Python's logging; they would bury the progress and the one-line
+    errors. Left open when the user set `TF_CPP_MIN_LOG_LEVEL` below 3 or passed `--debug`.
     """
     if "keras" in sys.modules and getattr(_quiet_import_keras, "done", False):
+        return
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":  # the user asked for them (--debug or a level)
+        import keras  # noqa: F401
+
         return
     try:
         sys.stderr.flush()
