@@ -10,7 +10,8 @@ exit statuses. The commands themselves live in `lrsearch.commands`.
     lrsearch dashboard --storage URL    (optuna-dashboard on localhost)
     lrsearch report DIR
 
-Results (suggestions as JSON, paths written) go to stdout; progress goes to stderr. A
+Results (suggestions as JSON, paths written) go to stdout; progress goes to stderr (live
+bars on a terminal, see `lrsearch.progress`), and the run's summary after it. A
 mistake the user can fix ends with one line `lrsearch: error: ...` and exit status 1
 (2 for a malformed command line); Ctrl-C ends with a line saying what was kept and exit
 status 130. `--debug` shows the traceback instead.
@@ -39,6 +40,7 @@ from lrsearch.commands import (
     cmd_tune,
 )
 from lrsearch.errors import LRSearchError, first_line
+from lrsearch.progress import LiveProgress, Progress, reporting, wanted
 
 __all__ = ["main", "build_parser"]
 
@@ -294,8 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     _configure_logging(args)
     previous = _watch_sigint(state)
+    live = wanted(sys.stderr, quiet=args.quiet, verbose=args.verbose)  # bars only on a terminal
     try:
-        return args.func(args, state)
+        with reporting(LiveProgress() if live else Progress()):
+            return args.func(args, state)
     except KeyboardInterrupt:
         if debug:
             raise

@@ -199,6 +199,10 @@ def cmd_auto(args: argparse.Namespace, state: State) -> int:
                       on_stage=lambda hint: setattr(state, "on_interrupt", hint), **_source_options(args))
     for path in result.paths.values():
         _emit(str(path))
+    if result.tune is not None:
+        from lrsearch.summary import log_summary
+
+        log_summary(result.tune, result.out_dir)
     return EXIT_OK
 
 
@@ -274,6 +278,10 @@ def cmd_tune(args: argparse.Namespace, state: State) -> int:
             _emit(str(out / name))
     if result.best is None:
         logger.warning("no trial completed, so no schedule.json was written; see %s", out / "trials.csv")
+    else:
+        from lrsearch.summary import log_summary
+
+        log_summary(result, out)
     return EXIT_OK
 
 
