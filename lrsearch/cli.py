@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("dashboard", cmd_dashboard, "start optuna-dashboard on a study's storage (localhost)", [])
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL")
-    p.add_argument("--out", metavar="DIR", help="run folder: its study.db is the storage")
+    p.add_argument("--out", metavar="DIR",
+                   help="run folder: its study.db is the storage, its artifacts/ the files attached to the study")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
 

@@ -322,13 +322,16 @@ def cmd_dashboard(args: argparse.Namespace, state: State) -> int:
     from lrsearch.storage import open_storage
 
     storage = open_storage(_storage_from(args), heartbeat_interval=None)
+    from lrsearch.artifacts import artifact_store
+
+    store = artifact_store(args.out, create=False) if args.out else None  # the run's attached files
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("serving on %s: anyone who can reach it can read and edit the study", args.host)
     state.on_interrupt = "dashboard stopped"
     logger.info("dashboard on http://%s:%d/ (Ctrl-C stops it)", args.host, args.port)
     _emit(f"http://{args.host}:{args.port}/")
     try:
-        optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+        optuna_dashboard.run_server(storage, host=args.host, port=args.port, artifact_store=store)
     except OSError as exc:
         raise ConfigError(f"cannot serve on {args.host}:{args.port} ({exc.strerror or exc}); try another --port") from exc
     return EXIT_OK

@@ -44,6 +44,7 @@ LAYERS = {
     "quick": 3,
     "optuna_backend": 3,
     "storage": 3,
+    "artifacts": 3,
     "kt_backend": 3,
     "modelfile": 4,
     "report": 4,
