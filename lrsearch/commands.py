@@ -104,6 +104,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
     _check_file(args.model_file, "model file")
     _quiet_import_keras()
+    from lrsearch import optimizers, schedules  # noqa: F401  (registered before the model file runs, as on import)
 
 
 def _load_source(args: argparse.Namespace) -> Any:
