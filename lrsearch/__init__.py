@@ -4,7 +4,9 @@ Range test -> bounds from the smoothed loss slope -> momentum / weight-decay swe
 Optuna (or KerasTuner) study inside those bounds -> the chosen schedule as JSON.
 
 `import lrsearch` imports the schedules and optimizers so that a model saved with
-them loads back with `keras.saving`; the other public names load on first use.
+them loads back with `keras.saving`; the other public names load on first use. The
+command line alone defers them (see `_command_line_import`) so that `lrsearch --help`
+answers without loading TensorFlow.
 
 Layout (imports point down this list, never up): `formulas`, `analysis`, `space` (pure
 math); `errors`, `options`; `schedule_base`, `decay_schedules`, `schedules`, `schedule_free`, `optimizers`, `spec`, `data`; `finder`,
@@ -77,4 +79,23 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
-from lrsearch import optimizers, schedules  # noqa: E402  (registers them with keras.saving)
+
+def _command_line_import() -> bool:
+    """Whether the command line is importing the package: the `lrsearch` console script
+    (`lrsearch_main` sets `_DEFER_KERAS`), or `python -m lrsearch` (or `-m lrsearch.cli`),
+    which imports the package while `sys.argv[0]` is still `"-m"`. The command line then
+    imports the schedules and optimizers itself before it touches Keras, so `--help` and
+    usage errors answer without loading TensorFlow. Any other import is eager."""
+    import sys
+
+    if globals().get("_DEFER_KERAS"):
+        return True
+    if sys.argv[:1] != ["-m"]:
+        return False
+    argv = list(getattr(sys, "orig_argv", []))
+    target = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
+    return target in ("lrsearch", "lrsearch.cli", "lrsearch.__main__")
+
+
+if not _command_line_import():
+    from lrsearch import optimizers, schedules  # noqa: E402,F401  (registers them with keras.saving)

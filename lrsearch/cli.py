@@ -10,7 +10,8 @@ exit statuses. The commands themselves live in `lrsearch.commands`.
     lrsearch dashboard --storage URL    (optuna-dashboard on localhost)
     lrsearch report DIR
 
-Results (suggestions as JSON, paths written) go to stdout; progress goes to stderr. A
+Results (suggestions as JSON, paths written) go to stdout; progress goes to stderr (live
+bars on a terminal, see `lrsearch.progress`), and the run's summary after it. A
 mistake the user can fix ends with one line `lrsearch: error: ...` and exit status 1
 (2 for a malformed command line); Ctrl-C ends with a line saying what was kept and exit
 status 130. `--debug` shows the traceback instead.
@@ -39,6 +40,7 @@ from lrsearch.commands import (
     cmd_tune,
 )
 from lrsearch.errors import LRSearchError, first_line
+from lrsearch.progress import LiveProgress, Progress, reporting, wanted
 
 __all__ = ["main", "build_parser"]
 
@@ -217,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("dashboard", cmd_dashboard, "start optuna-dashboard on a study's storage (localhost)", [])
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL")
-    p.add_argument("--out", metavar="DIR", help="run folder: its study.db is the storage")
+    p.add_argument("--out", metavar="DIR",
+                   help="run folder: its study.db is the storage, its artifacts/ the files attached to the study")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
 
@@ -287,9 +290,10 @@ def _error(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    if not debug:  # TensorFlow's C++ start-up lines, unless the user set a level or asked
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     state = State()
     try:
         args = build_parser().parse_args(argv)
@@ -300,8 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     _configure_logging(args)
     previous = _watch_sigint(state)
+    live = wanted(sys.stderr, quiet=args.quiet, verbose=args.verbose)  # bars only on a terminal
     try:
-        return args.func(args, state)
+        with reporting(LiveProgress() if live else Progress()):
+            return args.func(args, state)
     except KeyboardInterrupt:
         if debug:
             raise

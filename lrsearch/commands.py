@@ -66,10 +66,14 @@ def _quiet_import_keras() -> None:
     """Import TensorFlow with stderr closed at the descriptor level.
 
     Its runtime writes start-up lines (CUDA probing and the like) straight to file
-    descriptor 2, past Python's logging and `TF_CPP_MIN_LOG_LEVEL`; they would bury the
-    progress and the one-line errors.
+    descriptor 2, past Python's logging; they would bury the progress and the one-line
+    errors. Left open when the user set `TF_CPP_MIN_LOG_LEVEL` below 3 or passed `--debug`.
     """
     if "keras" in sys.modules and getattr(_quiet_import_keras, "done", False):
+        return
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":  # the user asked for them (--debug or a level)
+        import keras  # noqa: F401
+
         return
     try:
         sys.stderr.flush()
@@ -101,6 +105,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
     _check_file(args.model_file, "model file")
     _quiet_import_keras()
+    from lrsearch import optimizers, schedules  # noqa: F401  (registered before the model file runs, as on import)
 
 
 def _load_source(args: argparse.Namespace) -> Any:
@@ -197,6 +202,10 @@ def cmd_auto(args: argparse.Namespace, state: State) -> int:
                       on_stage=lambda hint: setattr(state, "on_interrupt", hint), **_source_options(args))
     for path in result.paths.values():
         _emit(str(path))
+    if result.tune is not None:
+        from lrsearch.summary import log_summary
+
+        log_summary(result.tune, result.out_dir)
     return EXIT_OK
 
 
@@ -278,6 +287,10 @@ def cmd_tune(args: argparse.Namespace, state: State) -> int:
             _emit(str(out / name))
     if result.best is None:
         logger.warning("no trial completed, so no schedule.json was written; see %s", out / "trials.csv")
+    else:
+        from lrsearch.summary import log_summary
+
+        log_summary(result, out)
     return EXIT_OK
 
 
@@ -317,13 +330,16 @@ def cmd_dashboard(args: argparse.Namespace, state: State) -> int:
     from lrsearch.storage import open_storage
 
     storage = open_storage(_storage_from(args), heartbeat_interval=None)
+    from lrsearch.artifacts import artifact_store
+
+    store = artifact_store(args.out, create=False) if args.out else None  # the run's attached files
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("serving on %s: anyone who can reach it can read and edit the study", args.host)
     state.on_interrupt = "dashboard stopped"
     logger.info("dashboard on http://%s:%d/ (Ctrl-C stops it)", args.host, args.port)
     _emit(f"http://{args.host}:{args.port}/")
     try:
-        optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+        optuna_dashboard.run_server(storage, host=args.host, port=args.port, artifact_store=store)
     except OSError as exc:
         raise ConfigError(f"cannot serve on {args.host}:{args.port} ({exc.strerror or exc}); try another --port") from exc
     return EXIT_OK

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from lrsearch import progress
 from lrsearch.analysis import UNREADABLE, LRSuggestion, smooth_loss, suggest
 from lrsearch.data import (
     as_dataset,
@@ -480,11 +481,11 @@ def _round(model, ds, lrs, accum, smooth, diverge, meta, val_batches, verbose, o
         inner._learning_rate = ramp
         step_fn = make_step(model, ramp)
         evaluate = make_eval(model) if val_batches is not None else None
-        bar = (
-            keras.utils.Progbar(steps, stateful_metrics=["lr", "loss", "smooth_loss"])
-            if verbose
-            else None
-        )
+        watching = progress.current()
+        if watching.live:  # the command line's live display, in place of Keras' bar
+            bar = watching.bar(steps, "range test", unit="step")
+        else:
+            bar = keras.utils.Progbar(steps, stateful_metrics=["lr", "loss", "smooth_loss"]) if verbose else None
         if replicas(model) > 1:  # each replica reads its share of every global batch
             stream = model.distribute_strategy.experimental_distribute_dataset(stream)
         _run(model, step_fn, iter(stream), lrs, accum, smooth, diverge, rows, meta, evaluate, val_batches, bar)

@@ -27,6 +27,7 @@ import keras
 import keras_tuner
 import optuna
 
+from lrsearch import progress
 from lrsearch.errors import ConfigError, first_line
 from lrsearch.fileio import write_text
 from lrsearch.results import (
@@ -112,7 +113,7 @@ class _HyperModel(keras_tuner.HyperModel):
             self._write(record)
             return False  # no pruning with KerasTuner
 
-        recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum)
+        recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum, number=int(self.trial.trial_id))
         callbacks = [recorder, *trial_callbacks(setup), *plan.callbacks, *kwargs.pop("callbacks", [])]
         model.fit(*args, callbacks=callbacks, **kwargs)
         record["finished"] = time.time()
@@ -174,6 +175,7 @@ def run(plan: Plan) -> TuneResult:
     )
     already = len(tuner.oracle.trials)
     tuner.oracle.max_trials = already + plan.trials
+    progress.current().study_begin(plan.trials, plan.epochs, plan.metric, plan.direction)
     try:
         tuner.search(epochs=plan.epochs, verbose=0, **plan.data.fit_kwargs)
     except KeyboardInterrupt:

@@ -246,6 +246,8 @@ def load_keras_model(path: str | Path, *, unsafe: bool = False) -> Any:
 def _load_keras(path: Path, unsafe: bool) -> Any:
     import keras
 
+    from lrsearch import optimizers, schedules  # noqa: F401  (a model saved with them loads back)
+
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
             f"{path} is not a .keras model archive (corrupt or another format); "

@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import optuna
 
+from lrsearch import progress
 from lrsearch.errors import ConfigError, DataError, data_cause
 from lrsearch.options import PRUNERS
 from lrsearch.results import (
@@ -24,6 +25,7 @@ from lrsearch.results import (
     HISTORY,
     SPEC,
     TuneResult,
+    best_trial,
     result_from_study,
     save_tables,
 )
@@ -114,6 +116,10 @@ def run(plan: Plan) -> TuneResult:
     if not plan.verbose:  # Optuna logs every trial at INFO on its own handler
         optuna.logging.set_verbosity(min(max(verbosity, optuna.logging.WARNING),
                                          optuna.logging.CRITICAL))
+    best = best_trial(study.get_trials(deepcopy=False), plan.direction)
+    progress.current().study_begin(plan.trials, plan.epochs, plan.metric, plan.direction,
+                                   best=None if best is None else best.value,
+                                   best_trial=None if best is None else best.number)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -194,7 +200,7 @@ class OptunaObjective:
             trial.report(value, epoch)
             return trial.should_prune()
 
-        recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum)
+        recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum, number=trial.number)
         model.fit(epochs=plan.epochs, callbacks=[recorder, *trial_callbacks(setup), *plan.callbacks],
                   verbose=0,
                   **plan.data.fit_kwargs)

@@ -273,11 +273,16 @@ def _study(source: Any, out: Path, options: StudyOptions, *, suggestion: Any = N
     logger.info("study %r: %d trials of %d epochs, %s", name, options.trials, options.epochs, options.backend)
     # tune writes trials.csv, history.csv and schedule.json into `out` (also when
     # interrupted: the finished trials stay in the storage and in the tables)
-    return tune(
+    result = tune(
         source.build_model, source.train, validation_data=source.validation, suggestion=suggestion,
         bounds=bounds, sweeps=dict(sweeps or {}) or None, preflight=False, verbose=int(verbose > 1),
         options=options, storage=storage, study_name=name, out_dir=out,
     )
+    if options.backend == "optuna":  # the evidence beside the trials in optuna-dashboard
+        from lrsearch.artifacts import attach_evidence
+
+        attach_evidence(result.study, out)
+    return result
 
 
 def run_tune(

@@ -4,10 +4,13 @@
 `sweep_momentum.csv`, `sweep_weight_decay.csv`, `trials.csv`, `history.csv`,
 `schedule.json`, and the study in `study.db`) and writes `report.html` next to them:
 plots embedded as base64 PNG, tables as HTML, no external file or network access, so
-the page can be mailed or archived on its own. A missing part becomes a short note.
+the page can be mailed or archived on its own. A missing part becomes a short note, a
+missing value an empty cell.
 
 The optimization history, the per-epoch values and the parameter importances are
-Optuna's own matplotlib plots (`optuna.visualization.matplotlib`).
+Optuna's own interactive plotly charts (`optuna.visualization`), with plotly.js inlined
+once in the page's head, so they zoom and show each trial on hover offline too; without
+plotly installed they are Optuna's matplotlib pictures instead.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class ReportData:
     trials: pd.DataFrame | None = None
     history: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    charts: int = 0  # interactive (plotly) charts on the page, which then carries plotly.js
 
 
 def _try(what: str, load: Callable[[], Any], notes: list[str]) -> Any:
@@ -209,6 +213,12 @@ def _img(fig: Any, alt: str) -> str:
 
 
 def _fmt(value: Any) -> str:
+    """A value as cell text: floats to 6 significant digits; missing (None, NaN, NaT, NA) blank."""
+    try:
+        if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+            return ""
+    except (TypeError, ValueError):
+        pass
     if isinstance(value, (float, np.floating)):
         return f"{value:.6g}"
     return str(value)
@@ -242,6 +252,22 @@ def _safe_plot(what: str, draw: Callable[[], Any], notes: list[str]) -> str:
         return f'<p class="note">Could not draw {html.escape(what)}: {html.escape(str(exc))}</p>'
 
 
+def _chart(what: str, draw: Callable[[], Any], data: ReportData) -> str:
+    """An interactive plotly chart as a `<div>` and its drawing script; plotly.js itself
+    comes once, in the page's head (`render_html`)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig = draw()
+        div = fig.to_html(full_html=False, include_plotlyjs=False, default_width="100%", default_height="420px",
+                          config={"displaylogo": False, "responsive": True})
+    except Exception as exc:  # a chart that cannot be drawn must not cost the page
+        logger.warning("report: cannot draw %s: %s", what, exc)
+        return f'<p class="note">Could not draw {html.escape(what)}: {html.escape(str(exc))}</p>'
+    data.charts += 1
+    return f'<div class="chart" title="{html.escape(what)}">{div}</div>'
+
+
 def _section_summary(data: ReportData) -> str:
     pairs: list[tuple[str, Any]] = [("study", data.title)]
     study = data.study
@@ -258,12 +284,37 @@ def _section_summary(data: ReportData) -> str:
     elif data.trials is not None and "value" in data.trials and data.trials["value"].notna().any():
         pairs.append(("trials", len(data.trials)))
     provenance = getattr(data.schedule, "provenance", None) or {}
+    pairs += _best_metrics(data, provenance)
     if "metric" in provenance:
         pairs.append(("metric", provenance["metric"]))
     bounds = provenance.get("bounds") or {}
     if bounds.get("base_lr") is not None and bounds.get("max_lr") is not None:
         pairs.append(("searched rates", f"{_fmt(float(bounds['base_lr']))} to {_fmt(float(bounds['max_lr']))}"))
     return "<h2>Summary</h2>" + _kv(pairs, "summary")
+
+
+def _best_trial_number(data: ReportData, provenance: dict[str, Any]) -> int | None:
+    import optuna
+
+    study = data.study
+    if study is not None and any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+        return int(study.best_trial.number)
+    trial = provenance.get("trial")
+    return None if trial is None else int(trial)
+
+
+def _best_metrics(data: ReportData, provenance: dict[str, Any]) -> list[tuple[str, Any]]:
+    """What Keras logged at the best trial's last epoch (`history.csv`), accuracy included:
+    `best trial: val_accuracy` and the like."""
+    history, number = data.history, _best_trial_number(data, provenance)
+    if history is None or number is None or "trial" not in history or "epoch" not in history:
+        return []
+    rows = history[history["trial"] == number].sort_values("epoch")
+    if rows.empty:
+        return []
+    last = rows.iloc[-1]
+    names = [c for c in history.columns if c not in ("trial", "epoch")]
+    return [("epochs run", int(last["epoch"]))] + [(f"best trial: {name}", last[name]) for name in names]
 
 
 def _section_range_test(data: ReportData) -> str:
@@ -334,14 +385,17 @@ def _section_study(data: ReportData) -> str:
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
         return out[0] + '<p class="muted">No finished trial yet.</p>'
-    vis = optuna.visualization.matplotlib
-    out.append(_safe_plot("optimization history", lambda: vis.plot_optimization_history(study), data.notes))
+    interactive = optuna.visualization.is_available()  # plotly installed
+    vis = optuna.visualization if interactive else optuna.visualization.matplotlib
+    chart = (lambda what, draw: _chart(what, draw, data)) if interactive else (
+        lambda what, draw: _safe_plot(what, draw, data.notes))
+    out.append(chart("optimization history", lambda: vis.plot_optimization_history(study)))
     if any(t.intermediate_values for t in study.trials):
         out.append("<h3>Metric per epoch</h3>")
-        out.append(_safe_plot("metric per epoch", lambda: vis.plot_intermediate_values(study), data.notes))
+        out.append(chart("metric per epoch", lambda: vis.plot_intermediate_values(study)))
     out.append("<h2>Parameter importances</h2>")
     if len(done) >= MIN_TRIALS_FOR_IMPORTANCE:
-        out.append(_safe_plot("parameter importances", lambda: vis.plot_param_importances(study), data.notes))
+        out.append(chart("parameter importances", lambda: vis.plot_param_importances(study)))
     else:
         out.append(f'<p class="muted">{len(done)} finished trials; importances are drawn from '
                    f"{MIN_TRIALS_FOR_IMPORTANCE} on.</p>")
@@ -383,9 +437,14 @@ def render_html(data: ReportData) -> str:
         ]
     if data.notes:
         body.append("<h2>Notes</h2>" + "".join(f'<p class="note">{html.escape(n)}</p>' for n in data.notes))
+    script = ""
+    if data.charts:  # plotly.js once, inlined: the charts work offline
+        from plotly.offline import get_plotlyjs
+
+        script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(data.title)} - lrsearch</title><style>{CSS}</style></head>"
+        f"<title>{html.escape(data.title)} - lrsearch</title><style>{CSS}</style>{script}</head>"
         f"<body>{''.join(body)}</body></html>\n"
     )
 

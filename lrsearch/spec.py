@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from lrsearch import __version__
+from lrsearch import schedules as _schedules  # noqa: F401  (registered, so saved schedules load)
 from lrsearch.errors import ConfigError, ScheduleFormatError
 from lrsearch.fileio import write_text
 from lrsearch.optimizers import (

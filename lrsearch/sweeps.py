@@ -27,6 +27,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from lrsearch import progress
 from lrsearch.analysis import LRSuggestion
 from lrsearch.datafiles import read_csv
 from lrsearch.errors import ConfigError, CurveError, DataError
@@ -302,7 +303,7 @@ def sweep(
     range_test_kwargs.setdefault("verbose", 0)
     results: dict[float, RangeTestResult] = {}
     initial: list[np.ndarray] | None = None
-    for v in vals:
+    for k, v in enumerate(vals, 1):
         model = build_model()
         if not isinstance(model, keras.Model):
             raise ConfigError(f"build_model() must return a keras.Model. Received: {type(model).__name__}")
@@ -320,7 +321,8 @@ def sweep(
                 w.assign(value)
         logger.info("sweep %s=%g", param, v)
         try:
-            results[v] = range_test(model, data, restore=False, **range_test_kwargs)
+            with progress.current().section(f"sweep {param}={v:g} ({k}/{len(vals)})"):
+                results[v] = range_test(model, data, restore=False, **range_test_kwargs)
         except KeyboardInterrupt as exc:
             if results:
                 exc.sweep_result = SweepResult(  # type: ignore[attr-defined]

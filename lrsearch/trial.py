@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from lrsearch import optimizers as lr_optimizers
+from lrsearch import progress
 from lrsearch.data import FitData
 from lrsearch.errors import ConfigError
 from lrsearch.schedule_free import ScheduleFreeEval, as_schedule_free
@@ -199,21 +200,29 @@ class EpochRecorder(keras.callbacks.Callback):
     stops training on a NaN/inf loss or when the backend says to prune.
 
     `on_epoch(epoch, value, rows)` is the backend's hook (store, report, decide); it
-    returns True to stop the trial (pruned).
+    returns True to stop the trial (pruned). The trial's start, epochs and end are also
+    told to the current progress reporter (`lrsearch.progress`), as trial `number`.
     """
 
     def __init__(self, metric: str, on_epoch: Callable[[int, float, list[dict]], bool],
-                 momentum: Any = None) -> None:
+                 momentum: Any = None, number: int | None = None) -> None:
         super().__init__()
         self.metric = metric
         self.on_epoch = on_epoch
         self.momentum = momentum
+        self.number = number
         self.rows: list[dict[str, Any]] = []
         self.stopped: str | None = None
         self.epochs_run = 0
 
     def on_train_begin(self, logs: Any = None) -> None:
         self.rows, self.stopped, self.epochs_run = [], None, 0
+        progress.current().trial_begin(self.number)
+
+    def on_train_end(self, logs: Any = None) -> None:
+        value = self.rows[-1].get(self.metric) if self.rows else None
+        state = "complete" if self.stopped is None else "pruned" if self.stopped == "pruned" else "failed"
+        progress.current().trial_end(value, state)
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         logs = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
@@ -232,6 +241,7 @@ class EpochRecorder(keras.callbacks.Callback):
                 + ", ".join(sorted(logs))
             )
         value = logs[self.metric]
+        progress.current().trial_epoch(epoch + 1, value)
         bad = [k for k in ("loss", self.metric) if k in logs and not math.isfinite(logs[k])]
         if bad:
             self.stopped = f"non-finite {bad[0]} at epoch {epoch + 1}"

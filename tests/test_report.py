@@ -55,6 +55,15 @@ def _images(page: str) -> list[bytes]:
     return [base64.b64decode(src) for src in re.findall(r'<img [^>]*src="data:image/png;base64,([^"]+)"', page)]
 
 
+def _without_plotly_js(page: str) -> str:
+    """The page with its one inlined plotly.js removed (checked to be there once)."""
+    from plotly.offline import get_plotlyjs
+
+    library = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+    assert page.count(library) == 1 and page.index(library) < page.index("</head>")
+    return page.replace(library, "")
+
+
 @pytest.mark.slow
 def test_report_holds_the_run(run_dir):
     import optuna
@@ -70,11 +79,22 @@ def test_report_holds_the_run(run_dir):
     # one row per trial in the trials table, the best one marked
     table = page.split('<table class="trials">', 1)[1].split("</table>", 1)[0]
     assert table.count("<tr") == TRIALS + 1 and table.count('class="best"') == 1
-    # range test, schedule, history, per-epoch values, importances: all PNGs, all embedded
-    images = _images(page)
-    assert len(images) == 5 and all(img.startswith(b"\x89PNG\r\n\x1a\n") for img in images)
-    assert TRIALS >= MIN_TRIALS_FOR_IMPORTANCE and "Could not" not in page
-    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
+    # the best trial's metrics as Keras logged them at its last epoch, accuracy included
+    history = pd.read_csv(run_dir / "history.csv")
+    last = history[history["trial"] == best.number].sort_values("epoch").iloc[-1]
+    assert f"<th>best trial: val_accuracy</th><td>{last['val_accuracy']:.6g}</td>" in page
+    assert f"<th>best trial: loss</th><td>{last['loss']:.6g}</td>" in page
+    # a missing value is an empty cell, never nan
+    assert "<td></td>" in table and not re.search(r"<td>(nan|NaN|None|NaT|&lt;NA&gt;)</td>", page)
+    # range test and schedule as embedded PNGs; history, per-epoch values and importances as
+    # Optuna's interactive charts, drawn by the one plotly.js inlined in the head
+    body = _without_plotly_js(page)
+    images = _images(body)
+    assert len(images) == 2 and all(img.startswith(b"\x89PNG\r\n\x1a\n") for img in images)
+    assert body.count('<div class="chart"') == 3 and body.count("Plotly.newPlot(") == 3
+    assert TRIALS >= MIN_TRIALS_FOR_IMPORTANCE and "Could not" not in body
+    assert not re.search(r'(src|href)="(https?:)?//', body)  # nothing fetched from elsewhere
+    assert "<script src" not in page
 
 
 @pytest.mark.slow
@@ -91,7 +111,10 @@ def test_report_renders_in_chromium(run_dir, tmp_path):
     probe = (
         "<script>window.addEventListener('load', () => { const w = [...document.images]"
         ".map(i => i.complete ? i.naturalWidth : -1); const p = document.createElement('p');"
-        " p.id = 'probe'; p.textContent = 'widths:' + w.join(','); document.body.appendChild(p); });</script>"
+        " const c = document.querySelectorAll('.chart .js-plotly-plot svg.main-svg').length;"
+        " const d = document.querySelectorAll('.chart .js-plotly-plot').length;"
+        " p.id = 'probe'; p.textContent = 'widths:' + w.join(',') + ';charts:' + d + ';svgs:' + c;"
+        " document.body.appendChild(p); });</script>"
     )
     copy = tmp_path / "report.html"
     copy.write_text(page.replace("</body>", probe + "</body>"))
@@ -104,10 +127,11 @@ def test_report_renders_in_chromium(run_dir, tmp_path):
     )
     dom = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
-    widths = re.search(r'<p id="probe">widths:([-\d,]*)</p>', dom)
+    widths = re.search(r'<p id="probe">widths:([-\d,]*);charts:(\d+);svgs:(\d+)</p>', dom)
     assert widths, "the page's scripts did not run"
     values = [int(w) for w in widths.group(1).split(",")]
-    assert len(values) == 5 and all(w > 100 for w in values), values  # every image decoded
+    assert len(values) == 2 and all(w > 100 for w in values), values  # every image decoded
+    assert int(widths.group(2)) == 3 and int(widths.group(3)) >= 3  # plotly drew the three charts, offline
     assert f"<th>best trial</th><td>{best.number}</td>" in dom
     assert f"{best.value:.6g}" in dom
 
