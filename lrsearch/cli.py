@@ -88,6 +88,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _budget(text: str) -> Any:
+    from lrsearch.budget import Budget
+    from lrsearch.errors import ConfigError
+
+    try:
+        return Budget.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
@@ -156,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--metric", default="val_loss", help="metric to optimize (default val_loss)")
     group.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
                        help="trial pruner (default median)")
+    group.add_argument("--fidelity", choices=("truncate", "schedule-halving"), default="truncate",
+                       help="truncate: trials of --epochs cut by the pruner (default); schedule-halving: "
+                            "complete schedules at 1/4, 1/2, 1 of --epochs, the best half promoted each time")
 
     parser = _Parser(
         prog="lrsearch",
@@ -177,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
             "range test -> momentum and weight-decay sweeps -> study -> schedule.json -> report.html",
             [model, lr_range, study])
     p.add_argument("--no-sweeps", action="store_true", help="skip the momentum and weight-decay sweeps")
+    p.add_argument("--budget", type=_budget, metavar="N|Ns",
+                   help="epochs (e.g. 48) or seconds (e.g. 600s) for everything: range test, sweeps, trials and "
+                        "final fit; trials and epochs are planned to fit it")
+    p.add_argument("--final-epochs", type=_positive_int, metavar="E",
+                   help="train the chosen schedule over E epochs and save final_model.keras in the run folder")
     _study_defaults(p)
 
     add("range-test", cmd_range_test,

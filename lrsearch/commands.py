@@ -172,7 +172,7 @@ def _options(args: argparse.Namespace) -> Any:
         epochs=args.epochs, trials=args.trials, families=_families(args.families), metric=args.metric,
         pruner=args.pruner, seed=args.seed, batch_size=args.batch_size, storage=args.storage,
         study_name=args.study, out_dir=args.out, backend=args.backend, min_lr=args.min_lr,
-        max_lr=args.max_lr, range_steps=args.steps, mode=args.mode,
+        max_lr=args.max_lr, range_steps=args.steps, mode=args.mode, fidelity=args.fidelity,
     )
 
 
@@ -191,7 +191,8 @@ def cmd_auto(args: argparse.Namespace, state: State) -> int:
         "finished trials are kept in the study's storage; run the same command again to resume"
     )
     with _progress_to_stderr():
-        result = auto(args.model_file, options=options, sweeps=not args.no_sweeps,
+        result = auto(args.model_file, options=options, sweeps=not args.no_sweeps, budget=args.budget,
+                      final_epochs=args.final_epochs,
                       on_stage=lambda hint: setattr(state, "on_interrupt", hint), **_source_options(args))
     for path in result.paths.values():
         _emit(str(path))

@@ -44,6 +44,8 @@ LAYERS = {
     "quick": 3,
     "optuna_backend": 3,
     "halving": 3,
+    "final_fit": 3,
+    "budgeted": 4,
     "storage": 3,
     "kt_backend": 3,
     "modelfile": 4,
