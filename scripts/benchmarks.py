@@ -88,11 +88,14 @@ BENCHES = (
         "3. Search efficiency at an equal epoch budget",
         "bench_search_efficiency.py",
         ("--seeds", "3", "--epochs", "6", "--budget", "48", "--target", "0.98",
-         "--default-epochs", "72", "--arms", "default,lrsearch,lrsearch-nosweeps,tpe-wide,kt-random"),
+         "--default-epochs", "72", "--arms",
+         "default,lrsearch,lrsearch-nosweeps,tpe-wide,kt-random,lrsearch-budget,lrsearch-halving"),
         "`lrsearch.auto` (range test, sweeps and study charged to the budget) against "
         "the optimizer's default constant rate, Optuna TPE over the same schedule "
         "parameters with rates in [1e-5, 10] instead of the range test's bounds, and "
-        "KerasTuner RandomSearch over a constant rate in [1e-5, 10]. Targets: lrsearch "
+        "KerasTuner RandomSearch over a constant rate in [1e-5, 10]; `lrsearch-budget` hands "
+        "the budget to `auto` (it plans sweeps and trials), `lrsearch-halving` does the same "
+        "with schedule halving instead of median pruning. Targets: lrsearch "
         "reaches the target accuracy in at most a third of the epochs the default rate "
         "needs, and in fewer epochs than both unbounded searches.",
         miss_note=(
