@@ -120,3 +120,18 @@ def test_budgeted_auto_keeps_to_its_budget_and_saves_the_final_model(tmp_path):
     with pytest.raises(ConfigError, match="does not cover 8.00 epochs spent"):
         auto(str(MODEL), out_dir=out, study_name="b", budget=14, final_epochs=2, epochs=2, range_steps=40,
              min_lr=1e-4, max_lr=10.0, pruner=None, verbose=0, report=False)
+
+
+def test_command_line_budget_errors_are_one_line(capsys, tmp_path):
+    from lrsearch.cli import main
+
+    code = main(["auto", str(MODEL), "--budget", "ten", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert "argument --budget: cannot read budget 'ten': give epochs (e.g. 48) or seconds (e.g. 600s)" in err
+    # 10 steps an epoch: the default 160-step range test alone is 16 epochs
+    code = main(["auto", str(MODEL), "--budget", "12", "--out", str(tmp_path), "--no-sweeps"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1 and err == ("lrsearch: error: a budget of 12 epochs does not cover the range test (16.00) "
+                                 "and one epoch of training: raise the budget")
+    assert not (tmp_path / "range_test.csv").exists()
