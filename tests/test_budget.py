@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from lrsearch.budget import Budget, Rung, Spend, halving_cost, halving_rungs, plan_budget
+from lrsearch.budget import Budget, Rung, Spend, epochs_for_seconds, halving_cost, halving_rungs, plan_budget
 from lrsearch.errors import ConfigError
 
 SWEEPS = {"momentum": 3, "weight_decay": 3}
@@ -87,6 +88,50 @@ def test_spend_adds_batches_and_epochs():
     assert spend.evidence_epochs == pytest.approx(376 / 45)
     assert spend.total == pytest.approx(376 / 45 + 39)
     assert json.loads(json.dumps(spend.to_dict()))["trial_epochs"] == 33
+
+
+def _fake_study(epochs_per_trial: int):
+    """A resumable study whose trials are all pruned after `epochs_per_trial` epochs."""
+    import pandas as pd
+
+    asked, runs = [], []
+
+    def call(options):
+        asked.append((options.trials, options.epochs, options.timeout))
+        runs.extend([epochs_per_trial] * options.trials)
+        return SimpleNamespace(trials=pd.DataFrame({"epochs_run": runs}))
+
+    return call, asked
+
+
+def test_pruned_trials_leave_room_that_more_trials_fill():
+    from lrsearch.budgeted import BudgetedRun
+    from lrsearch.options import StudyOptions
+
+    books = BudgetedRun(48, steps_per_epoch=45, options=StudyOptions(epochs=6), sweep_values={})
+    assert books.start().startswith("budget 48 epochs of 45 steps: range test 160 steps (3.56), 7 trials x 6")
+    books.charge_range_test(160, seconds=2.0)
+    call, asked = _fake_study(3)  # every trial pruned at half its 6 epochs
+    books.run_study(call)
+    # 44.44 epochs: 7 trials (21 epochs), then 3 (30), 2 (36), 1 (39); 5.44 left < 6
+    assert [a[0] for a in asked] == [7, 3, 2, 1] and {a[1] for a in asked} == {6}
+    report = books.finish()
+    assert report.spent.trial_epochs == 39 and report.spent.total == pytest.approx(160 / 45 + 39)
+
+
+def test_a_budget_in_seconds_is_planned_at_the_range_tests_speed():
+    from lrsearch.budgeted import BudgetedRun
+    from lrsearch.options import StudyOptions
+
+    assert epochs_for_seconds(90, 0.01, 45) == pytest.approx(200)
+    books = BudgetedRun("90s", steps_per_epoch=45, options=StudyOptions(epochs=10), sweep_values={})
+    assert "planned at the speed it measures" in books.start()
+    books.charge_range_test(160, seconds=1.6)  # 0.01 s a step: 90 s buy 200 epochs
+    assert books.epochs_budget == pytest.approx(200)
+    call, asked = _fake_study(10)
+    books.run_study(call)
+    trials, epochs, timeout = asked[0]
+    assert (trials, epochs) == (19, 10) and 0 < timeout <= 90  # no trial starts after the deadline
 
 
 MODEL = Path(__file__).resolve().parent / "cli_model.py"  # 320 samples: 10 steps an epoch
