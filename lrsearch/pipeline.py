@@ -410,10 +410,10 @@ def auto(
                 if books:
                     books.charge_sweep(len(swept.frame))
 
-    def study(opts: StudyOptions) -> Any:
+    def run_study(opts: StudyOptions) -> Any:
         return _study(source, out, opts, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage)
 
-    tuned = books.run_study(study) if books else study(options)
+    tuned = books.run_study(run_study) if books else run_study(options)
     final = None
     if final_epochs:
         from lrsearch.final_fit import final_fit_of
