@@ -211,18 +211,27 @@ class BudgetPlan:
         if self.range_steps:
             parts.append(f"range test {self.range_steps} steps ({self.range_epochs:.2f})")
         if self.sweeps:
-            tests = " + ".join(f"{p.replace('_', '-')} x{n}" for p, n in self.sweeps)
-            parts.append(f"sweeps {tests} of {self.sweep_steps} steps ({self.sweep_epochs:.2f})")
-        if self.rungs:
-            bracket = ", ".join(f"{r.trials} x {r.epochs}" for r in self.rungs)
-            parts.append(f"schedule halving {bracket} epochs ({self.study_epochs})")
-        else:
-            parts.append(f"{self.trials} trials x {self.epochs} epochs ({self.study_epochs})")
+            parts.append(self.describe_sweeps())
+        parts.append(self.describe_study())
         if self.final_epochs:
             parts.append(f"final fit {self.final_epochs}")
         line = (f"budget {self.budget:g} epochs of {self.steps_per_epoch} steps: " + ", ".join(parts)
                 + f"; {self.total:.2f} planned")
         return line + ("\n  " + "; ".join(self.notes) if self.notes else "")
+
+    def describe_sweeps(self) -> str:
+        """The sweeps part of the plan, e.g. `sweeps momentum x3 of 36 steps (2.40)`."""
+        if not self.sweeps:
+            return "no sweeps"
+        tests = " + ".join(f"{p.replace('_', '-')} x{n}" for p, n in self.sweeps)
+        return f"sweeps {tests} of {self.sweep_steps} steps ({self.sweep_epochs:.2f})"
+
+    def describe_study(self) -> str:
+        """The study part of the plan, e.g. `6 trials x 6 epochs (36)`."""
+        if self.rungs:
+            bracket = ", ".join(f"{r.trials} x {r.epochs}" for r in self.rungs)
+            return f"schedule halving {bracket} epochs ({self.study_epochs})"
+        return f"{self.trials} trials x {self.epochs} epochs ({self.study_epochs})"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -109,7 +109,8 @@ class BudgetedRun:
     def plan_sweeps(self, window_steps: int) -> BudgetPlan:
         """The sweeps that fit, on the range test's real window."""
         plan = self._plan(range_steps=0, sweep_steps=window_steps, spent=self.spent.evidence_epochs)
-        logger.info("%s", plan.describe())
+        notes = [n for n in plan.notes if "sweep" in n]
+        logger.info("budget: %s", "; ".join([plan.describe_sweeps(), *notes]))
         return plan
 
     def charge_sweep(self, steps: int) -> None:
@@ -124,7 +125,7 @@ class BudgetedRun:
         room = plan.budget - plan.spent - plan.final_epochs
         options = dataclasses.replace(self.options, trials=plan.trials, epochs=plan.epochs,
                                       timeout=self._time_left())
-        logger.info("study: %s", plan.describe().split(": ", 1)[1])
+        logger.info("budget: %s, %.2f epochs left", plan.describe_study(), room)
         result = call(options)
         used = self._trial_epochs(result)
         while options.fidelity == "truncate":

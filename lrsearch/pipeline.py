@@ -398,7 +398,9 @@ def auto(
         if books:
             planned = books.plan_sweeps(window["steps"])
             window["steps"], chosen = planned.sweep_steps, tuple(p for p, _ in planned.sweeps)
-        logger.info("sweep window: %.3g to %.3g over %d steps", window["min_lr"], window["max_lr"], window["steps"])
+        if chosen:
+            logger.info("sweep window: %.3g to %.3g over %d steps", window["min_lr"], window["max_lr"],
+                        window["steps"])
         kwargs = dict(**window, mode=options.mode, batch_size=options.array_batch_size, verbose=0)
         for param, values in (("momentum", momentum_values), ("weight_decay", weight_decay_values)):
             if param not in chosen:
