@@ -90,6 +90,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _budget(text: str) -> Any:
+    from lrsearch.budget import Budget
+    from lrsearch.errors import ConfigError
+
+    try:
+        return Budget.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _port(text: str) -> int:
     value = _positive_int(text)
     if value > 65535:
@@ -160,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="whether --metric is minimized or maximized (default: told by its name)")
     group.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
                        help="trial pruner (default median)")
+    group.add_argument("--fidelity", choices=("truncate", "schedule-halving"), default="truncate",
+                       help="truncate: trials of --epochs cut by the pruner (default); schedule-halving: "
+                            "complete schedules at 1/4, 1/2, 1 of --epochs, the best half promoted each time")
 
     parser = _Parser(
         prog="lrsearch",
@@ -184,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true",
                    help="start over: redo the range test and sweeps, and delete the study of this name "
                         "from its storage, instead of resuming")
+    p.add_argument("--budget", type=_budget, metavar="N|Ns",
+                   help="epochs (e.g. 48) or seconds (e.g. 600s) for everything: range test, sweeps, trials and "
+                        "final fit; trials and epochs are planned to fit it")
+    p.add_argument("--final-epochs", type=_positive_int, metavar="E",
+                   help="train the chosen schedule over E epochs and save final_model.keras in the run folder")
     _study_defaults(p)
 
     add("range-test", cmd_range_test,

@@ -179,7 +179,7 @@ def _options(args: argparse.Namespace) -> Any:
         direction=args.direction,
         pruner=args.pruner, seed=args.seed, batch_size=args.batch_size, storage=args.storage,
         study_name=args.study, out_dir=args.out, backend=args.backend, min_lr=args.min_lr,
-        max_lr=args.max_lr, range_steps=args.steps, mode=args.mode,
+        max_lr=args.max_lr, range_steps=args.steps, mode=args.mode, fidelity=args.fidelity,
     )
 
 
@@ -199,6 +199,7 @@ def cmd_auto(args: argparse.Namespace, state: State) -> int:
     )
     with _progress_to_stderr():
         result = auto(args.model_file, options=options, sweeps=not args.no_sweeps, reuse=not args.fresh,
+                      budget=args.budget, final_epochs=args.final_epochs,
                       on_stage=lambda hint: setattr(state, "on_interrupt", hint), **_source_options(args))
     for path in result.paths.values():
         _emit(str(path))

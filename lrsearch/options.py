@@ -38,6 +38,7 @@ from lrsearch.space import ALL_FAMILIES, FAMILIES
 
 __all__ = [
     "BACKENDS",
+    "FIDELITIES",
     "PRUNERS",
     "StudyOptions",
     "infer_direction",
@@ -45,6 +46,7 @@ __all__ = [
 
 BACKENDS = ("optuna", "keras-tuner")
 PRUNERS = ("median", "hyperband", "none")
+FIDELITIES = ("truncate", "schedule-halving")
 MODES = ("exp", "linear")
 
 _MINIMIZED = ("loss", "error", "mae", "mse", "mape", "msle", "crossentropy", "hinge",
@@ -123,6 +125,13 @@ class StudyOptions:
         steps_per_epoch: batches per epoch of a `tf.data.Dataset` that may repeat forever.
         min_lr, max_lr, range_steps, mode: the range test `auto` (and `lrsearch tune`
             without bounds) runs first.
+        fidelity: how cheap evidence is got from a trial: `"truncate"` (every trial runs
+            the schedule of `epochs`, the pruner may stop it early) or
+            `"schedule-halving"` (successive halving over complete schedules:
+            `trials` schedules compressed to a fraction of `epochs`, the best
+            `1 / eta` run again at `eta` times the length, up to `epochs`; the pruner
+            is not used; see `lrsearch.halving`).
+        eta: the halving factor of `"schedule-halving"` (an integer >= 2).
 
     Raises:
         ConfigError: any option out of range, in one line naming it.
@@ -150,6 +159,8 @@ class StudyOptions:
     max_lr: float = DEFAULT_MAX_LR
     range_steps: int | None = DEFAULT_RANGE_STEPS
     mode: str = "exp"
+    fidelity: str = "truncate"
+    eta: int = 2
 
     def __post_init__(self) -> None:
         _whole("epochs", self.epochs)
@@ -180,6 +191,12 @@ class StudyOptions:
             object.__setattr__(self, "direction", infer_direction(self.metric))
         elif self.direction not in ("minimize", "maximize"):
             raise argument_error("direction", "'minimize', 'maximize' or None", self.direction)
+        if self.fidelity not in FIDELITIES:
+            raise argument_error("fidelity", f"one of {FIDELITIES}", self.fidelity)
+        if isinstance(self.eta, bool) or not isinstance(self.eta, numbers.Integral) or self.eta < 2:
+            raise argument_error("eta", "an integer >= 2", self.eta)
+        if self.fidelity == "schedule-halving" and self.backend != "optuna":
+            raise ConfigError("fidelity 'schedule-halving' runs on the optuna backend only; drop one of them")
         if self.mode not in MODES:
             raise argument_error("mode", f"one of {MODES}", self.mode)
         for name in ("min_lr", "max_lr"):

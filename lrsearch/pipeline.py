@@ -12,8 +12,10 @@ settings; otherwise they are redone, with a line saying why) and resumes the stu
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +66,8 @@ class AutoResult:
         sweeps: `"momentum"` / `"weight_decay"` -> `SweepResult`.
         tune: the `TuneResult` of the study.
         schedule: the chosen `ScheduleSpec` (`tune.best`).
+        budget: with `budget=`, a `lrsearch.budgeted.BudgetReport`: planned against spent.
+        final: with `final_epochs=`, the `lrsearch.final_fit.FinalFit`.
     """
 
     out_dir: Path
@@ -71,6 +75,8 @@ class AutoResult:
     range_test: Any
     sweeps: dict[str, Any] = field(default_factory=dict)
     tune: Any = None
+    budget: Any = None
+    final: Any = None
 
     @property
     def schedule(self) -> Any:
@@ -343,6 +349,8 @@ def auto(
     report: bool = True,
     verbose: int = 1,
     on_stage: Callable[[str], None] | None = None,
+    budget: Any = None,
+    final_epochs: int | None = None,
     **study_options: Any,
 ) -> AutoResult:
     """Run the whole search on one model and write everything into one folder.
@@ -381,6 +389,13 @@ def auto(
         report: write `report.html`.
         verbose: 0 silent, 1 stage messages (logging), 2 also progress bars.
         on_stage: called with a sentence saying what is kept if the run stops now.
+        budget: epochs (a number, or `"48"`) or seconds (`"600s"`) for everything: the
+            range test and sweeps (a test of N batches costs N / steps per epoch), the
+            trials (`epochs` and `trials` are planned to fit; sweeps shrink or are skipped
+            past a tenth of it) and the final fit. The plan is logged before the start,
+            the spend at the end; see `lrsearch.budget` and `lrsearch.budgeted`.
+        final_epochs: train the chosen schedule at this length and save the model
+            (`final_model.keras`, `final_schedule.json`, `final_history.csv`).
 
     Returns:
         An `AutoResult` with the paths written and the `TuneResult`.
@@ -401,24 +416,63 @@ def auto(
     base = source_fingerprint(source, options, data=data)  # what the evidence in `out` must match
     if not reuse:
         _start_over(source, out, options)
+    books = None
+    if budget is not None:
+        from lrsearch.budgeted import open_books
+
+        wanted = {"momentum": len(momentum_values), "weight_decay": len(weight_decay_values)} if sweeps else {}
+        books = open_books(budget, source, out, options, sweep_values=wanted, final_epochs=final_epochs)
+        logger.info("%s", books.start())
+
     stage("nothing recorded yet (the range test was running)")
+    csv = out / "range_test.csv"
+    before, began = (csv.stat().st_mtime_ns if csv.exists() else None), time.monotonic()
     result = _range_test(source, out, options, reuse=reuse, verbose=verbose, fingerprint=base)
+    if books:
+        fresh = before is None or csv.stat().st_mtime_ns != before
+        books.charge_range_test(len(result.frame), time.monotonic() - began if fresh else None)
     suggestion = result.suggestion
     _log_bounds(suggestion)
 
     found: dict[str, Any] = {}
     if sweeps:
         window = sweep_window(result, mode=options.mode)
-        logger.info("sweep window: %.3g to %.3g over %d steps", window["min_lr"], window["max_lr"], window["steps"])
+        chosen = ("momentum", "weight_decay")
+        if books:
+            planned = books.plan_sweeps(window["steps"])
+            window["steps"], chosen = planned.sweep_steps, tuple(p for p, _ in planned.sweeps)
+        if chosen:
+            logger.info("sweep window: %.3g to %.3g over %d steps", window["min_lr"], window["max_lr"],
+                        window["steps"])
         kwargs = dict(**window, mode=options.mode, batch_size=options.array_batch_size, verbose=0)
         for param, values in (("momentum", momentum_values), ("weight_decay", weight_decay_values)):
+            if param not in chosen:
+                continue
             stage(f"the range test is kept in {out}; the {param} sweep was running")
             swept = _sweep(source, out, param, values, reuse=reuse, seed=options.seed, fingerprint=base,
                            **kwargs)
             if swept is not None:
                 found[param] = swept
+                if books:
+                    books.charge_sweep(len(swept.frame))
 
-    tuned = _study(source, out, options, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage)
+    def run_study(opts: StudyOptions) -> Any:
+        return _study(source, out, opts, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage)
+
+    tuned = books.run_study(run_study) if books else run_study(options)
+    final = None
+    if final_epochs:
+        from lrsearch.final_fit import final_fit_of
+
+        stage(f"the study is kept in {out}; the final fit was running")
+        final = final_fit_of(source, tuned, epochs=int(final_epochs), out_dir=out,
+                             study_name=options.study_name or source.name, seed=options.seed,
+                             batch_size=options.batch_size, steps_per_epoch=options.steps_per_epoch)
+    spent = books.finish(final.epochs if final else 0) if books else None
+    if spent is not None:
+        from lrsearch.fileio import write_text
+
+        write_text(out / "budget.json", json.dumps(spent.to_dict(), indent=2))
     if report:
         import optuna
 
@@ -430,5 +484,7 @@ def auto(
         write_report(out, study=study)
     names = ["range_test.csv", "range_test.png", "sweep_momentum.csv", "sweep_momentum.png",
              "sweep_weight_decay.csv", "sweep_weight_decay.png", "trials.csv", "history.csv", "study.db",
-             "schedule.json", "report.html"]
-    return AutoResult(out_dir=out, paths=_paths(out, names), range_test=result, sweeps=found, tune=tuned)
+             "schedule.json", "report.html", "budget.json", "final_model.keras", "final_schedule.json",
+             "final_history.csv"]
+    return AutoResult(out_dir=out, paths=_paths(out, names), range_test=result, sweeps=found, tune=tuned,
+                      budget=spent, final=final)

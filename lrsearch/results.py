@@ -42,6 +42,7 @@ ATTR = "lrsearch"  # study: metric, direction, space, bounds, suggestion, backen
 HISTORY = "history"  # trial: list of per-epoch rows
 SPEC = "spec"  # trial: the trial's ScheduleSpec.to_dict()
 EPOCHS_RUN = "epochs_run"
+RUNG = "rung"  # trial of a schedule-halving bracket: {"index", "epochs", "top"} (lrsearch.halving)
 FAILURE = "failure"
 
 
@@ -52,7 +53,8 @@ class TuneResult:
     Attributes:
         study: the `optuna.study.Study` (or, with the KerasTuner backend, the tuner).
         trials: one row per trial: `number, state, value, epochs_run, pruned_at,
-            duration_s, family, retry_of, failure, params_<name>...`.
+            duration_s, family, retry_of, failure, started, rung (schedule-halving rung,
+            else empty), params_<name>...`.
         history: one row per trial and epoch: `trial, epoch, lr, momentum` and every
             metric Keras logged (`loss, val_loss, accuracy, ...`), at the epoch's end.
         best: the best complete trial's schedule as a `ScheduleSpec` (its provenance
@@ -146,9 +148,11 @@ def result_from_trials(study: Any, frozen: Sequence[Any], *, study_name: str, me
 
 def best_trial(frozen: Sequence[Any], direction: str) -> Any:
     """The complete trial with the best finite value and a recorded schedule (`None` if
-    there is none); the first of equals wins."""
+    there is none); the first of equals wins. A trial of a lower schedule-halving rung ran
+    a shorter schedule than the study's and is never the best."""
     complete = [t for t in frozen if t.state == optuna.trial.TrialState.COMPLETE
-                and t.value is not None and math.isfinite(t.value) and SPEC in t.user_attrs]
+                and t.value is not None and math.isfinite(t.value) and SPEC in t.user_attrs
+                and t.user_attrs.get(RUNG, {}).get("top", True)]
     if not complete:
         return None
     pick = min if direction == "minimize" else max
@@ -204,15 +208,17 @@ def trials_frame(frozen: Sequence[optuna.trial.FrozenTrial]) -> pd.DataFrame:
             "retry_of": t.system_attrs.get("failed_trial"),
             "failure": t.user_attrs.get(FAILURE),
             "started": t.datetime_start,
+            "rung": t.user_attrs.get(RUNG, {}).get("index"),
         }
         for name in param_names:
             row[f"params_{name}"] = t.params.get(name)
         rows.append(row)
     columns = ["number", "state", "value", "epochs_run", "pruned_at", "duration_s", "family",
-               "retry_of", "failure", "started", *(f"params_{n}" for n in param_names)]
+               "retry_of", "failure", "started", "rung", *(f"params_{n}" for n in param_names)]
     frame = pd.DataFrame(rows, columns=columns)
-    for col in ("value", "duration_s", "pruned_at", "retry_of"):
+    for col in ("value", "duration_s", "pruned_at", "retry_of", "rung"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    frame["rung"] = frame["rung"].astype("Int64")
     frame["pruned_at"] = frame["pruned_at"].astype("Int64")
     frame["retry_of"] = frame["retry_of"].astype("Int64")
     frame["epochs_run"] = frame["epochs_run"].astype("int64")

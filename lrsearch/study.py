@@ -128,6 +128,9 @@ def tune(
         out_dir: where `trials.csv`, `history.csv`, `schedule.json` (and the default
             SQLite file) go; `None` is `runs/<study_name>`.
         pruner: `"median"` (default), `"hyperband"`, `"none"`/`None`, or an Optuna pruner.
+        fidelity: `"truncate"` (default: trials of `epochs`, cut by the pruner) or
+            `"schedule-halving"`: `trials` complete schedules at a fraction of `epochs`,
+            the best `1/eta` promoted to longer complete schedules (`lrsearch.halving`).
         seed: seeds the sampler (offset by the number of trials already in the study,
             so a resumed study draws new points) and each trial's weights.
         backend: `"optuna"` or `"keras-tuner"` (same space, KerasTuner's Bayesian search;
@@ -255,12 +258,16 @@ def tune(
         direction=opts.direction, epochs=int(opts.epochs), trials=int(opts.trials),
         study_name=study_name, out_dir=out, storage=opened, seed=opts.seed,
         callbacks=list(callbacks or []), verbose=verbose, meta=meta, pruner=opts.pruner,
-        max_trials=opts.max_trials, timeout=opts.timeout,
+        max_trials=opts.max_trials, timeout=opts.timeout, fidelity=opts.fidelity, eta=opts.eta,
     )
     if opts.backend == "keras-tuner":
         from lrsearch import kt_backend
 
         return kt_backend.run(plan)
+    if plan.fidelity == "schedule-halving":
+        from lrsearch import halving
+
+        return halving.run(plan)
     return run_optuna(plan)
 
 

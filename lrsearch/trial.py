@@ -60,6 +60,8 @@ class Plan:
     pruner: Any = None
     max_trials: int | None = None
     timeout: float | None = None
+    fidelity: str = "truncate"
+    eta: int = 2
 
 
 def final_value(rows: Sequence[Mapping[str, Any]], callbacks: Sequence[Any], metric: str) -> float:

@@ -16,6 +16,10 @@ spend the same number of epochs, `--budget`. Methods ("arms"):
   the range test's bounds, and no sweeps.
 - `kt-random`: `keras_tuner.RandomSearch` over a constant rate, log-uniform in
   `[1e-5, 10]` (objective `val_accuracy`), trials of `--epochs` epochs.
+- `lrsearch-budget`: `lrsearch.auto(..., budget=--budget)`: the planner sizes the sweeps
+  (at most a tenth of the budget) and the trials; median pruning as `lrsearch`.
+- `lrsearch-halving`: the same with `fidelity="schedule-halving"`: one bracket of
+  complete schedules at 1/4, 1/2 and all of `--epochs`, the best half promoted each time.
 
 A search arm runs trials until it has spent the budget (a study is resumed with more
 trials while epochs are left; pruned and failed trials count the epochs they ran). Each
@@ -27,13 +31,15 @@ every trial in the order they ran. From it:
   `--target` ("-" when not within the budget; the `default` arm trains on to
   `--default-epochs` to find its number).
 
-Medians over `--seeds` seeds. Targets: lrsearch reaches `--target` in at most a third of
+Medians over `--seeds` seeds. Each arm's ledger per seed is cached in `--cache`, keyed by
+the arm, the seed, the settings and a hash of lrsearch's code (a rerun with nothing
+changed only reads it). Targets: lrsearch reaches `--target` in at most a third of
 the epochs the default constant rate needs, and in fewer epochs than both unbounded
 searches.
 
     python scripts/bench_search_efficiency.py [--seeds 3] [--epochs 6] [--budget 48]
         [--target 0.98] [--arms default,lrsearch,tpe-wide,kt-random]
-        [--model-file studies/digits/model.py]
+        [--model-file studies/digits/model.py] [--cache DIR]
 
 Prints markdown tables.
 """
@@ -41,7 +47,9 @@ Prints markdown tables.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
+import json
 import logging
 import math
 import os
@@ -66,7 +74,8 @@ from lrsearch.study import tune  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 logging.getLogger("lrsearch").setLevel(logging.ERROR)
-ARMS = ("default", "lrsearch", "lrsearch-nosweeps", "tpe-wide", "kt-random")
+ARMS = ("default", "lrsearch", "lrsearch-nosweeps", "tpe-wide", "kt-random", "lrsearch-budget",
+        "lrsearch-halving")
 WIDE = (1e-5, 10.0)
 BATCH = 32
 
@@ -238,6 +247,45 @@ def arm_kt_random(build, train, val, seed: int, args, out: Path) -> Ledger:
     return ledger
 
 
+def arm_budget(build, train, val, seed: int, args, out: Path, fidelity: str) -> Ledger:
+    """`auto` with the whole budget handed to it: it plans sweeps and trials itself."""
+    keras.utils.set_random_seed(seed)
+    spe = steps_per_epoch(train)
+    result = lrsearch.auto(build, data=(train, val), epochs=args.epochs, budget=args.budget,
+                           out_dir=out, study_name="bench", seed=seed, batch_size=BATCH,
+                           fidelity=fidelity, report=False, verbose=0)
+    spent, plan = result.budget.spent, result.budget.study_plan
+    ledger = Ledger()
+    ledger.charge((spent.range_steps + spent.sweep_steps) / spe)
+    from_tune(result.tune, ledger)
+    sweeps = ", ".join(f"{p.replace('_', '-')} {s.frame['value'].nunique()}x"
+                       f"{len(s.frame) // s.frame['value'].nunique()} steps"
+                       for p, s in result.sweeps.items()) or "no sweeps"
+    study = (" + ".join(f"{r.trials}x{r.epochs}" for r in plan.rungs) if plan.rungs
+             else f"{plan.trials}x{plan.epochs} planned")
+    ledger.note = f"{sweeps}; {study} epochs"
+    return ledger
+
+
+def _code_tag() -> str:
+    files = sorted((ROOT / "lrsearch").glob("*.py"))
+    return hashlib.sha1(b"".join(f.read_bytes() for f in files)).hexdigest()[:10]
+
+
+def cached(cache: Path | None, key: str, make) -> Ledger:
+    """The ledger stored under `key`, or `make()` stored there."""
+    path = None if cache is None else cache / f"{key}.json"
+    if path is not None and path.exists():
+        d = json.loads(path.read_text())
+        return Ledger([tuple(e) for e in d["entries"]], d["trials"], d["overhead"], d["note"])
+    led = make()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"entries": led.entries, "trials": led.trials,
+                                    "overhead": led.overhead, "note": led.note}))
+    return led
+
+
 def fmt_epochs(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:.1f}"
 
@@ -253,6 +301,10 @@ def main() -> None:
                    help="epochs of the default-rate fit (default: 2 x budget)")
     p.add_argument("--arms", default="default,lrsearch,tpe-wide,kt-random",
                    help=f"comma-separated, from {','.join(ARMS)}")
+    p.add_argument("--cache", type=Path,
+                   default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                   / "lrsearch-bench" / "search_efficiency",
+                   help="folder of cached ledgers ('none' for no cache)")
     args = p.parse_args()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     for a in arms:
@@ -263,20 +315,30 @@ def main() -> None:
     spe = steps_per_epoch(train)
 
     results: dict[str, list[Ledger]] = {a: [] for a in arms}
+    cache = None if str(args.cache) == "none" else args.cache
+    settings = (f"{args.model_file.stem}-e{args.epochs}-b{args.budget}-h{horizon}-"
+                f"{_code_tag()}")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             for arm in arms:  # arms interleave, so machine load hits all alike
                 out = Path(tmp) / f"{arm}-{seed}"
                 began = time.perf_counter()
-                if arm == "default":
-                    led = arm_default(build, train, val, seed, horizon)
-                elif arm.startswith("lrsearch"):
-                    led = arm_lrsearch(build, train, val, seed, args, out,
-                                       sweeps=arm == "lrsearch")
-                elif arm == "tpe-wide":
-                    led = arm_tpe_wide(build, train, val, seed, args, out)
-                else:
-                    led = arm_kt_random(build, train, val, seed, args, out)
+
+                def make(arm=arm, out=out, seed=seed):
+                    if arm == "default":
+                        return arm_default(build, train, val, seed, horizon)
+                    if arm == "lrsearch-budget":
+                        return arm_budget(build, train, val, seed, args, out, "truncate")
+                    if arm == "lrsearch-halving":
+                        return arm_budget(build, train, val, seed, args, out, "schedule-halving")
+                    if arm.startswith("lrsearch"):
+                        return arm_lrsearch(build, train, val, seed, args, out,
+                                            sweeps=arm == "lrsearch")
+                    if arm == "tpe-wide":
+                        return arm_tpe_wide(build, train, val, seed, args, out)
+                    return arm_kt_random(build, train, val, seed, args, out)
+
+                led = cached(cache, f"{settings}/{arm}-{seed}", make)
                 results[arm].append(led)
                 print(f"seed {seed} {arm}: best {led.best(args.budget):.4f}, to target "
                       f"{fmt_epochs(led.to_target(args.target, args.budget))} "
@@ -318,22 +380,30 @@ def main() -> None:
     if "default" in results:
         print(f"\n(`default` trains on to {horizon} epochs to find when it reaches the "
               f"target; its best accuracy is taken within the {args.budget}-epoch budget.)")
-    if "lrsearch" in med:
-        ours = med["lrsearch"]
-        checks = []
+    checks = []
+    for arm in ("lrsearch", "lrsearch-budget"):
+        if arm not in med:
+            continue
+        ours = med[arm]
         if "default" in med:
             limit = med["default"] / 3
-            checks.append((f"lrsearch reaches {args.target} in <= 1/3 of the default rate's "
+            checks.append((f"{arm} reaches {args.target} in <= 1/3 of the default rate's "
                            f"epochs ({fmt_epochs(ours)} vs {fmt_epochs(med['default'])} / 3 = "
                            f"{fmt_epochs(limit)})", ours <= limit and math.isfinite(ours)))
         for other in ("tpe-wide", "kt-random"):
             if other in med:
-                checks.append((f"lrsearch ahead of {other} ({fmt_epochs(ours)} vs "
+                checks.append((f"{arm} ahead of {other} ({fmt_epochs(ours)} vs "
                                f"{fmt_epochs(med[other])} epochs)",
                                math.isfinite(ours) and ours < med[other]))
+    if "lrsearch-halving" in results and "lrsearch-budget" in results:
+        print("\nSchedule halving against median pruning at the same budget (median over seeds): "
+              + ", ".join(f"{arm} best {statistics.median(led.best(args.budget) for led in results[arm]):.4f}, "
+                          f"to target {fmt_epochs(med[arm])}"
+                          for arm in ("lrsearch-halving", "lrsearch-budget")))
+    if checks:
         print()
-        for text, ok in checks:
-            print(f"target: {text}: {'met' if ok else 'MISSED'}")
+    for text, ok in checks:
+        print(f"target: {text}: {'met' if ok else 'MISSED'}")
 
 
 if __name__ == "__main__":
