@@ -42,6 +42,7 @@ LAYERS = {
     "results": 3,
     "quick": 3,
     "optuna_backend": 3,
+    "widening": 3,
     "storage": 3,
     "kt_backend": 3,
     "modelfile": 4,
