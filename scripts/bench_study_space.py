@@ -239,6 +239,8 @@ def main() -> None:
     p.add_argument("--oracle-seeds", type=int, default=2)
     p.add_argument("--only", default="")
     p.add_argument("--arms", default="study,tpe")
+    p.add_argument("--reverse", action="store_true",
+                   help="run the setups last first (a second process filling the cache)")
     p.add_argument("--cache", type=Path,
                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                    / "lrsearch-bench" / "suggestions")
@@ -249,6 +251,8 @@ def main() -> None:
     only = {n.strip() for n in args.only.split(",") if n.strip()}
     setups = [s for s in bs.SETUPS if s.half == "check" and (not only or s.name in only)]
     bs.pretrain(args.cache)
+    if args.reverse:
+        setups.reverse()
     results = [bench(s, args) for s in setups]
     report(results, args)
 
