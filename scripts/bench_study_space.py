@@ -22,7 +22,7 @@ arm) under `--cache` (the study arm keyed also by the code of the space and back
 by the bounds it was given), so a rerun trains only what changed.
 
     python scripts/bench_study_space.py [--seeds 3] [--trials 8] [--oracle-seeds 2]
-        [--only NAME,...] [--arms study,tpe] [--cache DIR] [--skip-oracle]
+        [--only NAME,...] [--arms study,tpe] [--cache DIR] [--skip-oracle] [--details]
 
 `--only` runs the named setups in the order given.
 
@@ -227,6 +227,27 @@ def report(results: list[dict], args) -> None:
     print()
 
 
+def details(results: list[dict]) -> None:
+    """Every trial of every study: family, rate (peak or CLR top) and value, and where
+    the study widened its range."""
+    print("<details><summary>trials per study (family rate: val accuracy; widening)</summary>\n")
+    for r in results:
+        for sd, row in r["runs"].items():
+            for arm, run in row.items():
+                trials = ", ".join(
+                    f"{'oc' if t['params_family'] == 'one_cycle' else 'clr'} "
+                    f"{t.get('params_oc_max_lr') or t.get('params_clr_max_lr') or float('nan'):.2g}: "
+                    f"{(t['value'] if t['value'] is not None else float('nan')):.3f}"
+                    for t in run.get("trials", ()))
+                wid = "; ".join(f"after {e['after_trials']}: {e['param']} {e['side']} "
+                                f"{e['old'][1 if e['side'] == 'top' else 0]:.2g} -> "
+                                f"{e['new'][1 if e['side'] == 'top' else 0]:.2g}"
+                                for e in run.get("widened", ()))
+                print(f"- {r['setup'].name} seed {sd} {arm}: {trials}"
+                      + (f" (widened {wid})" if wid else ""))
+    print("\n</details>\n")
+
+
 def _peak(run: dict | None) -> str:
     if not run or "best_rate" not in run:
         return "-"
@@ -241,6 +262,7 @@ def main() -> None:
     p.add_argument("--oracle-seeds", type=int, default=2)
     p.add_argument("--only", default="")
     p.add_argument("--arms", default="study,tpe")
+    p.add_argument("--details", action="store_true", help="list every trial of every study")
     p.add_argument("--skip-oracle", action="store_true",
                    help="fill the arms' cache only (a second process beside a full run)")
     p.add_argument("--cache", type=Path,
@@ -257,6 +279,8 @@ def main() -> None:
     bs.pretrain(args.cache)
     results = [bench(s, args) for s in setups]
     report(results, args)
+    if args.details:
+        details(results)
 
 
 if __name__ == "__main__":
