@@ -5,7 +5,10 @@ The space is `lrsearch.space.SearchSpace`, registered in `HyperModel.build` thro
 schedules are attached in `HyperModel.fit`, which recompiles the fresh model with the
 user's optimizer rebuilt around them. KerasTuner's Bayesian optimization oracle picks
 the points; there is no pruning (KerasTuner's Hyperband changes the epochs of a trial,
-which a one-cycle schedule cannot follow).
+which a one-cycle schedule cannot follow). Nor does it widen a rate range whose best
+trials sit at an edge, as the Optuna backend does (`lrsearch.widening`): KerasTuner
+keeps the range a hyperparameter was first registered with (`HyperParameters._retrieve`
+returns the existing one), so its study searches the range test's ranges throughout.
 
 Trials live in `<out_dir>/keras_tuner/<study_name>/` (KerasTuner's own files plus one
 `lrsearch.json` per trial with its per-epoch records and schedule); running again with

@@ -3,7 +3,8 @@
 Each trial samples the space (`OptunaSampler`), records its schedule and every epoch in
 the trial's user attributes (see `lrsearch.results`), reports the metric each epoch and
 can be pruned. The storage holds everything, so several workers can share a study and a
-stopped one resumes where it was.
+stopped one resumes where it was. When the best trials sit at the edge of a rate range,
+the range is widened for the remaining trials (`lrsearch.widening`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from lrsearch.results import (
     result_from_study,
     save_tables,
 )
-from lrsearch.space import OptunaSampler
+from lrsearch.space import OptunaSampler, SearchSpace
 from lrsearch.trial import (
     EpochRecorder,
     Plan,
@@ -39,8 +40,9 @@ from lrsearch.trial import (
     trial_callbacks,
     trial_spec,
 )
+from lrsearch.widening import MIN_TRIALS, TOP_K, RangeAwareTPESampler, edge_widening
 
-__all__ = ["OptunaObjective", "make_pruner", "run", "stored_meta"]
+__all__ = ["OptunaObjective", "current_space", "make_pruner", "run", "stored_meta"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +88,8 @@ def run(plan: Plan) -> TuneResult:
         sampler_seed = int(plan.seed) + done
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            seed=sampler_seed, multivariate=True, group=True,
+        sampler = RangeAwareTPESampler(
+            seed=sampler_seed, multivariate=True, group=True, attr=ATTR,
             n_startup_trials=max(3, min(10, plan.trials // 3)),
         )
     verbosity = optuna.logging.get_verbosity()
@@ -105,7 +107,7 @@ def run(plan: Plan) -> TuneResult:
         # the suggested schedule is where the search starts: the new study's first trial
         study.enqueue_trial(plan.space.suggested_params(), skip_if_exists=True)
     objective = OptunaObjective(plan)
-    callbacks: list[Any] = [_clear_session, _TablesWriter(plan)]
+    callbacks: list[Any] = [_clear_session, _EdgeWidener(plan), _TablesWriter(plan)]
     if max_trials is not None:
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         callbacks.append(optuna.study.MaxTrialsCallback(max_trials, states=states))
@@ -170,6 +172,45 @@ class _TablesWriter:
         _finish(study, self.plan)
 
 
+class _EdgeWidener:
+    """Study callback: widen the rate ranges where the best trials sit at an edge
+    (`lrsearch.widening`), store the new space and the event in the study's user
+    attributes, and say so in one line."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def __call__(self, study: optuna.study.Study, trial: Any) -> None:
+        complete = [t for t in study.get_trials(deepcopy=False,
+                                                states=(optuna.trial.TrialState.COMPLETE,))
+                    if t.value is not None and math.isfinite(t.value)]
+        if len(complete) < MIN_TRIALS:
+            return
+        complete.sort(key=lambda t: t.value, reverse=self.plan.direction == "maximize")
+        meta = dict(study.user_attrs.get(ATTR) or self.plan.meta)
+        space = current_space(meta, self.plan.space)
+        new, events = edge_widening(space, [t.params for t in complete[:TOP_K]])
+        if not events:
+            return
+        done = len(study.get_trials(deepcopy=False))
+        for event in events:
+            event["after_trials"] = done
+            logger.info("study %s: best trials sit at the %s of %s's range [%.3g, %.3g]; "
+                        "widened to [%.3g, %.3g] (limit %.3g) for the remaining trials",
+                        self.plan.study_name, event["side"], event["param"], *event["old"],
+                        *event["new"], event["cap"])
+        meta["space"] = new.to_dict()
+        meta["widened"] = [*meta.get("widened", ()), *events]
+        study.set_user_attr(ATTR, meta)
+
+
+def current_space(meta: dict[str, Any], default: SearchSpace) -> SearchSpace:
+    """The study's space as last widened (its user attributes), else `default`."""
+    if meta.get("widened") and meta.get("space"):
+        return SearchSpace.from_dict(meta["space"])
+    return default
+
+
 def _finish(study: optuna.study.Study, plan: Plan) -> TuneResult:
     return save_tables(result_from_study(study), plan.out_dir)
 
@@ -185,13 +226,14 @@ class OptunaObjective:
         # a retried trial inherits the dead one's attributes: start its records afresh
         if trial.user_attrs.get(HISTORY):
             trial.set_user_attr(HISTORY, [])
-        params = plan.space.sample(OptunaSampler(trial))
-        setup = plan.space.build(params)
+        space = current_space(dict(trial.study.user_attrs.get(ATTR) or {}), plan.space)
+        params = space.sample(OptunaSampler(trial))
+        setup = space.build(params)
         if plan.seed is not None:
             keras.utils.set_random_seed(int(plan.seed) + trial.number)
         model = plan.build_model()
         optimizer = configure_model(model, setup)
-        trial.set_user_attr(SPEC, trial_spec(optimizer, setup, plan.space).to_dict())
+        trial.set_user_attr(SPEC, trial_spec(optimizer, setup, space).to_dict())
 
         def on_epoch(epoch: int, value: float, rows: list[dict]) -> bool:
             trial.set_user_attr(HISTORY, rows)  # one write per epoch; epochs run = len(rows)

@@ -179,6 +179,8 @@ def best_spec(spec_dict: Mapping[str, Any], study_name: str, number: int, metric
         provenance["bounds"] = {"base_lr": space.get("base_lr"), "max_lr": space.get("max_lr")}
     if meta.get("suggestion"):
         provenance["suggestion"] = meta["suggestion"]
+    if meta.get("widened"):
+        provenance["widened"] = list(meta["widened"])
     if meta.get("storage"):
         provenance["storage"] = meta["storage"]
     spec.provenance = provenance

@@ -196,6 +196,10 @@ class SearchSpace:
         weight_decay_candidates: values from a weight-decay sweep (searched when given).
         label_smoothing: search a label smoothing in `[0, 0.2]`.
         peak_max_lr: top of one-cycle's peak range (>= max_lr); None: `max_lr`.
+        limit_lr, floor_lr: how far the range test's evidence lets a study widen its
+            rate ranges when its best trials sit at an edge (`lrsearch.widening`): up to
+            `limit_lr`, down to `floor_lr`; None: not on that side (bounds given by hand
+            are a wall).
 
     Raises:
         ConfigError: bounds not `0 < base_lr < max_lr <= peak_max_lr`, an unknown
@@ -212,6 +216,8 @@ class SearchSpace:
     weight_decay_candidates: tuple[float, ...] | None = None
     label_smoothing: bool = False
     peak_max_lr: float | None = None
+    limit_lr: float | None = None
+    floor_lr: float | None = None
 
     def __post_init__(self) -> None:
         families = (self.families,) if isinstance(self.families, str) else self.families
@@ -233,6 +239,17 @@ class SearchSpace:
             raise ConfigError(
                 f"Argument `peak_max_lr` must be >= max_lr. Received: peak_max_lr="
                 f"{self.peak_max_lr}, max_lr={self.max_lr}"
+            )
+        top = max(self.max_lr, self.peak_max_lr or self.max_lr)
+        if self.limit_lr is not None and not (math.isfinite(self.limit_lr) and self.limit_lr >= top):
+            raise ConfigError(
+                f"Argument `limit_lr` must be >= the top of the rate ranges. Received: "
+                f"limit_lr={self.limit_lr}, top={top}"
+            )
+        if self.floor_lr is not None and not 0 < self.floor_lr <= self.base_lr:
+            raise ConfigError(
+                f"Argument `floor_lr` must be in (0, base_lr]. Received: floor_lr="
+                f"{self.floor_lr}, base_lr={self.base_lr}"
             )
         if not self.families:
             raise ConfigError(f"families must name at least one of {', '.join(ALL_FAMILIES)}")
@@ -261,12 +278,22 @@ class SearchSpace:
     ) -> SearchSpace:
         """The space of an `LRSuggestion`: CLR inside `base_lr` / `max_lr`, one-cycle's
         peak from `base_lr` up to `min_loss_lr` (3x further when the curve ended still
-        falling), never below `max_lr`."""
+        falling), never below `max_lr`.
+
+        A study may widen these ranges (`lrsearch.widening`) up to `limit_lr`, ten times
+        the loss minimum (past the minimum the loss rises towards divergence; a
+        suggestion does not carry the rate where its test stopped, so a decade stands
+        for it), and down to `floor_lr`, a tenth of `base_lr` (below where the loss
+        starts falling, training barely moves)."""
         top = float(suggestion.max_lr)
-        peak = max(top, float(getattr(suggestion, "min_loss_lr", top) or top))
+        low = float(suggestion.base_lr)
+        minimum = max(top, float(getattr(suggestion, "min_loss_lr", top) or top))
+        peak = minimum
         if "still_falling" in tuple(getattr(suggestion, "problems", ()) or ()):
             peak *= 3.0
         kwargs.setdefault("peak_max_lr", peak)
+        kwargs.setdefault("limit_lr", max(kwargs["peak_max_lr"] or top, top, 10.0 * minimum))
+        kwargs.setdefault("floor_lr", low / 10.0)
         return cls(
             base_lr=float(suggestion.base_lr),
             max_lr=top,

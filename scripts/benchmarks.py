@@ -8,6 +8,9 @@ target met or missed, then each benchmark's tables under the command that made t
     python scripts/benchmarks.py [--only range_test,search_efficiency] [--out BENCHMARKS.md]
         [--dry-run]
 
+With `--only`, the chosen sections (and their rows of the targets table) replace their
+namesakes in an existing file; the others are kept as they were.
+
 With the default settings the whole run takes about 20-25 minutes on a 2-core CPU;
 every script takes flags for bigger runs (see each script's docstring).
 """
@@ -82,6 +85,20 @@ BENCHES = (
             "100 vs 291 steps). Averaging several short tests or always running the "
             "longer round would narrow it at 3x the cost; not measured here."
         ),
+    ),
+    Bench(
+        "study_space",
+        "2b. Study against the grid oracle and a wide TPE, equal budget",
+        "bench_study_space.py",
+        ("--seeds", "3", "--trials", "8"),
+        "On the check half of the suggestion benchmark's setups: `lrsearch.tune` inside "
+        "the bounds of a default range test (what `auto` does without sweeps; one-cycle "
+        "peaks up to the loss minimum, the suggested schedule as the first trial, ranges "
+        "widened when the best trials sit at an edge) against a plain Optuna TPE over the "
+        "same schedule families with every rate in [1e-6, 10], both 8 trials x the "
+        "setup's epochs, no pruning, and against the one-cycle grid oracle of benchmark 2 "
+        "at the same length. Targets per setup: the study's best >= 0.98 x the oracle, "
+        "and >= TPE's. Results are cached per setup, seed and arm.",
     ),
     Bench(
         "search_efficiency",
@@ -258,6 +275,48 @@ def run(bench: Bench) -> tuple[str, list[tuple[str, bool]], float, int]:
     return proc.stdout.strip(), targets, seconds, proc.returncode
 
 
+def _parts(lines: list[str]) -> tuple[list[str], dict[str, list[str]], dict[str, list[str]]]:
+    """A written file's header (down to the targets table), its target rows per
+    benchmark title and its sections per title."""
+    head_end = lines.index("## Targets") if "## Targets" in lines else len(lines)
+    rows: dict[str, list[str]] = {}
+    sections: dict[str, list[str]] = {}
+    title = None
+    for line in lines[head_end:]:
+        if line.startswith("## ") and line != "## Targets":
+            title = line[3:]
+            sections[title] = [line]
+        elif title is not None:
+            sections[title].append(line)
+        elif line.startswith("| ") and not line.startswith("| benchmark |"):
+            rows.setdefault(line[2:].split(" | ", 1)[0], []).append(line)
+    return lines[:head_end], rows, sections
+
+
+def splice(old: list[str], new: list[str], titles: list[str]) -> list[str]:
+    """`old` with the sections and target rows of `titles` taken from `new`, in the
+    order of `BENCHES`; the header says which sections this run replaced."""
+    old_head, old_rows, old_sections = _parts(old)
+    new_head, new_rows, new_sections = _parts(new)
+    date = next((ln for ln in new_head if ln.startswith("- Date:")), "")
+    rerun = f"; {', '.join(titles)} rerun {date.removeprefix('- Date: ')}"
+    head = [ln + rerun if ln.startswith("- Date:") and date else ln for ln in old_head]
+    order = [b.title for b in BENCHES]
+    known = sorted(set(old_sections) | set(new_sections),
+                   key=lambda t: order.index(t) if t in order else len(order))
+    pick = {t: (new_rows.get(t, []), new_sections[t]) if t in titles
+            else (old_rows.get(t, []), old_sections.get(t, [])) for t in known}
+    out = [*head, "## Targets", "", "| benchmark | claim | result |", "|---|---|---|"]
+    for t in known:
+        out += pick[t][0]
+    out.append("")
+    for t in known:
+        out += pick[t][1]
+        if out[-1] != "":
+            out.append("")
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", default="", help="comma-separated keys: "
@@ -315,6 +374,8 @@ def main() -> int:
             lines += [f"- {text}: {'met' if ok else '**MISSED**'}" for text, ok in targets]
         if b.miss_note and (rc != 0 or not all(ok for _, ok in targets)):
             lines += ["", f"**Why the miss.** {b.miss_note}"]
+    if keys and args.out.exists():
+        lines = splice(args.out.read_text().splitlines(), lines, [b.title for b in chosen])
     args.out.write_text("\n".join(lines).rstrip() + "\n")
     total = sum(seconds for _, _, _, seconds, _ in done)
     print(f"wrote {args.out} ({total / 60:.1f} min)", file=sys.stderr)

@@ -48,6 +48,7 @@ LAYERS = {
     "halving": 3,
     "final_fit": 3,
     "budgeted": 4,
+    "widening": 3,
     "storage": 3,
     "artifacts": 3,
     "kt_backend": 3,
