@@ -189,6 +189,16 @@ BENCHES = (
         ),
     ),
     Bench(
+        "cli_startup",
+        "Extra: command-line start-up",
+        "bench_cli_startup.py",
+        ("--repeat", "5"),
+        "`lrsearch --help`, `--version` and usage errors, each in a fresh interpreter: wall "
+        "seconds and whether TensorFlow was imported, against the eager `import lrsearch` "
+        "every answer paid before the console script deferred it. Target: under 1 s, no "
+        "TensorFlow.",
+    ),
+    Bench(
         "bounded_space",
         "Extra: bounded against full-range study",
         "bench_bounded_space.py",
