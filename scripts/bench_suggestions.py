@@ -39,6 +39,7 @@ chosen). Prints markdown tables and one `target:` line per claim on the check ha
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import logging
@@ -297,9 +298,22 @@ class Cache:
 
 def _code_tag() -> str:
     """lrsearch's curves depend on the range test's code and, through the rounds it
-    runs, on the curve reading: their hash keys the cache."""
-    text = b"".join((ROOT / "lrsearch" / f).read_bytes() for f in ("finder.py", "analysis.py"))
-    return hashlib.sha1(text).hexdigest()[:8]
+    runs, on the curve reading: a hash of their code keys the cache. Docstrings and the
+    margins (they move `max_lr`, not the problems that decide the rounds) are left out,
+    so that editing those does not rerun every range test."""
+    parts = []
+    for f in ("finder.py", "rangestep.py", "analysis.py"):
+        tree = ast.parse((ROOT / "lrsearch" / f).read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list):
+                node.body = [b for b in body if not (
+                    isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
+                    and isinstance(b.value.value, str))
+                    and not (isinstance(b, ast.Assign) and any(
+                        isinstance(t, ast.Name) and t.id.startswith("MARGIN_") for t in b.targets))] or [ast.Pass()]
+        parts.append(ast.dump(tree))
+    return hashlib.sha1("".join(parts).encode()).hexdigest()[:8]
 
 
 # ---------------------------------------------------------------------------- runs
