@@ -66,14 +66,7 @@ from lrsearch.rangestep import (
     replicas,
 )
 
-__all__ = [
-    "RangeTestResult",
-    "lr_sweep",
-    "range_test",
-    "DEFAULT_MIN_STEPS",
-    "DEFAULT_MAX_STEPS",
-    "DEFAULT_STEPS_PER_DECADE",
-]
+__all__ = ["RangeTestResult", "lr_sweep", "range_test", "DEFAULT_MIN_STEPS", "DEFAULT_MAX_STEPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +74,6 @@ DEFAULT_MIN_STEPS = 100
 """`steps=None` runs one pass over the data, but at least this many steps ..."""
 DEFAULT_MAX_STEPS = 1000
 """... and at most this many."""
-DEFAULT_STEPS_PER_DECADE = 40
-"""... and, below that cap, at least this many steps per decade of the swept range (320
-over the default 1e-7 to 10). The loss minimum that `max_lr` is read from moved by
-2-2.5x between initialisations on 100-step curves (12.5 steps a decade) and by under
-1.5x on the same setups at 40 a decade (BENCHMARKS.md, suggestion quality): each rate
-is seen on more batches, so one unlucky batch order moves the curve less."""
 
 FORMAT = "lrsearch.range_test"
 VERSION = 1
@@ -284,10 +271,8 @@ def range_test(
         min_lr: rate of the first step.
         max_lr: rate of the last step.
         steps: optimizer steps, run exactly. None: one pass over the data, but at
-            least `DEFAULT_STEPS_PER_DECADE` (40) per decade of the range (320 over the
-            default range) and `DEFAULT_MIN_STEPS` (100), and at most `DEFAULT_MAX_STEPS`
-            (1000); the same without the pass when the length of a dataset is unknown;
-            and while the curve cannot be read
+            least `DEFAULT_MIN_STEPS` (100) and at most `DEFAULT_MAX_STEPS` (1000); 100
+            when the length of a dataset is unknown; and while the curve cannot be read
             well (`LRSuggestion.problems`: flat, noisy, no descent, a short descent, too
             few points, still falling at the top) the test runs again from the same
             starting state, up to `MAX_ROUNDS` rounds in all: `GROWTH` (3) times the
@@ -340,7 +325,11 @@ def range_test(
     extend = steps is None
     if steps is None:
         per_pass = count_batches(ds)
-        steps = default_steps(min_lr, max_lr, None if per_pass is None else per_pass // accum)
+        steps = (
+            DEFAULT_MIN_STEPS
+            if per_pass is None
+            else int(np.clip(per_pass // accum, DEFAULT_MIN_STEPS, DEFAULT_MAX_STEPS))
+        )
     val_batches = None
     if validation_data is not None:
         val_ds = as_dataset(validation_data, batch_size=batch_size)
@@ -406,14 +395,6 @@ def range_test(
         for warning in result.suggestion.warnings:
             logger.warning("range-test curve: %s", warning)
     return result
-
-
-def default_steps(min_lr: float, max_lr: float, per_pass: int | None) -> int:
-    """The steps of a range test with `steps=None`: one pass (when known), at least
-    `DEFAULT_STEPS_PER_DECADE` a decade of the range and `DEFAULT_MIN_STEPS`, at most
-    `DEFAULT_MAX_STEPS`."""
-    dense = int(math.ceil(DEFAULT_STEPS_PER_DECADE * math.log10(max_lr / min_lr)))
-    return int(np.clip(max(per_pass or 0, dense), DEFAULT_MIN_STEPS, DEFAULT_MAX_STEPS))
 
 
 MAX_ROUNDS = 3

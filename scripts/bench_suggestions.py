@@ -12,7 +12,7 @@ only). Per setup:
 - lrsearch: `range_test` with its defaults (`steps=None`), `suggestion.max_lr` used as
   the one-cycle peak; ratio = its mean accuracy / the oracle's best;
 - the anchors, run as their users get them: fastai's `valley`, `steep` and `minimum`
-  on `lr_find`'s 100-step test from 1e-7 towards 10 recorded as fastai records it
+  on `lr_find`'s 100-step test from 1e-7 to 10 recorded as fastai records it
   (debiased EMA 0.98, first 10% and last 5 points dropped, stop at 4x the best smoothed
   loss), and Lightning's steepest-gradient rule on a 100-step test from 1e-8 to 1 (same
   EMA and stop; first 10 and last point dropped; gradient with respect to the rate
@@ -367,8 +367,7 @@ class Runner:
             return r
 
         # the anchors' tests run a fixed number of steps: their curves do not change
-        key = {"lrsearch": f"lrsearch_{seed}_{tag}", "fastai": f"fastai-lrfind_{seed}"}.get(kind, f"{kind}_{seed}")
-        return self.cache.curve(key, run)
+        return self.cache.curve(f"{kind}_{seed}_{tag}" if kind == "lrsearch" else f"{kind}_{seed}", run)
 
 
 # ---------------------------------------------------------------------------- anchors

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from lrsearch.data import as_dataset, steps_per_epoch, take_batches
 from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError
-from lrsearch.finder import RangeTestResult, default_steps, lr_sweep, range_test
+from lrsearch.finder import RangeTestResult, lr_sweep, range_test
 
 D = 3
 
@@ -316,14 +316,10 @@ def test_data_helpers():
         as_dataset((np.zeros((0, 2)), np.zeros(0)))
 
 
-def test_steps_none_starts_with_40_steps_a_decade_or_one_pass():
+def test_steps_none_starts_with_one_pass_clipped_to_100():
     x, y = _regression()
     r = range_test(_linear(), (x, y), min_lr=1e-4, max_lr=10.0, batch_size=8, verbose=0)
-    assert r.meta["rounds"][0]["steps"] == 200  # 8 batches a pass; 5 decades x 40
-    assert default_steps(1e-7, 10.0, None) == 320  # the default range, length unknown
-    assert default_steps(1e-7, 10.0, 700) == 700  # a longer pass is run whole ...
-    assert default_steps(1e-7, 10.0, 5000) == 1000  # ... up to the cap
-    assert default_steps(1e-3, 1e-2, 30) == 100  # never under 100 steps
+    assert r.meta["rounds"][0]["steps"] == 100  # 8 batches a pass, at least 100 steps
 
 
 # ---------------------------------------------------------------- rounds (steps=None)
@@ -348,7 +344,7 @@ def test_a_noisy_first_round_is_rerun_with_three_times_the_steps():
     r = range_test(_linear(), (x, y), min_lr=1e-4, max_lr=10.0, batch_size=8, verbose=0)
     rounds = r.meta["rounds"]
     assert "noisy" in rounds[0]["problems"] and rounds[0]["stopped"] == "diverged"
-    assert [q["steps"] for q in rounds] == [200, 600, 1800]  # noisy still: 3 rounds, no more
+    assert [q["steps"] for q in rounds] == [100, 300, 900]  # noisy still: 3 rounds, no more
     # each round ends at 3x the rate where the one before diverged (SGD: above lr ~ 1)
     for before, after in zip(rounds, rounds[1:]):
         assert 1.0 < after["max_lr"] < before["max_lr"]
@@ -373,7 +369,7 @@ def test_a_curve_that_never_falls_raises_curve_error_after_the_last_round():
     y = rng.normal(size=(64, 1)).astype("float32")  # no signal: w = 0 is already best
     # it blows up late in each round (lr ~ 1, not in the first third): a slower ramp
     # is tried, not lower rates
-    with pytest.raises(CurveError, match=r"after 3 rounds \(200 steps 0.001 .*; 600 steps .*; 1800 steps"):
+    with pytest.raises(CurveError, match=r"after 3 rounds \(100 steps 0.001 .*; 300 steps .*; 900 steps"):
         range_test(_linear(), (x, y), min_lr=1e-3, max_lr=100.0, batch_size=8, verbose=0)
 
 
