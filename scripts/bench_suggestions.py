@@ -12,13 +12,14 @@ only). Per setup:
 - lrsearch: `range_test` with its defaults (`steps=None`), `suggestion.max_lr` used as
   the one-cycle peak; ratio = its mean accuracy / the oracle's best;
 - the anchors, run as their users get them: fastai's `valley`, `steep` and `minimum`
-  on a 100-step test from 1e-7 to 10 recorded as fastai records it (debiased EMA 0.98,
-  first 10% and last 5 points dropped, stop at 4x the best smoothed loss), and
-  Lightning's steepest-gradient rule on a 100-step test from 1e-8 to 1 (same EMA and
-  stop; first 10 and last point dropped; gradient with respect to the rate itself, not
-  its log). fastai's functions are transcribed from `fastai/callback/schedule.py`
-  (torch is not installed in this environment, so fastai could not be); Lightning's
-  rule follows `_LRFinder.suggestion` in `lightning/pytorch/tuner/lr_finder.py`
+  on `lr_find`'s 100-step test from 1e-7 to 10 recorded as fastai records it
+  (debiased EMA 0.98, first 10% and last 5 points dropped, stop at 4x the best smoothed
+  loss), and Lightning's steepest-gradient rule on a 100-step test from 1e-8 to 1 (same
+  EMA and stop; first 10 and last point dropped; gradient with respect to the rate
+  itself, not its log). fastai's rules are fastai's own functions when an interpreter
+  with fastai is at hand (`--fastai-python`, e.g. a separate venv with torch and
+  fastai), else a transcription (`fastai_anchor.py`); the output says which ran.
+  Lightning's rule follows `_LRFinder.suggestion` in `lightning/pytorch/tuner/lr_finder.py`
   (`torch.gradient(losses, spacing=[lrs])` on its EMA curve, `[10:-1]`): on an
   exponential sweep a gradient in the rate itself favours the smallest rates, which is
   why its peaks land near 1e-7 (as Lightning users get them);
@@ -38,6 +39,7 @@ chosen). Prints markdown tables and one `target:` line per claim on the check ha
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import logging
@@ -59,6 +61,8 @@ from lrsearch.analysis import smooth_loss  # noqa: E402
 from lrsearch.errors import CurveError  # noqa: E402
 from lrsearch.finder import RangeTestResult  # noqa: E402
 from lrsearch.schedules import OneCycle  # noqa: E402
+
+import fastai_anchor  # noqa: E402  (beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 L = keras.layers
@@ -294,9 +298,22 @@ class Cache:
 
 def _code_tag() -> str:
     """lrsearch's curves depend on the range test's code and, through the rounds it
-    runs, on the curve reading: their hash keys the cache."""
-    text = b"".join((ROOT / "lrsearch" / f).read_bytes() for f in ("finder.py", "analysis.py"))
-    return hashlib.sha1(text).hexdigest()[:8]
+    runs, on the curve reading: a hash of their code keys the cache. Docstrings and the
+    margins (they move `max_lr`, not the problems that decide the rounds) are left out,
+    so that editing those does not rerun every range test."""
+    parts = []
+    for f in ("finder.py", "rangestep.py", "analysis.py"):
+        tree = ast.parse((ROOT / "lrsearch" / f).read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list):
+                node.body = [b for b in body if not (
+                    isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant)
+                    and isinstance(b.value.value, str))
+                    and not (isinstance(b, ast.Assign) and any(
+                        isinstance(t, ast.Name) and t.id.startswith("MARGIN_") for t in b.targets))] or [ast.Pass()]
+        parts.append(ast.dump(tree))
+    return hashlib.sha1("".join(parts).encode()).hexdigest()[:8]
 
 
 # ---------------------------------------------------------------------------- runs
@@ -341,7 +358,8 @@ class Runner:
             xtr, ytr, _, _ = self.data
             order = np.random.default_rng(100 + seed).permutation(len(xtr)) if seed else np.arange(len(xtr))
             model = self.build(1e-3, 10_000 + seed)
-            kw = {"lrsearch": {}, "fastai": dict(min_lr=1e-7, max_lr=10.0, steps=100),
+            kw = {"lrsearch": {}, "fastai": dict(min_lr=fastai_anchor.MIN_LR, max_lr=fastai_anchor.MAX_LR,
+                                                 steps=fastai_anchor.NUM_IT),
                   "lightning": dict(min_lr=1e-8, max_lr=1.0, steps=100)}[kind]
             r = lrsearch.range_test(model, (xtr[order], ytr[order]), batch_size=self.s.batch,
                                     verbose=0, **kw)
@@ -355,42 +373,9 @@ class Runner:
 # ---------------------------------------------------------------------------- anchors
 
 
-def _fastai_curve(r: RangeTestResult):
-    """fastai's recorder: debiased EMA 0.98 of the losses, [num_it//10 : -5], cut at NaN."""
-    lrs = r.frame["lr"].to_numpy()
-    sm = smooth_loss(r.frame["loss"].to_numpy(), 0.98)
-    lrs, sm = lrs[100 // 10: -5], sm[100 // 10: -5]
-    bad = np.flatnonzero(~np.isfinite(sm))
-    if bad.size:
-        lrs, sm = lrs[: bad[0]], sm[: bad[0]]
-    return lrs, sm
-
-
-def fastai_valley(r):
-    lrs, losses = _fastai_curve(r)
-    n = len(losses)
-    max_start = max_end = 0
-    lds = [1] * n
-    for i in range(1, n):
-        for j in range(0, i):
-            if losses[i] < losses[j] and lds[i] < lds[j] + 1:
-                lds[i] = lds[j] + 1
-            if lds[max_end] < lds[i]:
-                max_end = i
-                max_start = max_end - lds[max_end]
-    sections = (max_end - max_start) / 3
-    return float(lrs[max_start + int(sections) + int(sections / 2)])
-
-
-def fastai_steep(r):
-    lrs, losses = _fastai_curve(r)
-    grads = (losses[1:] - losses[:-1]) / (np.log(lrs[1:]) - np.log(lrs[:-1]))
-    return float(lrs[int(np.argmin(grads))])
-
-
-def fastai_minimum(r):
-    lrs, losses = _fastai_curve(r)
-    return float(lrs[int(np.argmin(losses))]) / 10
+def fastai_rules(r: RangeTestResult) -> dict[str, float]:
+    """fastai's valley, steep and minimum on its test's curve (`fastai_anchor`)."""
+    return fastai_anchor.suggestions(r.frame["lr"].to_numpy(), r.frame["loss"].to_numpy())
 
 
 def lightning_steepest(r):
@@ -427,8 +412,7 @@ def bench(setups, args) -> dict[str, dict]:
         rt = tests[0]
         sug = rt.suggestion if rt is not None else None
         fa, li = run.range_test("fastai"), run.range_test("lightning")
-        peaks = {"lrsearch": sug.max_lr if sug else float("nan"), "valley": fastai_valley(fa),
-                 "steep": fastai_steep(fa), "minimum": fastai_minimum(fa),
+        peaks = {"lrsearch": sug.max_lr if sug else float("nan"), **fastai_rules(fa),
                  "lightning": lightning_steepest(li)}
         ratios = {k: _ratio(run, v, best) if np.isfinite(v) else 0.0 for k, v in peaks.items()}
         spread_peaks = [t.suggestion.max_lr for t in tests if t is not None] or [float("nan")]
@@ -505,8 +489,13 @@ def main() -> None:
     p.add_argument("--grid-only", action="store_true", help="only train the oracle grids")
     p.add_argument("--grids", action="store_true", help="print each oracle grid")
     p.add_argument("--candidates", action="store_true", help="print candidate rules (fit half)")
+    p.add_argument("--fastai-python", default=None,
+                   help="a Python with torch and fastai that runs fastai's rules "
+                        "(default: $LRSEARCH_BENCH_FASTAI_PYTHON, else this one)")
     args = p.parse_args()
     logging.getLogger("lrsearch").setLevel(logging.ERROR)
+    if args.fastai_python:
+        os.environ["LRSEARCH_BENCH_FASTAI_PYTHON"] = args.fastai_python
     only = {n.strip() for n in args.only.split(",") if n.strip()}
     setups = [s for s in SETUPS if (args.half == "both" or s.half == args.half)
               and (not only or s.name in only)]
@@ -519,7 +508,8 @@ def main() -> None:
     res = bench(setups, args)
     print(f"One-cycle (cos, div 25, pct_start 0.3, fixed momentum) at each peak; ratio = mean "
           f"val accuracy over {args.seeds} seeds at the rule's peak / the best of a 7-point "
-          f"grid (half a decade apart). Anchor columns: ratio (peak).\n")
+          f"grid (half a decade apart). Anchor columns: ratio (peak). fastai's rules: "
+          f"{fastai_anchor.source()}.\n")
     for half in ("fit", "check"):
         report(half, res, args)
     if args.candidates:
