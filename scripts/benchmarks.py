@@ -119,7 +119,7 @@ BENCHES = (
         "3b. Study against the grid oracle and a wide TPE, equal budget",
         "bench_study_space.py",
         ("--seeds", "3", "--trials", "8", "--details",
-         "--only", "cnn-bn-sgd,resnet-adamw,finetune-cnn-adam"),
+         "--only", "cnn-bn-sgd,resnet-adamw,attn-adamw-b128,finetune-cnn-adam"),
         "On the check half of the suggestion benchmark's setups: `lrsearch.tune` inside "
         "the bounds of a default range test (what `auto` does without sweeps; one-cycle "
         "peaks up to the loss minimum, the suggested schedule as the first trial, ranges "
@@ -132,8 +132,8 @@ BENCHES = (
         "initialisations: ratios above 1 are that selection, not a better schedule. "
         "Results are cached per setup, seed and arm (the minutes below are a cached "
         "rerun). Not yet run: "
-        "attn-adamw-b128, mlp-adam-b512 and lstm-rmsprop (each setup costs 48 trainings "
-        "plus the oracle's 14, 20-30 minutes on this shared 2-core machine; the command "
+        "mlp-adam-b512 and lstm-rmsprop (each setup costs 48 trainings "
+        "plus the oracle's 14, 20-40 minutes on this shared 2-core machine; the command "
         "without `--only` runs all six).",
     ),
     Bench(
@@ -276,6 +276,12 @@ def _parts(lines: list[str]) -> tuple[list[str], dict[str, list[str]], dict[str,
     return lines[:head_end], rows, sections
 
 
+def _without(date_line: str, titles: list[str]) -> str:
+    """The header's date line less earlier reruns of `titles`."""
+    return "; ".join(p for p in date_line.split("; ")
+                     if not any(p.startswith(f"{t} rerun ") for t in titles))
+
+
 def splice(old: list[str], new: list[str], titles: list[str]) -> list[str]:
     """`old` with the sections and target rows of `titles` taken from `new`, in the
     order of `BENCHES`; the header says which sections this run replaced."""
@@ -283,7 +289,8 @@ def splice(old: list[str], new: list[str], titles: list[str]) -> list[str]:
     new_head, new_rows, new_sections = _parts(new)
     date = next((ln for ln in new_head if ln.startswith("- Date:")), "")
     rerun = f"; {', '.join(titles)} rerun {date.removeprefix('- Date: ')}"
-    head = [ln + rerun if ln.startswith("- Date:") and date else ln for ln in old_head]
+    head = [_without(ln, titles) + rerun if ln.startswith("- Date:") and date else ln
+            for ln in old_head]
     order = [b.title for b in BENCHES]
     known = sorted(set(old_sections) | set(new_sections),
                    key=lambda t: order.index(t) if t in order else len(order))
