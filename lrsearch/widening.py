@@ -30,7 +30,6 @@ its independent (univariate) TPE over the new range, from every earlier trial's 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,10 +38,8 @@ import optuna
 
 from lrsearch.space import SearchSpace
 
-__all__ = ["MARGIN", "MIN_TRIALS", "STEP", "RangeAwareTPESampler", "edge_widening",
+__all__ = ["MARGIN", "MIN_TRIALS", "STEP", "TOP_K", "RangeAwareTPESampler", "edge_widening",
            "widened_params"]
-
-logger = logging.getLogger(__name__)
 
 MARGIN = 0.1
 """How close to an edge counts as at it: a share of the range's width in log scale."""

@@ -99,7 +99,7 @@ BENCHES = (
         "2b. Study against the grid oracle and a wide TPE, equal budget",
         "bench_study_space.py",
         ("--seeds", "3", "--trials", "8", "--details",
-         "--only", "cnn-bn-sgd,resnet-adamw,finetune-cnn-adam"),
+         "--only", "cnn-bn-sgd,resnet-adamw,attn-adamw-b128,finetune-cnn-adam"),
         "On the check half of the suggestion benchmark's setups: `lrsearch.tune` inside "
         "the bounds of a default range test (what `auto` does without sweeps; one-cycle "
         "peaks up to the loss minimum, the suggested schedule as the first trial, ranges "
@@ -112,8 +112,8 @@ BENCHES = (
         "initialisations: ratios above 1 are that selection, not a better schedule. "
         "Results are cached per setup, seed and arm (the minutes below are a cached "
         "rerun). Not yet run: "
-        "attn-adamw-b128, mlp-adam-b512 and lstm-rmsprop (each setup costs 48 trainings "
-        "plus the oracle's 14, 20-30 minutes on this shared 2-core machine; the command "
+        "mlp-adam-b512 and lstm-rmsprop (each setup costs 48 trainings "
+        "plus the oracle's 14, 20-40 minutes on this shared 2-core machine; the command "
         "without `--only` runs all six).",
     ),
     Bench(
