@@ -415,8 +415,11 @@ class ScheduleFreeEval(keras.callbacks.Callback):
 
     `on_train_begin` moves the weights back to `y` (so the first gradient of a resumed
     `fit` is taken at `y`); validation inside `fit` runs at `x` (to `x` in
-    `on_test_begin`, back to `y` in `on_test_end`). A model compiled with another
-    optimizer is left alone.
+    `on_test_begin`), and the weights stay at `x` until the next epoch begins (back to
+    `y` in `on_epoch_begin`). So every epoch-end callback of a validated epoch sees the
+    weights it was scored on: `EarlyStopping(restore_best_weights=True)` keeps and
+    restores the best epoch's `x`, `ModelCheckpoint` saves `x`. (An epoch without
+    validation ends at `y`.) A model compiled with another optimizer is left alone.
 
     ```python
     model.fit(x, y, validation_data=(x_val, y_val), callbacks=[ScheduleFreeEval()])
@@ -441,9 +444,9 @@ class ScheduleFreeEval(keras.callbacks.Callback):
         if self._training and optimizer is not None:
             optimizer.eval()
 
-    def on_test_end(self, logs: Any = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         optimizer = _schedule_free(self.model)
-        if self._training and optimizer is not None:
+        if optimizer is not None:
             optimizer.train()
 
 

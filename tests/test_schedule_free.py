@@ -212,6 +212,42 @@ def test_the_callback_validates_at_x_and_trains_at_y():
         ref.train()
 
 
+def test_epoch_end_callbacks_see_x_and_early_stopping_restores_the_best_x():
+    """EarlyStopping(restore_best_weights=True) keeps the weights it finds at epoch end:
+    with the callback those are x (the weights validation scored), so the restored model
+    evaluates to the best epoch's val_loss exactly."""
+    x, t = data(batches=4)
+    model, ref = make("adamw")
+    # validation targets part-way between the initial model and the training targets:
+    # val_loss falls while the weights approach them, then rises (best: epoch 4 of 12)
+    xv = x
+    tv = (0.7 * model.predict(x, verbose=0) + 0.3 * t).astype("float32")
+    at_end = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            at_end.append(([w.copy() for w in self.model.get_weights()], logs["val_loss"]))
+
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    model.fit(x, t, batch_size=N, epochs=12, shuffle=False, verbose=0, validation_data=(xv, tv),
+              callbacks=[ScheduleFreeEval(), Record(), stop])
+    for weights_at_end, val_loss in at_end:  # each epoch ends at the x validation scored
+        w, b = weights_at_end
+        assert val_loss == pytest.approx(float(np.mean((xv @ w + b - tv) ** 2)), rel=1e-5)
+    losses = [v for _, v in at_end]
+    best = int(np.argmin(losses))
+    assert (best, len(losses)) == (3, 7)  # stopped 3 epochs after the best, not at it
+    for got, want in zip(model.get_weights(), at_end[best][0]):
+        np.testing.assert_array_equal(got, want)
+    assert model.evaluate(xv, tv, batch_size=N, verbose=0) == pytest.approx(losses[best], rel=1e-5)
+    # and the weights at the end of the first epoch are the reference's x after 4 steps
+    for i in range(4):
+        ref.step(grads(ref.p, x[i * N:(i + 1) * N], t[i * N:(i + 1) * N]))
+    ref.eval()
+    for got, want in zip(at_end[0][0], ref.p):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
 @pytest.mark.filterwarnings("ignore:Gradients do not exist")
 def test_a_variable_without_gradient_stays_put():
     class WithSpare(keras.layers.Layer):
