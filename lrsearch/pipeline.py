@@ -218,7 +218,7 @@ def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse
         window = {k: kwargs.get(k) for k in ("min_lr", "max_lr", "steps", "mode")}
         fp = evidence.sweep_fingerprint(fingerprint, values, window, out / "range_test.csv")
         if evidence.reusable(out, csv.name, fp, what=f"{param.replace('_', '-')} sweep", reuse=reuse):
-            return SweepResult.load(csv)
+            return _told(SweepResult.load(csv))
     logger.info("%s sweep over %s", param.replace("_", "-"), ", ".join(f"{v:g}" for v in values))
     try:
         result = sweep(seeded_build(source.build_model, seed), source.train, param=param, values=tuple(values),
@@ -230,6 +230,13 @@ def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse
     save_figure(result.plot(), csv.with_suffix(".png"))
     if fp is not None:
         evidence.record(out, csv.name, fp, [csv.name, csv.stem + ".meta.json"])
+    return _told(result)
+
+
+def _told(result: Any) -> Any:
+    """`result` after its curves' warnings are told, once per run."""
+    for line in result.curve_warnings():
+        logger.info("%s", line)
     return result
 
 

@@ -84,6 +84,15 @@ class SweepResult:
         frame = pd.concat(parts, ignore_index=True)
         return frame[["value", *[c for c in frame.columns if c != "value"]]]
 
+    def curve_warnings(self) -> list[str]:
+        """What each value's curve warns about, one line each (`momentum=0.9 curve: ...`),
+        for the caller to tell once; reading the ranking says nothing."""
+        lines = []
+        for v, r in self.results.items():
+            s = _suggestion(r)
+            lines += [f"{self.param}={v:g} curve: {warning}" for warning in (s.warnings if s else ())]
+        return lines
+
     @property
     def ranking(self) -> pd.DataFrame:
         """One row per value, best first.
@@ -101,8 +110,6 @@ class SweepResult:
                 finite = np.isfinite(sm)
                 i = int(np.nanargmin(np.where(finite, sm, np.nan))) if finite.any() else 0
                 s = _suggestion(r)
-                for warning in s.warnings if s else ():
-                    logger.info("%s=%g curve: %s", self.param, v, warning)
                 rows.append(
                     {
                         "value": v,

@@ -316,6 +316,8 @@ def test_auto_tells_each_curve_warning_once(files, tmp_path, capsys):
     said = [line for line in err.splitlines() if "only 20 usable points" in line]
     assert said[0] == "range test: only 20 usable points: the bounds are rough; rerun with more steps"
     assert not [line for line in said[1:] if line.startswith(("range test", "range-test"))]
+    sweep_lines = [line for line in err.splitlines() if line.startswith(("momentum=", "weight_decay="))]
+    assert len(sweep_lines) == len(set(sweep_lines))  # each sweep curve's warning once (not again by the report)
 
 
 def test_optuna_trial_failure_lines_are_dropped(files, tmp_path, capsys):

@@ -102,6 +102,19 @@ def test_ranking_best_and_candidates_from_known_curves():
     assert far.candidates == (0.9, 0.8)  # always at least two
 
 
+def test_curve_warnings_are_told_by_the_caller_not_by_the_ranking(caplog):
+    lr = lr_sweep(1e-4, 1.0, 50)
+    falling = np.linspace(2.0, 1.0, 50)  # still falling at the last step
+    frame = pd.DataFrame({"step": np.arange(50), "lr": lr, "loss": falling, "smooth_loss": falling})
+    s = SweepResult("momentum", {0.9: RangeTestResult(frame, {"stopped": "completed"})})
+    with caplog.at_level("DEBUG", logger="lrsearch"):
+        s.ranking  # noqa: B018
+    assert caplog.records == []
+    lines = s.curve_warnings()
+    assert lines and all(line.startswith("momentum=0.9 curve: ") for line in lines)
+    assert any("still falling" in line for line in lines)
+
+
 def test_bad_arguments():
     x, y = _data()
     with pytest.raises(ConfigError, match="param"):
