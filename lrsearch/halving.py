@@ -37,7 +37,7 @@ from lrsearch.optuna_backend import (
     OptunaObjective,
     _clear_session,
     _finish,
-    _is_interrupt,
+    _finishing_on_error,
     _TablesWriter,
     stored_meta,
 )
@@ -101,7 +101,7 @@ def run(plan: Plan) -> TuneResult:
     if not plan.verbose:
         optuna.logging.set_verbosity(min(max(verbosity, optuna.logging.WARNING), optuna.logging.CRITICAL))
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _finishing_on_error(study, plan):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for index, rung in enumerate(rungs):
                 if index == 0:
@@ -120,14 +120,6 @@ def run(plan: Plan) -> TuneResult:
                                n_trials=rung.trials if index == 0 else min(rung.trials, len(parents)),
                                timeout=timeout, callbacks=[_clear_session, _TablesWriter(plan)], catch=(),
                                show_progress_bar=bool(plan.verbose))
-    except KeyboardInterrupt:
-        _finish(study, plan)
-        raise
-    except Exception as exc:
-        _finish(study, plan)
-        if _is_interrupt(exc):
-            raise KeyboardInterrupt from exc
-        raise
     finally:
         optuna.logging.set_verbosity(verbosity)
     return _finish(study, plan)

@@ -9,9 +9,11 @@ the range is widened for the remaining trials (`lrsearch.widening`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -123,27 +125,35 @@ def run(plan: Plan) -> TuneResult:
                                    best=None if best is None else best.value,
                                    best_trial=None if best is None else best.number)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _finishing_on_error(study, plan):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.optimize(objective, n_trials=plan.trials, timeout=timeout, callbacks=callbacks,
                            catch=(), show_progress_bar=bool(plan.verbose))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return _finish(study, plan)
+
+
+@contextlib.contextmanager
+def _finishing_on_error(study: optuna.study.Study, plan: Plan) -> Iterator[None]:
+    """Around `study.optimize`: on Ctrl-C or an error the tables are written first (every
+    finished trial is already in the storage); a Ctrl-C that TensorFlow re-raised becomes
+    KeyboardInterrupt, a bad batch met mid-trial a `DataError` naming the trial and epoch."""
+    try:
+        yield
     except KeyboardInterrupt:
-        # every finished trial is already in the storage; keep the tables in step
         _finish(study, plan)
         raise
     except Exception as exc:
         _finish(study, plan)
         if _is_interrupt(exc):
             raise KeyboardInterrupt from exc
-        if type(exc).__name__ == "InvalidArgumentError":  # a bad batch TensorFlow met mid-trial
+        if type(exc).__name__ == "InvalidArgumentError":
             trial = study.trials[-1] if study.trials else None
             where = f" in trial {trial.number} (epoch {len(trial.user_attrs.get(HISTORY) or []) + 1})" if trial else ""
             raise DataError(f"{data_cause(exc)}{where}, in the training or validation data; fix or remove "
                             "that data") from exc
         raise
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    return _finish(study, plan)
 
 
 def _is_interrupt(exc: BaseException) -> bool:
