@@ -1,4 +1,8 @@
-"""Shared test setup: quiet TensorFlow, the TensorFlow backend, seeds, --slow."""
+"""Shared test setup: quiet TensorFlow, the backend, seeds, --slow.
+
+The backend is TensorFlow unless KERAS_BACKEND says otherwise; under JAX or PyTorch only
+the tests marked `backends` (the core that must hold on every backend) run.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    backend = os.environ["KERAS_BACKEND"]
+    if backend != "tensorflow":
+        other = pytest.mark.skip(reason=f"TensorFlow only (KERAS_BACKEND={backend} runs the tests marked backends)")
+        for item in items:
+            if "backends" not in item.keywords:
+                item.add_marker(other)
     if config.getoption("--slow") or os.environ.get("CI") == "true":
         return
     skip = pytest.mark.skip(reason="slow: run with --slow")
