@@ -271,6 +271,11 @@ def _valley_index(y: np.ndarray) -> int:
     return int(min(max(max_start + int(sections) + int(sections / 2), 0), n - 1))
 
 
+FLOOR_BAND = 0.1
+"""The loss minimum is read where the wide running median lies within this fraction of
+the curve's drop above its lowest value."""
+
+
 def _odd_window(n: int, frac: float) -> int:
     w = max(5, int(round(n * frac)))
     w = min(w, n if n % 2 else n - 1)
@@ -369,12 +374,16 @@ def suggest(
     # the minimum of a curve smoothed twice as wide: the loss floor is noisy and flat,
     # its argmin under the narrow window moved 2-10x between seeds (BENCHMARKS.md)
     wide = _odd_window(n, min(2 * window, 0.5))
-    floor = signal.savgol_filter(
-        ndimage.median_filter(y, size=wide, mode="nearest"), wide, 2 if wide > 3 else 1, mode="interp"
-    )
+    median = ndimage.median_filter(y, size=wide, mode="nearest")
+    floor = signal.savgol_filter(median, wide, 2 if wide > 3 else 1, mode="interp")
     # the filters' fit at the end of a cut curve can dip below the data: no minimum there
     end = n - 1 - (wide // 2 if diverged and n > 2 * wide else 0)
-    i_min = int(np.argmin(floor[: end + 1]))
+    # nor where the quadratic fit undershoots a sharp rise (a noisy floor that climbs
+    # steeply at the top without tripping the divergence rule): the minimum is looked
+    # for only where the running median itself is near its lowest
+    low = median[: end + 1]
+    near = low <= low.min() + FLOOR_BAND * max(low[0] - low.min(), 0.0)
+    i_min = int(np.argmin(np.where(near, floor[: end + 1], np.inf)))
     # the slope at the first half window is an extrapolated fit, not a centred estimate
     first = w // 2 if i_min > w else 0
     i_steep = first + int(np.argmin(slope[first : i_min + 1]))

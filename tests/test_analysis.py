@@ -247,3 +247,26 @@ def test_max_lr_keeps_a_margin_below_the_loss_minimum():
     assert s.base_lr == wide.base_lr == adam.base_lr
     with pytest.raises(ConfigError, match="margin=0.5"):
         suggest(lr, loss, margin=0.5)
+
+
+def test_a_noisy_floor_that_climbs_steeply_is_read_at_its_low_stretch():
+    """A recorded LSTM + RMSprop curve (160 steps from 1e-6 to 10): the loss falls from
+    1.08 to about 0.6 between 3e-3 and 3e-2, then turns noisy and climbs to 30 at the top
+    without tripping the divergence rule. The wide fit used to undershoot that climb near
+    2.2 (a loss of 1.6-2.5 there) and call the curve "no descent". The minimum must lie
+    in the stretch where a 15-batch running median of the raw losses is within 10% of
+    its lowest value, read here independently of the rule."""
+    from pathlib import Path
+
+    import pandas as pd
+    from scipy import ndimage
+
+    curve = pd.read_csv(Path(__file__).parent / "data" / "lstm_rmsprop_range_test.csv")
+    s = suggest(curve["lr"], curve["loss"], optimizer="RMSprop")
+    assert s.problems == ()
+    med = ndimage.median_filter(curve["loss"].to_numpy(), size=15, mode="nearest")
+    low = curve["lr"].to_numpy()[med <= 1.1 * med.min()]
+    assert low.min() <= s.min_loss_lr <= low.max()
+    assert 0.01 < low.min() and low.max() < 0.1  # the stretch itself, as described
+    assert s.max_lr == pytest.approx(s.min_loss_lr / 1.5, rel=0.05)  # the adaptive margin
+    assert s.base_lr < s.steepest_lr < s.max_lr
