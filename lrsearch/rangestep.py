@@ -27,12 +27,16 @@ import tensorflow as tf
 from lrsearch.data import count_batches, first_batch, take_batches
 from lrsearch.errors import ConfigError, DataError, first_line
 
-__all__ = ["DatasetSource", "IterationRamp", "Ramp", "Snapshot", "TFStepper", "batch_loss", "build_like_fit",
+__all__ = ["backend_rng_state", "set_backend_rng_state", "DatasetSource", "IterationRamp", "Ramp", "Snapshot", "TFStepper", "batch_loss", "build_like_fit",
            "inner_optimizer", "make_eval", "make_step", "replicas"]
 
 
 class Snapshot:
-    """Values of a model's, its metrics' and its optimizer's variables, to put back."""
+    """Values of a model's, its metrics' and its optimizer's variables, to put back.
+
+    On PyTorch also the global random state: Keras' unseeded dropout draws from it there
+    (`torch.nn.functional.dropout`), not from a seed-generator variable.
+    """
 
     def __init__(self, model: keras.Model) -> None:
         seen: set[int] = set()
@@ -42,10 +46,36 @@ class Snapshot:
                 seen.add(id(v))
                 self.variables.append(v)
         self.values = [np.array(v.numpy(), copy=True) for v in self.variables]
+        self.rng = backend_rng_state()
 
     def restore(self) -> None:
         for v, value in zip(self.variables, self.values):
             v.assign(value)
+        set_backend_rng_state(self.rng)
+
+
+def backend_rng_state() -> Any:
+    """The backend's global random state that Keras layers draw from, or None.
+
+    On PyTorch an unseeded `Dropout` uses torch's global generator; TensorFlow and JAX
+    keep every draw in seed-generator variables (restored with the weights).
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    return torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+
+
+def set_backend_rng_state(state: Any) -> None:
+    """Put back what `backend_rng_state` returned."""
+    if state is None:
+        return
+    import torch
+
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state_all(state[1])
 
 
 class Ramp:
@@ -142,7 +172,7 @@ def make_step(model: keras.Model, ramp: Ramp):
 
 def replicas(model: keras.Model) -> int:
     """Replicas of the model's distribution strategy (1 without one)."""
-    return int(getattr(model.distribute_strategy, "num_replicas_in_sync", 1) or 1)
+    return int(getattr(getattr(model, "distribute_strategy", None), "num_replicas_in_sync", 1) or 1)
 
 
 def make_eval(model: keras.Model):
