@@ -216,6 +216,8 @@ def steps_per_epoch(data: Any, batch_size: int | None = DEFAULT_BATCH_SIZE) -> i
         return -(-n // int(batch_size or DEFAULT_BATCH_SIZE))
     if isinstance(data, keras.utils.PyDataset):
         return data.num_batches
+    if is_dataloader(data):
+        return len(data)
     return count_batches(as_dataset(data, batch_size=batch_size))
 
 

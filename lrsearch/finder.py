@@ -43,11 +43,10 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from lrsearch import progress
 from lrsearch.analysis import UNREADABLE, LRSuggestion, smooth_loss, suggest
-from lrsearch.data import as_dataset, num_samples
+from lrsearch.data import num_samples
 from lrsearch.datafiles import read_csv
 from lrsearch.defaults import MAX_RANGE_STEPS
 from lrsearch.errors import (
@@ -60,11 +59,12 @@ from lrsearch.errors import (
 )
 from lrsearch.fileio import write_csv, write_text
 from lrsearch.rangestep import (
-    DatasetSource,
     Snapshot,
-    TFStepper,
     build_like_fit,
+    check_backend,
     inner_optimizer,
+    open_source,
+    open_stepper,
     replicas,
 )
 
@@ -286,7 +286,8 @@ def range_test(
     Args:
         model: a compiled `keras.Model`; its optimizer, loss and metrics are used.
         data: `(x, y[, sample_weight])` arrays, a batched `tf.data.Dataset` (read in
-            order, repeated when shorter than `steps`) or a `keras.utils.PyDataset`.
+            order, repeated when shorter than `steps`), a `keras.utils.PyDataset` or a
+            `torch.utils.data.DataLoader` (on every backend, as `fit` takes them).
         min_lr: rate of the first step.
         max_lr: rate of the last step.
         steps: optimizer steps, run exactly. None: one pass over the data, but at
@@ -333,9 +334,9 @@ def range_test(
         raise ConfigError(f"range_test needs a keras.Model; got {type(model).__name__}")
     if not getattr(model, "compiled", False) or model.optimizer is None:
         raise ConfigError("the model is not compiled; call model.compile(optimizer, loss) first")
-    _check_backend()
+    check_backend()
 
-    source = _source(data, batch_size, True, model)
+    source = open_source(data, batch_size, True, model)
     inner = inner_optimizer(model.optimizer)
     accum = int(getattr(inner, "gradient_accumulation_steps", None) or 1)
     extend = steps is None
@@ -348,7 +349,7 @@ def range_test(
         )
     val_batches = None
     if validation_data is not None:
-        val_batches = _source(validation_data, batch_size, False, model).all()
+        val_batches = open_source(validation_data, batch_size, False, model).all()
 
     build_like_fit(model, source.first())
     require_trainable(model)
@@ -460,49 +461,13 @@ def _describe(rounds: list[dict[str, Any]]) -> str:
     )
 
 
-def _check_backend() -> None:
-    """Refuse a `tf.distribute` strategy on a backend that is not TensorFlow."""
-    if keras.backend.backend() == "tensorflow":
-        return
-    if tf.distribute.has_strategy():
-        raise ConfigError(
-            f"tf.distribute strategies need KERAS_BACKEND=tensorflow (current: {keras.backend.backend()}); "
-            "run the range test outside strategy.scope() on this backend"
-        )
-
-
-def _source(data: Any, batch_size: int, drop_remainder: bool, model: keras.Model) -> Any:
-    """The batches of `data` in order, read as this backend's `fit` reads them."""
-    if keras.backend.backend() == "tensorflow":
-        return DatasetSource(as_dataset(data, batch_size=batch_size, drop_remainder=drop_remainder), model)
-    from lrsearch.batches import BatchSource
-
-    return BatchSource(data, batch_size=batch_size, drop_remainder=drop_remainder)
-
-
-def _stepper(model: keras.Model, lrs: np.ndarray, accum: int) -> Any:
-    """This backend's step, with the rate table in place of the optimizer's rate."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        from lrsearch.rangestep_jax import JaxStepper
-
-        return JaxStepper(model, lrs, accum)
-    if backend == "torch":
-        from lrsearch.rangestep_torch import TorchStepper
-
-        return TorchStepper(model, lrs, accum)
-    if backend != "tensorflow":
-        raise ConfigError(f"the range test runs on TensorFlow, JAX or PyTorch; KERAS_BACKEND={backend}")
-    return TFStepper(model, lrs, accum)
-
-
 def _round(model, source, lrs, accum, smooth, diverge, meta, val_batches, verbose) -> dict[str, list[float]]:
     """One sweep over `lrs` from the model's current state; fills `meta["stopped"]`."""
     steps = lrs.size
     rows: dict[str, list[float]] = {"loss": []}
     if val_batches is not None:
         rows["val_loss"] = []
-    stepper = _stepper(model, lrs, accum)
+    stepper = open_stepper(model, lrs, accum)
     try:
         watching = progress.current()
         if watching.live:  # the command line's live display, in place of Keras' bar

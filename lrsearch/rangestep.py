@@ -24,10 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lrsearch.data import count_batches, first_batch, take_batches
+from lrsearch.data import as_dataset, count_batches, first_batch, take_batches
 from lrsearch.errors import ConfigError, DataError, first_line
 
-__all__ = ["backend_rng_state", "set_backend_rng_state", "DatasetSource", "IterationRamp", "Ramp", "Snapshot", "TFStepper", "batch_loss", "build_like_fit",
+__all__ = ["backend_rng_state", "check_backend", "open_source", "open_stepper", "set_backend_rng_state",
+           "DatasetSource", "IterationRamp", "Ramp", "Snapshot", "TFStepper", "batch_loss", "build_like_fit",
            "inner_optimizer", "make_eval", "make_step", "replicas"]
 
 
@@ -263,3 +264,39 @@ class TFStepper:
 
     def close(self) -> None:
         self.inner._learning_rate = self.old_lr
+
+
+def check_backend() -> None:
+    """Refuse a `tf.distribute` strategy on a backend that is not TensorFlow."""
+    if keras.backend.backend() == "tensorflow":
+        return
+    if tf.distribute.has_strategy():
+        raise ConfigError(
+            f"tf.distribute strategies need KERAS_BACKEND=tensorflow (current: {keras.backend.backend()}); "
+            "run the range test outside strategy.scope() on this backend"
+        )
+
+
+def open_source(data: Any, batch_size: int, drop_remainder: bool, model: keras.Model) -> Any:
+    """The batches of `data` in order, read as this backend's `fit` reads them."""
+    if keras.backend.backend() == "tensorflow":
+        return DatasetSource(as_dataset(data, batch_size=batch_size, drop_remainder=drop_remainder), model)
+    from lrsearch.batches import BatchSource
+
+    return BatchSource(data, batch_size=batch_size, drop_remainder=drop_remainder)
+
+
+def open_stepper(model: keras.Model, lrs: np.ndarray, accum: int) -> Any:
+    """This backend's step, with the rate table in place of the optimizer's rate."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        from lrsearch.rangestep_jax import JaxStepper
+
+        return JaxStepper(model, lrs, accum)
+    if backend == "torch":
+        from lrsearch.rangestep_torch import TorchStepper
+
+        return TorchStepper(model, lrs, accum)
+    if backend != "tensorflow":
+        raise ConfigError(f"the range test runs on TensorFlow, JAX or PyTorch; KERAS_BACKEND={backend}")
+    return TFStepper(model, lrs, accum)
