@@ -34,9 +34,9 @@ def _regression(n=64, seed=0):
     return x, y.astype("float32")[:, None]
 
 
-def _linear():
+def _linear(**compile_kw):
     model = keras.Sequential([keras.Input((D,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse", **compile_kw)
     return model
 
 
@@ -68,6 +68,14 @@ def test_without_restore_the_model_holds_the_weights_of_the_last_step():
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == 0.0
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
     np.testing.assert_allclose(model.layers[0].kernel.numpy()[:, 0], w, rtol=2e-5)
+
+
+@pytest.mark.backends
+def test_an_eager_step_records_the_same_trajectory():
+    # run_eagerly: TensorFlow without tf.function, JAX without jit, PyTorch without compile
+    x, y = _regression()
+    r = range_test(_linear(run_eagerly=True), (x, y), min_lr=1e-2, max_lr=0.2, steps=6, batch_size=16, verbose=0)
+    np.testing.assert_allclose(r.frame["loss"], _sgd(x, y, lr_sweep(1e-2, 0.2, 6), 16)[0], rtol=2e-5)
 
 
 @pytest.mark.backends
