@@ -286,8 +286,9 @@ def test_ctrl_c_in_range_test_keeps_the_curve(files, tmp_path, capsys, monkeypat
 
     real = finder._run
 
-    def interrupted_after(model, step_fn, *args):
+    def interrupted_after(stepper, *args):
         calls = []
+        step_fn = stepper.step
 
         def step(iterator):
             if len(calls) == 12:
@@ -295,7 +296,8 @@ def test_ctrl_c_in_range_test_keeps_the_curve(files, tmp_path, capsys, monkeypat
             calls.append(1)
             return step_fn(iterator)
 
-        return real(model, step, *args)
+        stepper.step = step
+        return real(stepper, *args)
 
     monkeypatch.setattr(finder, "_run", interrupted_after)
     out = tmp_path / "r"
