@@ -313,7 +313,7 @@ def cached(path: Path, make) -> tuple[Ledger, float, bool]:
     led = make()
     seconds = time.perf_counter() - began
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"entries": led.entries, "trials": led.trials, "overhead": led.overhead,
                                "note": led.note, "seconds": seconds}))
     tmp.replace(path)
@@ -406,6 +406,9 @@ def report(cases, arms, results, seeds: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seed-list", default="",
+                   help="comma-separated seeds to run and report instead of 0..seeds-1 (to "
+                        "split a first run between processes sharing the cache)")
     p.add_argument("--only", default="", help="comma-separated setup names: " + ",".join(c.name for c in CASES))
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, from {','.join(ARMS)}")
     p.add_argument("--fastai-python", default=None,
@@ -430,7 +433,8 @@ def main() -> None:
     tag = bse._code_tag()
     benches = {c.name: Bench(c, suggestions_cache) for c in cases}
     results = {c.name: {a: [] for a in arms} | {"spe": benches[c.name].spe} for c in cases}
-    jobs = [(seed, c, a) for seed in range(args.seeds) for c in cases for a in arms]
+    seeds = [int(x) for x in args.seed_list.split(",") if x.strip()] or list(range(args.seeds))
+    jobs = [(seed, c, a) for seed in seeds for c in cases for a in arms]
     todo = [j for j in jobs if not (args.cache / "budget_suite" / tag / _key(*j)).exists()]
     print(f"{len(jobs)} runs, {len(todo)} not cached (code {tag})", file=sys.stderr, flush=True)
     done_s, done_n, began = 0.0, 0, time.perf_counter()
@@ -449,7 +453,7 @@ def main() -> None:
                   f"{led.best(c.budget):.4f}, spent {led.spent:.1f}/{c.budget} ({secs:.0f} s"
                   f"{', cached' if hit else ''}); {left} left, ETA {eta / 60:.0f} min",
                   file=sys.stderr, flush=True)
-    report(cases, arms, results, args.seeds)
+    report(cases, arms, results, len(seeds))
 
 
 def _key(seed: int, c: Case, arm: str) -> str:
