@@ -174,14 +174,17 @@ BENCHES = (
         "Four setups of section 2 (digits MLP with SGD, LSTM with RMSprop, GRU with AdamW at "
         "batch 16, synthetic MLP with RMSprop at batch 10: 300 steps an epoch), each with a "
         "budget of epochs every method may spend, range tests and sweeps charged by their "
-        "batches. `auto(budget=B)` against the default constant rate, fastai's recipe (range "
+        "batches. `auto(budget=B)` (and `lrsearch-final`: the same keeping half the budget for "
+        "`final_epochs`) against the default constant rate, fastai's recipe (range "
         "test, fastai's `valley`, one `fit_one_cycle` run with its defaults; fastai's own "
         "function when `LRSEARCH_BENCH_FASTAI_PYTHON` names a Python with fastai), Optuna TPE "
         "over rates in [1e-5, 10], KerasTuner Hyperband over a constant rate in [1e-5, 10], "
         "and Schedule-Free AdamW at the reference's defaults and at a range-tested rate. "
         "Targets: lrsearch's best validation accuracy at the budget >= every other method's "
         "on >= 80% of the setups; at >= 300 steps an epoch, the default rate's final "
-        "accuracy within a third of its epochs. Cached per setup, arm and seed.",
+        "accuracy within a third of its epochs. Cached per setup, arm and seed (a first run "
+        "took about 60 minutes on this shared 2-core machine, split between two processes "
+        "with `--seed-list`).",
     ),
     Bench(
         "trial_overhead",
