@@ -1,7 +1,9 @@
 """Equal epoch budgets on several setups: `lrsearch.auto(budget=...)` against the alternatives.
 
 Four setups of the suggestion benchmark (`bench_suggestions.SETUPS`: data, model and
-optimizer imported from there; one batch size changed so that an epoch has >= 300 steps),
+optimizer imported from there; two batch sizes changed: the GRU at 16, 75 steps an epoch, so
+that the range test is not a third of the budget, and the RMSprop MLP at 10, 300 steps an
+epoch), picked to run in about an hour on a shared 2-core CPU,
 each with a budget `B` of epochs that every method may spend, every batch charged: a
 range test or sweep of N batches costs N / steps-per-epoch epochs. Methods ("arms"):
 
@@ -40,7 +42,7 @@ lrsearch's code: a rerun resumes where the last one stopped. Progress and an ETA
 stderr.
 
     python scripts/bench_budget_suite.py [--seeds 3] [--only SETUP,...] [--arms ...]
-        [--fastai-python PATH] [--cache DIR]
+        [--fastai-python PATH] [--cache DIR] [--seed-list 2]
 
 Prints markdown tables and one `target:` line per claim.
 """
