@@ -1,0 +1,466 @@
+"""Equal epoch budgets on several setups: `lrsearch.auto(budget=...)` against the alternatives.
+
+Four setups of the suggestion benchmark (`bench_suggestions.SETUPS`: data, model and
+optimizer imported from there; two batch sizes changed: the GRU at 16, 75 steps an epoch, so
+that the range test is not a third of the budget, and the RMSprop MLP at 10, 300 steps an
+epoch), picked to run in about an hour on a shared 2-core CPU,
+each with a budget `B` of epochs that every method may spend, every batch charged: a
+range test or sweep of N batches costs N / steps-per-epoch epochs. Methods ("arms"):
+
+- `default`: the setup's optimizer at Keras' default rate, constant, one fit of `B` epochs;
+- `lrsearch`: `lrsearch.auto(..., budget=B)`: the planner sizes the range test, sweeps and
+  trials (median pruning, metric `val_loss`, trials of the setup's epochs);
+- `lrsearch-final`: the same with `final_epochs=B // 2`: half the budget kept for a final
+  fit of the chosen schedule at that length (charged, and validated after every epoch);
+- `fastai`: fastai's recipe: a 100-step range test from 1e-7 to 10, fastai's `valley`
+  rate (fastai's own function when `--fastai-python` names an interpreter with fastai,
+  else the transcription in `fastai_anchor.py`; the output says which), then one
+  one-cycle run over the whole epochs left, with `fit_one_cycle`'s defaults: pct_start
+  0.25, div 25, final rate max / 1e5, cosine, momentum (`beta_1` for Adam-family)
+  0.95 -> 0.85 -> 0.95 (none for RMSprop: fastai's RMSProp has no momentum by default),
+  built from `lrsearch.schedules.OneCycle` and `lrsearch.optimizers.rebuild`;
+- `tpe-wide`: Optuna TPE over lrsearch's schedule space with rates in [1e-5, 10] (no range
+  test, no sweeps), trials of the setup's epochs, run until the budget is spent;
+- `kt-hyperband`: `keras_tuner.Hyperband` over a constant rate, log-uniform in [1e-5, 10],
+  `max_epochs` = the setup's epochs, factor 3, stopped when the budget is spent;
+- `sf-default`: `lrsearch.optimizers.ScheduleFreeAdamW` at the reference's defaults (rate
+  0.0025, no warmup, no weight decay) for all `B` epochs;
+- `sf-rangetested`: the same optimizer at the rate read from `lrsearch.range_test` run on
+  the model compiled with it (its defaults; the rule is `suggestion.max_lr`, with a 5%
+  warmup and beta 0.9: the first trial of lrsearch's `schedule_free` family), the rest of
+  the budget in one run.
+
+Validation accuracy is recorded after every epoch (Schedule-Free arms validate the averaged
+weights, `ScheduleFreeEval`). Per setup and arm: the best validation accuracy within the
+budget, median over seeds. Where an epoch has >= 300 steps, also the epochs `lrsearch` spends
+(evidence included) until it first reaches the `default` arm's final accuracy (same seed).
+Targets: `lrsearch`'s best >= every other arm's on >= 80% of the setups; at >= 300 steps
+an epoch, the default's final accuracy within <= 1/3 of the default's `B` epochs.
+
+Each arm's ledger per (setup, seed) is cached under `--cache`, keyed also by a hash of
+lrsearch's code: a rerun resumes where the last one stopped. Progress and an ETA go to
+stderr.
+
+    python scripts/bench_budget_suite.py [--seeds 3] [--only SETUP,...] [--arms ...]
+        [--fastai-python PATH] [--cache DIR] [--seed-list 2]
+
+Prints markdown tables and one `target:` line per claim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import logging
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))
+
+import keras  # noqa: E402
+import optuna  # noqa: E402
+
+import bench_search_efficiency as bse  # noqa: E402
+import bench_suggestions as bs  # noqa: E402
+import fastai_anchor  # noqa: E402
+import lrsearch  # noqa: E402
+from lrsearch.analysis import LRSuggestion  # noqa: E402
+from lrsearch.errors import CurveError  # noqa: E402
+from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeEval, momentum_name, rebuild  # noqa: E402
+from lrsearch.schedules import OneCycle  # noqa: E402
+from lrsearch.study import tune  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+Ledger = bse.Ledger
+ARMS = ("default", "lrsearch", "lrsearch-final", "fastai", "tpe-wide", "kt-hyperband", "sf-default", "sf-rangetested")
+WIDE = bse.WIDE
+LONG_EPOCH = 300  # steps an epoch from which the one-third target applies
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One setup of the suite: a `bench_suggestions` setup, its batch and a budget."""
+
+    setup: bs.Setup
+    budget: int  # epochs every arm may spend
+    trial_epochs: int  # epochs per trial of the searches (the setup's run length)
+
+    @property
+    def name(self) -> str:
+        return self.setup.name
+
+
+def _setup(name: str, batch: int | None = None) -> bs.Setup:
+    s = next(s for s in bs.SETUPS if s.name == name)
+    if batch is None or batch == s.batch:
+        return s
+    return dataclasses.replace(s, name=f"{name.split('-b')[0]}-b{batch}", batch=batch)
+
+
+CASES = (
+    Case(_setup("mlp-sgd"), budget=20, trial_epochs=5),
+    Case(_setup("lstm-rmsprop"), budget=16, trial_epochs=4),
+    Case(_setup("gru-adamw", 16), budget=20, trial_epochs=5),
+    Case(_setup("mlp-rmsprop-b16", 10), budget=12, trial_epochs=3),
+)
+
+
+class Bench:
+    """The arms on one case: data, a model builder at the optimizer's default rate."""
+
+    def __init__(self, case: Case, cache_root: Path) -> None:
+        self.case = case
+        self.s = case.setup
+        self.cache_root = cache_root
+        xtr, ytr, xva, yva = self.s.data()
+        self.train, self.val = (xtr, ytr), (xva, yva)
+        self.spe = math.ceil(len(xtr) / self.s.batch)
+        cls = type(bs.optimizer(self.s.optimizer, 1.0))
+        self.default_lr = float(inspect.signature(cls).parameters["learning_rate"].default)
+
+    def build(self) -> keras.Model:
+        """A fresh model compiled with the setup's optimizer at Keras' default rate."""
+        m = self.s.model(self.cache_root)
+        m.compile(optimizer=bs.optimizer(self.s.optimizer, self.default_lr),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+        return m
+
+    def _fit(self, model: keras.Model, epochs: int, ledger: Ledger, callbacks=()) -> None:
+        h = model.fit(*self.train, validation_data=self.val, epochs=epochs, batch_size=self.s.batch,
+                      verbose=0, callbacks=list(callbacks))
+        for acc in h.history["val_accuracy"]:
+            ledger.epoch(float(acc))
+        keras.backend.clear_session()
+
+    # ------------------------------------------------------------------ arms
+    def default(self, seed: int) -> Ledger:
+        keras.utils.set_random_seed(seed)
+        led = Ledger(note=f"{self.s.optimizer} lr={self.default_lr:g}")
+        self._fit(self.build(), self.case.budget, led)
+        return led
+
+    def lrsearch(self, seed: int, out: Path, final: int = 0) -> Ledger:
+        keras.utils.set_random_seed(seed)
+        res = lrsearch.auto(self.build, data=(self.train, self.val), epochs=self.case.trial_epochs,
+                            budget=self.case.budget, out_dir=out, study_name="bench", seed=seed,
+                            batch_size=self.s.batch, report=False, verbose=0,
+                            final_epochs=final or None)
+        spent, plan = res.budget.spent, res.budget.study_plan
+        led = Ledger()
+        led.charge((spent.range_steps + spent.sweep_steps) / self.spe)
+        bse.from_tune(res.tune, led)
+        t = res.tune.trials
+        pruned = int((t["state"] == "PRUNED").sum()) if "state" in t else 0
+        best = res.tune.trials.sort_values("value").iloc[0] if len(t) else None
+        rate = next((best[c] for c in ("params_oc_max_lr", "params_clr_max_lr") if best is not None
+                     and c in best and best[c] == best[c]), float("nan"))
+        led.note = (f"range test {spent.range_steps} + sweeps {spent.sweep_steps} steps; "
+                    f"{plan.trials}x{plan.epochs} planned, {len(t)} run, {pruned} pruned; "
+                    f"bounds {res.suggestion.base_lr:.2g}-{res.suggestion.max_lr:.2g}, best trial peak {rate:.2g}")
+        if final:
+            for acc in res.final.history["val_accuracy"]:
+                led.epoch(float(acc))
+            led.note += f"; final fit {final} epochs"
+        return led
+
+    def lrsearch_final(self, seed: int, out: Path) -> Ledger:
+        """`lrsearch` with half the budget kept for a final fit of the chosen schedule."""
+        return self.lrsearch(seed, out, final=self.case.budget // 2)
+
+    def fastai(self, seed: int) -> Ledger:
+        keras.utils.set_random_seed(seed)
+        rt = lrsearch.range_test(self.build(), self.train, min_lr=fastai_anchor.MIN_LR,
+                                 max_lr=fastai_anchor.MAX_LR, steps=fastai_anchor.NUM_IT,
+                                 batch_size=self.s.batch, verbose=0)
+        keras.backend.clear_session()
+        valley = fastai_anchor.suggestions(rt.frame["lr"].to_numpy(), rt.frame["loss"].to_numpy())["valley"]
+        led = Ledger()
+        led.charge(len(rt.frame) / self.spe)
+        epochs = int(self.case.budget - led.overhead + 1e-9)
+        sched = OneCycle(valley, epochs * self.spe, pct_start=0.25, div_factor=25.0,
+                         final_div_factor=1e5 / 25.0, cycle_momentum=True, base_momentum=0.85,
+                         max_momentum=0.95)
+        keras.utils.set_random_seed(seed)
+        model = self.build()
+        cycled = self.s.optimizer != "rmsprop"
+        opt = rebuild(model.optimizer, learning_rate=sched,
+                      momentum=sched.momentum_schedule() if cycled else None)
+        model.compile(optimizer=opt, loss=model.loss, metrics=["accuracy"], jit_compile=False)
+        self._fit(model, epochs, led)
+        led.note = (f"valley {valley:.2g} ({len(rt.frame)} steps), one-cycle {epochs} epochs"
+                    + ("" if cycled else ", no momentum"))
+        return led
+
+    def tpe_wide(self, seed: int, out: Path) -> Ledger:
+        keras.utils.set_random_seed(seed)
+        wide = LRSuggestion(base_lr=WIDE[0], max_lr=WIDE[1], steepest_lr=1e-2, valley_lr=1e-2, min_loss_lr=1.0)
+
+        def call(trials: int):
+            return tune(self.build, self.train, validation_data=self.val, suggestion=wide,
+                        epochs=self.case.trial_epochs, trials=trials, batch_size=self.s.batch,
+                        out_dir=out, study_name="bench", seed=seed)
+
+        res = bse.top_up(call, self.case.budget, 0.0, self.case.trial_epochs)
+        led = Ledger()
+        bse.from_tune(res, led)
+        t = res.trials
+        pruned = int((t["state"] == "PRUNED").sum()) if "state" in t else 0
+        led.note = f"{len(t)} trials, {pruned} pruned"
+        return led
+
+    def kt_hyperband(self, seed: int, out: Path) -> Ledger:
+        import keras_tuner
+        from keras_tuner.src.engine import trial as kt_trial
+
+        budget = self.case.budget
+        sink: list[float] = []
+
+        class Sink(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                sink.append(float((logs or {}).get("val_accuracy", float("nan"))))
+                if len(sink) >= budget:
+                    self.model.stop_training = True
+
+        class Hyperband(keras_tuner.Hyperband):
+            def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+                pass  # KerasTuner imports tensorboard for every trial otherwise
+
+        counter = iter(range(10**6))
+        bench = self
+
+        def hypermodel(hp):
+            keras.utils.set_random_seed(seed * 1000 + next(counter))
+            model = bench.build()
+            lr = hp.Float("learning_rate", WIDE[0], WIDE[1], sampling="log")
+            config = {**model.optimizer.get_config(), "learning_rate": lr}
+            model.compile(optimizer=type(model.optimizer).from_config(config), loss=model.loss,
+                          metrics=["accuracy"], jit_compile=False)
+            return model
+
+        tuner = Hyperband(hypermodel, objective="val_accuracy", max_epochs=self.case.trial_epochs,
+                          factor=3, hyperband_iterations=1000, seed=seed, directory=str(out),
+                          project_name="bench", overwrite=True)
+        create = tuner.oracle.create_trial
+        trials = [0]
+
+        def create_trial(tuner_id):
+            if len(sink) >= budget:
+                return kt_trial.Trial(tuner.oracle.get_space(), status=kt_trial.TrialStatus.STOPPED)
+            trials[0] += 1
+            return create(tuner_id)
+
+        tuner.oracle.create_trial = create_trial
+        tuner.search(*self.train, validation_data=self.val, batch_size=self.s.batch,
+                     callbacks=[Sink()], verbose=0)
+        keras.backend.clear_session()
+        led = Ledger(trials=trials[0], note=f"{trials[0]} trials")
+        for acc in sink[:budget]:
+            led.epoch(acc)
+        return led
+
+    def _sf_model(self, lr: float, warmup: int) -> keras.Model:
+        model = self.build()
+        model.compile(optimizer=ScheduleFreeAdamW(lr, warmup_steps=warmup), loss=model.loss,
+                      metrics=["accuracy"], jit_compile=False)
+        return model
+
+    def sf_default(self, seed: int) -> Ledger:
+        keras.utils.set_random_seed(seed)
+        led = Ledger(note="lr 0.0025, no warmup")
+        self._fit(self._sf_model(0.0025, 0), self.case.budget, led, [ScheduleFreeEval()])
+        return led
+
+    def sf_rangetested(self, seed: int) -> Ledger:
+        keras.utils.set_random_seed(seed)
+        rt = lrsearch.range_test(self._sf_model(0.0025, 0), self.train, batch_size=self.s.batch, verbose=0)
+        keras.backend.clear_session()
+        led = Ledger()
+        led.charge(len(rt.frame) / self.spe)
+        try:
+            lr, how = float(rt.suggestion.max_lr), "max_lr"
+        except CurveError:
+            lr, how = 0.0025, "curve unreadable, default"
+        epochs = int(self.case.budget - led.overhead + 1e-9)
+        warmup = int(0.05 * epochs * self.spe)
+        keras.utils.set_random_seed(seed)
+        self._fit(self._sf_model(lr, warmup), epochs, led, [ScheduleFreeEval()])
+        led.note = f"{how} {lr:.2g} ({len(rt.frame)} steps), {epochs} epochs, warmup {warmup}"
+        return led
+
+    def run(self, arm: str, seed: int, out: Path) -> Ledger:
+        if arm in ("lrsearch", "lrsearch-final", "tpe-wide", "kt-hyperband"):
+            return getattr(self, arm.replace("-", "_"))(seed, out)
+        return getattr(self, arm.replace("-", "_"))(seed)
+
+
+# ---------------------------------------------------------------------------- cache
+
+
+def cached(path: Path, make) -> tuple[Ledger, float, bool]:
+    """(ledger, seconds it took, whether it came from the cache)."""
+    if path.exists():
+        d = json.loads(path.read_text())
+        return Ledger([tuple(e) for e in d["entries"]], d["trials"], d["overhead"], d["note"]), d["seconds"], True
+    began = time.perf_counter()
+    led = make()
+    seconds = time.perf_counter() - began
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"entries": led.entries, "trials": led.trials, "overhead": led.overhead,
+                               "note": led.note, "seconds": seconds}))
+    tmp.replace(path)
+    return led, seconds, False
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def _med(values) -> float:
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.median(values) if values else float("nan")
+
+
+def report(cases, arms, results, seeds: int) -> None:
+    ours = [a for a in arms if a.startswith("lrsearch")]
+    others = [a for a in arms if not a.startswith("lrsearch")]
+    if "fastai" in arms and fastai_anchor.source() == "not run":  # every fastai run was cached:
+        lrs = [1e-7 * 10 ** (i / 12) for i in range(100)]  # ask which implementation runs
+        fastai_anchor.suggestions(lrs, [1.0 + (math.log10(lr) + 3) ** 2 / 10 for lr in lrs])
+    print(f"Budgets in epochs of the training data, every batch charged (range tests and sweeps "
+          f"as N / steps per epoch); {seeds} seeds, medians over seeds. fastai's valley: "
+          f"{fastai_anchor.source()}.\n")
+    print("| setup | data, model | optimizer, batch (steps/epoch) | budget (trial epochs) | "
+          + " | ".join(arms) + " |")
+    print("|---|---|---|---|" + "---|" * len(arms))
+    wins = {a: 0 for a in ours}
+    misses: list[str] = []
+    for c in cases:
+        spe = results[c.name]["spe"]
+        best = {a: _med([led.best(c.budget) for led in results[c.name][a]]) for a in arms}
+        top = max(v for v in best.values() if not math.isnan(v))
+        cells = [f"**{best[a]:.4f}**" if best[a] == top else f"{best[a]:.4f}" for a in arms]
+        print(f"| {c.name} | {c.setup.about} | {c.setup.optimizer}, {c.setup.batch} ({spe}) | "
+              f"{c.budget} ({c.trial_epochs}) | " + " | ".join(cells) + " |")
+        for a in ours:
+            beaten = [o for o in others if best[o] > best[a] + 1e-9]
+            wins[a] += not beaten
+            if beaten:
+                misses.append(f"{c.name}: {a} {best[a]:.4f} below "
+                              + ", ".join(f"{o} {best[o]:.4f}" for o in beaten))
+    print("\nWhat each arm did (seed 0):\n")
+    for c in cases:
+        print(f"- {c.name}: " + "; ".join(f"`{a}` {results[c.name][a][0].note}" for a in arms
+                                          if results[c.name][a][0].note))
+    print("\nPer seed, best val acc within the budget:\n")
+    print("| setup | seed | " + " | ".join(arms) + " |")
+    print("|---|---|" + "---|" * len(arms))
+    for c in cases:
+        for seed in range(seeds):
+            print(f"| {c.name} | {seed} | " + " | ".join(
+                f"{results[c.name][a][seed].best(c.budget):.4f}" for a in arms) + " |")
+    long = [c for c in cases if results[c.name]["spe"] >= LONG_EPOCH]
+    checks = []
+    if ours and others:
+        for a in ours:
+            checks.append((f"{a}'s best at the budget >= every other method's on >= 80% of setups "
+                           f"({wins[a]} of {len(cases)})", wins[a] / len(cases) >= 0.8 - 1e-9))
+    if ours and "default" in arms and long:
+        print("\nEpochs spent (evidence included) until the default rate's final accuracy (same "
+              "seed) is first reached, against a third of the default's epochs:\n")
+        print("| setup | seed | default final acc (epoch first reached) | "
+              + " | ".join(f"{a} epochs to it" for a in ours) + " | default epochs / 3 |")
+        print("|---|---|---|" + "---|" * len(ours) + "---|")
+        for c in long:
+            hits: dict[str, list[float]] = {a: [] for a in ours}
+            for seed in range(seeds):
+                d = results[c.name]["default"][seed]
+                final = d.within(c.budget)[-1][1]
+                first = d.to_target(final, c.budget)
+                for a in ours:
+                    hits[a].append(results[c.name][a][seed].to_target(final, c.budget))
+                print(f"| {c.name} | {seed} | {final:.4f} ({first:.0f}) | "
+                      + " | ".join(bse.fmt_epochs(hits[a][-1]) for a in ours) + f" | {c.budget / 3:.1f} |")
+            for a in ours:
+                med = statistics.median(hits[a])
+                checks.append((f"{c.name} ({results[c.name]['spe']} steps an epoch): {a} reaches the "
+                               f"default's final accuracy in <= 1/3 of its epochs (median "
+                               f"{bse.fmt_epochs(med)} vs {c.budget} / 3 = {c.budget / 3:.1f})",
+                               med <= c.budget / 3))
+    if misses:
+        print("\nBelow another method (medians):\n")
+        for line in misses:
+            print(f"- {line}")
+    print()
+    for text, ok in checks:
+        print(f"target: {text}: {'met' if ok else 'MISSED'}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seed-list", default="",
+                   help="comma-separated seeds to run and report instead of 0..seeds-1 (to "
+                        "split a first run between processes sharing the cache)")
+    p.add_argument("--only", default="", help="comma-separated setup names: " + ",".join(c.name for c in CASES))
+    p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, from {','.join(ARMS)}")
+    p.add_argument("--fastai-python", default=None,
+                   help="a Python with torch and fastai that runs fastai's valley "
+                        "(default: $LRSEARCH_BENCH_FASTAI_PYTHON, else the transcription)")
+    p.add_argument("--cache", type=Path,
+                   default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lrsearch-bench",
+                   help="folder of cached ledgers (shared with bench_suggestions' pretrained bodies)")
+    args = p.parse_args()
+    logging.getLogger("lrsearch").setLevel(logging.ERROR)
+    if args.fastai_python:
+        os.environ["LRSEARCH_BENCH_FASTAI_PYTHON"] = args.fastai_python
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    bad = [a for a in arms if a not in ARMS]
+    only = [n.strip() for n in args.only.split(",") if n.strip()]
+    names = [c.name for c in CASES]
+    if bad or any(n not in names for n in only):
+        p.error(f"unknown arm or setup in {bad or only}: arms {', '.join(ARMS)}; setups {', '.join(names)}")
+    cases = [c for c in CASES if not only or c.name in only]
+    suggestions_cache = args.cache / "suggestions"
+    bs.pretrain(suggestions_cache)
+    tag = bse._code_tag()
+    benches = {c.name: Bench(c, suggestions_cache) for c in cases}
+    results = {c.name: {a: [] for a in arms} | {"spe": benches[c.name].spe} for c in cases}
+    seeds = [int(x) for x in args.seed_list.split(",") if x.strip()] or list(range(args.seeds))
+    jobs = [(seed, c, a) for seed in seeds for c in cases for a in arms]
+    todo = [j for j in jobs if not (args.cache / "budget_suite" / tag / _key(*j)).exists()]
+    print(f"{len(jobs)} runs, {len(todo)} not cached (code {tag})", file=sys.stderr, flush=True)
+    done_s, done_n, began = 0.0, 0, time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed, c, arm in jobs:  # seeds outermost: every setup gets seed 0 first
+            out = Path(tmp) / f"{c.name}-{arm}-{seed}"
+            led, secs, hit = cached(args.cache / "budget_suite" / tag / _key(seed, c, arm),
+                                    lambda: benches[c.name].run(arm, seed, out))
+            results[c.name][arm].append(led)
+            if not hit:
+                done_s += secs
+                done_n += 1
+            left = len(todo) - done_n
+            eta = done_s / done_n * left if done_n else float("nan")
+            print(f"[{time.perf_counter() - began:5.0f} s] seed {seed} {c.name} {arm}: best "
+                  f"{led.best(c.budget):.4f}, spent {led.spent:.1f}/{c.budget} ({secs:.0f} s"
+                  f"{', cached' if hit else ''}); {left} left, ETA {eta / 60:.0f} min",
+                  file=sys.stderr, flush=True)
+    report(cases, arms, results, len(seeds))
+
+
+def _key(seed: int, c: Case, arm: str) -> str:
+    return f"{c.name}-B{c.budget}-T{c.trial_epochs}/{arm}-{seed}.json"
+
+
+if __name__ == "__main__":
+    main()
