@@ -41,7 +41,7 @@ moving mean and variance by the exact average over those batches.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import keras
@@ -51,7 +51,8 @@ from keras import ops
 from lrsearch.errors import ConfigError
 from lrsearch.optimizers import _hyper_arg, _is_schedule, _Schedulable
 
-__all__ = ["ScheduleFreeAdamW", "ScheduleFreeEval", "ScheduleFreeSGD", "as_schedule_free", "recompute_batchnorm"]
+__all__ = ["ScheduleFreeAdamW", "ScheduleFreeEval", "ScheduleFreeSGD", "as_schedule_free", "pause_warmup",
+           "recompute_batchnorm"]
 
 _PACKAGE = "lrsearch"
 
@@ -402,6 +403,25 @@ def as_schedule_free(
     }
     config.update({k: v for k, v in given.items() if v is not None})
     return cls(**config)
+
+
+def pause_warmup(optimizer: Any) -> Callable[[], None]:
+    """Switch a Schedule-Free optimizer's warmup off; returns what switches it back on.
+
+    The range test sets the rate of each step and reads the loss against it; a warmup
+    would multiply that rate by `(k + 1) / warmup_steps` over its first steps, so the
+    curve would be read at rates the optimizer never used. The test traces its own step,
+    so the warmup is off in it and nowhere else. Any other optimizer is left alone.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if not isinstance(inner, _ScheduleFree) or inner.warmup_steps == 0:
+        return lambda: None
+    steps, inner.warmup_steps = inner.warmup_steps, 0
+
+    def resume() -> None:
+        inner.warmup_steps = steps
+
+    return resume
 
 
 def _schedule_free(model: keras.Model) -> _ScheduleFree | None:

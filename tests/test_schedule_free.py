@@ -12,6 +12,7 @@ import pytest
 
 import lrsearch
 from lrsearch.errors import ConfigError
+from lrsearch.finder import lr_sweep
 from lrsearch.optimizers import (
     ScheduleFreeAdamW,
     ScheduleFreeEval,
@@ -314,6 +315,35 @@ def test_runs_with_a_schedule_and_gradient_accumulation():
                                                 t[(2 * k + 1) * N:(2 * k + 2) * N]))]
         ref.step(g)
     ref.eval()
+    for got, want in zip(weights(model), ref.p):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
+def test_the_range_test_reads_the_ramp_with_the_warmup_paused():
+    x, t = data(batches=6)
+    model = linear_model(ScheduleFreeSGD(1.0, momentum=0.9, warmup_steps=100))
+    lrs = lr_sweep(1e-3, 0.3, 6)
+    weights_before = weights(model)
+    result = lrsearch.range_test(model, (x, t), min_lr=1e-3, max_lr=0.3, steps=6, batch_size=N, verbose=0)
+    # each batch's loss at y before its update, the update at the ramp's rate: no warmup factor
+
+    def losses(warmup_steps):
+        ref = Reference(weights_before, adam=False, lr=None, beta=0.9, warmup_steps=warmup_steps)
+        out = []
+        for i, lr in enumerate(lrs):
+            xb, tb = x[i * N:(i + 1) * N], t[i * N:(i + 1) * N]
+            out.append(np.mean((xb @ ref.p[0] + ref.p[1] - tb) ** 2))
+            ref.lr = lr
+            ref.step(grads(ref.p, xb, tb))
+        return np.array(out)
+
+    np.testing.assert_allclose(result.frame["loss"], losses(0), rtol=1e-5)
+    assert np.max(np.abs(losses(100) / losses(0) - 1)) > 0.1  # with the warmup the curve is another
+    # afterwards training warms up again: the first update at 1.0 * 1 / 100
+    assert model.optimizer.warmup_steps == 100
+    ref = Reference(weights(model), adam=False, lr=1.0, beta=0.9, warmup_steps=100)
+    ref.step(grads(ref.p, x[:N], t[:N]))
+    model.train_on_batch(x[:N], t[:N])
     for got, want in zip(weights(model), ref.p):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
