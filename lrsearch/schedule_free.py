@@ -51,8 +51,8 @@ from keras import ops
 from lrsearch.errors import ConfigError
 from lrsearch.optimizers import _hyper_arg, _is_schedule, _Schedulable
 
-__all__ = ["ScheduleFreeAdamW", "ScheduleFreeEval", "ScheduleFreeSGD", "as_schedule_free", "pause_warmup",
-           "recompute_batchnorm"]
+__all__ = ["ScheduleFreeAdamW", "ScheduleFreeEval", "ScheduleFreeSGD", "as_schedule_free", "is_schedule_free",
+           "pause_warmup", "recompute_batchnorm"]
 
 _PACKAGE = "lrsearch"
 
@@ -405,6 +405,11 @@ def as_schedule_free(
     return cls(**config)
 
 
+def is_schedule_free(optimizer: Any) -> bool:
+    """Whether `optimizer` (or the one inside a `LossScaleOptimizer`) is Schedule-Free."""
+    return isinstance(getattr(optimizer, "inner_optimizer", optimizer), _ScheduleFree)
+
+
 def pause_warmup(optimizer: Any) -> Callable[[], None]:
     """Switch a Schedule-Free optimizer's warmup off; returns what switches it back on.
 
@@ -414,7 +419,7 @@ def pause_warmup(optimizer: Any) -> Callable[[], None]:
     so the warmup is off in it and nowhere else. Any other optimizer is left alone.
     """
     inner = getattr(optimizer, "inner_optimizer", optimizer)
-    if not isinstance(inner, _ScheduleFree) or inner.warmup_steps == 0:
+    if not is_schedule_free(inner) or inner.warmup_steps == 0:
         return lambda: None
     steps, inner.warmup_steps = inner.warmup_steps, 0
 
