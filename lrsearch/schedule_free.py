@@ -349,6 +349,8 @@ class ScheduleFreeSGD(_ScheduleFree, keras.optimizers.Optimizer):
 
 
 # ----------------------------------------------------------------------------- helpers
+_ADAPTIVE = (keras.optimizers.Adam, keras.optimizers.AdamW, keras.optimizers.Adamax, keras.optimizers.Nadam,
+             keras.optimizers.RMSprop, keras.optimizers.Adagrad)
 _KEPT = ("clipnorm", "clipvalue", "global_clipnorm", "loss_scale_factor", "gradient_accumulation_steps")
 
 
@@ -363,8 +365,9 @@ def as_schedule_free(
 ) -> _ScheduleFree:
     """A fresh Schedule-Free optimizer to train in place of `optimizer`.
 
-    Adam-family optimizers (Keras' or lrsearch's Adam, AdamW, ScheduleFreeAdamW) give a
-    `ScheduleFreeAdamW` with their `beta_2` and `epsilon`; any other a
+    Adaptive optimizers (Keras' or lrsearch's Adam, AdamW, Adamax, Nadam, RMSprop,
+    Adagrad: rates on Adam's scale, so their range test's rates fit) give a
+    `ScheduleFreeAdamW`, with `beta_2` and `epsilon` of the Adam family; any other a
     `ScheduleFreeSGD`. Clipping, `loss_scale_factor` and gradient accumulation carry
     over, and a Schedule-Free optimizer keeps all its settings; the rate, the
     interpolation weight (`momentum`: `beta_1` or `momentum`), the weight decay and the
@@ -388,9 +391,10 @@ def as_schedule_free(
             config["learning_rate"] = keras.saving.deserialize_keras_object(config["learning_rate"])
         if isinstance(config.get("weight_decay"), dict):
             config["weight_decay"] = keras.saving.deserialize_keras_object(config["weight_decay"])
-    elif isinstance(inner, (keras.optimizers.Adam, keras.optimizers.AdamW)):
+    elif isinstance(inner, _ADAPTIVE):
         cls = ScheduleFreeAdamW
-        config = {k: config[k] for k in (*_KEPT, "beta_2", "epsilon") if k in config}
+        carried = ("beta_2", "epsilon") if isinstance(inner, _ADAPTIVE[:4]) else ()
+        config = {k: config[k] for k in (*_KEPT, *carried) if k in config}
     else:
         cls = ScheduleFreeSGD
         config = {k: config[k] for k in _KEPT if k in config}

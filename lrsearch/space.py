@@ -37,7 +37,7 @@ anywhere in the descent (BENCHMARKS.md, suggestion quality).
 
 `wsd` keeps a sampled momentum constant at `momentum_max`; `schedule_free` trains a
 Schedule-Free optimizer (`TrialSetup.optimizer == "schedule_free"`: AdamW for an
-Adam-family optimizer, SGD otherwise, see `lrsearch.optimizers.as_schedule_free`) at a
+adaptive optimizer (Adam, RMSprop, ...), SGD otherwise, see `lrsearch.optimizers.as_schedule_free`) at a
 constant rate with the sampled warmup and `sf_beta`, and ignores the momentum parameters.
 
 Example:

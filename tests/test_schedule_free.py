@@ -371,6 +371,9 @@ def test_as_schedule_free_keeps_what_carries_over():
     assert (adam.beta_1, adam.beta_2, adam.epsilon, adam.clipnorm, adam.weight_decay, adam.warmup_steps) == (
         0.95, 0.98, 1e-6, 1.0, 0.01, 20)
     assert float(adam.learning_rate) == pytest.approx(5e-3)
+    # RMSprop's rates are on Adam's scale: Schedule-Free AdamW, with its own beta_2 and epsilon
+    rms = as_schedule_free(lrsearch.optimizers.RMSprop(1e-3, rho=0.8, epsilon=1e-5), learning_rate=2e-3)
+    assert isinstance(rms, ScheduleFreeAdamW) and (rms.beta_2, rms.epsilon) == (0.999, 1e-8)
     sgd = as_schedule_free(lrsearch.optimizers.SGD(0.1, momentum=0.9, gradient_accumulation_steps=2))
     assert isinstance(sgd, ScheduleFreeSGD)
     assert (float(sgd.learning_rate), sgd.momentum, sgd.gradient_accumulation_steps, sgd.warmup_steps) == (1.0, 0.9, 2, 0)
