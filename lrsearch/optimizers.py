@@ -43,6 +43,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "RMSprop",
+    "ProdigyAdam",
     "ScheduleFreeAdamW",
     "ScheduleFreeEval",
     "ScheduleFreeSGD",
@@ -407,6 +408,12 @@ from lrsearch.schedule_free import (  # noqa: E402
 )
 
 SCHEDULABLE.update({"ScheduleFreeAdamW": ScheduleFreeAdamW, "ScheduleFreeSGD": ScheduleFreeSGD})
+
+# Prodigy, in its own module: its rate (a multiplier of its own estimate) and weight decay
+# can be scheduled, its beta_1 stays a float
+from lrsearch.prodigy import ProdigyAdam  # noqa: E402
+
+SCHEDULABLE["ProdigyAdam"] = ProdigyAdam
 _FROM_KERAS = {
     keras.optimizers.SGD: SGD,
     keras.optimizers.Adam: Adam,
