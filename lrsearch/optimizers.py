@@ -48,6 +48,7 @@ __all__ = [
     "ScheduleFreeEval",
     "ScheduleFreeSGD",
     "as_schedule_free",
+    "momentum_can_follow_a_schedule",
     "momentum_name",
     "rebuild",
     "recompute_batchnorm",
@@ -450,6 +451,18 @@ def momentum_name(optimizer: Any) -> str:
         ConfigError: an optimizer lrsearch cannot schedule.
     """
     return momentum_attribute(_schedulable_class(_unwrap(optimizer)))
+
+
+def momentum_can_follow_a_schedule(optimizer: Any) -> bool:
+    """Whether a one-cycle or CLR study may cycle this optimizer's momentum (`beta_1`):
+    True for SGD, Adam, AdamW and RMSprop (Keras' or lrsearch's), False for the
+    Schedule-Free optimizers and Prodigy, whose `beta_1` / `momentum` stays a float, and
+    for optimizers lrsearch cannot schedule."""
+    try:
+        cls = _schedulable_class(_unwrap(optimizer))
+    except ConfigError:
+        return False
+    return momentum_attribute(cls) in cls._scheduled
 
 
 def momentum_attribute(cls: type) -> str:

@@ -321,9 +321,9 @@ def _families_for(optimizer: Any, families: tuple[str, ...]) -> tuple[str, ...]:
 
 def _has_momentum(optimizer: Any) -> bool:
     """Whether the user's optimizer has a momentum worth cycling (SGD momentum > 0,
-    Adam-family beta_1); otherwise the schedules leave momentum alone. A Schedule-Free
-    optimizer's interpolation weight is searched as `sf_beta` instead."""
-    if is_schedule_free(optimizer):
+    Adam-family beta_1); otherwise the schedules leave momentum alone: also when it must
+    stay a float (a Schedule-Free optimizer's, searched as `sf_beta`; Prodigy's)."""
+    if not lr_optimizers.momentum_can_follow_a_schedule(optimizer):
         return False
     try:
         name = lr_optimizers.momentum_name(optimizer)

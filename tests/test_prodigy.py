@@ -13,7 +13,7 @@ import pytest
 
 import lrsearch
 from lrsearch.errors import ConfigError
-from lrsearch.optimizers import SCHEDULABLE, ProdigyAdam, momentum_name
+from lrsearch.optimizers import SCHEDULABLE, ProdigyAdam, momentum_can_follow_a_schedule, momentum_name
 
 N, D, O = 8, 3, 2  # batch, inputs, outputs of the linear model
 
@@ -151,6 +151,12 @@ def test_config_round_trip_and_export(tmp_path):
     assert json.dumps(clone.get_config(), sort_keys=True) == json.dumps(opt.get_config(), sort_keys=True)
     assert ProdigyAdam(growth_rate=math.inf).growth_rate is None  # the reference's "unrestricted"
     assert SCHEDULABLE["ProdigyAdam"] is ProdigyAdam and momentum_name(opt) == "beta_1"
+    # a study leaves its beta_1 alone (one-cycle would cycle it), as a Schedule-Free one's
+    assert not momentum_can_follow_a_schedule(opt)
+    assert not momentum_can_follow_a_schedule(lrsearch.optimizers.ScheduleFreeAdamW())
+    assert momentum_can_follow_a_schedule(keras.optimizers.Adam()) and momentum_can_follow_a_schedule(
+        lrsearch.optimizers.SGD(momentum=0.9))
+    assert not momentum_can_follow_a_schedule(keras.optimizers.Lion())
     # exported as a schedule.json and built back with the same settings
     sched = lrsearch.schedules.WarmupCosine(1.0, 100, warmup_steps=10)
     spec = lrsearch.ScheduleSpec(sched, optimizer=opt, steps_per_epoch=10, epochs=10)
