@@ -111,6 +111,7 @@ CASES = {
 }
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("name", CASES)
 def test_steps_match_the_reference_update(name):
     kwargs, ref_kwargs = CASES[name]
@@ -127,6 +128,7 @@ def test_steps_match_the_reference_update(name):
     assert ref.d > 1.1 * ref.d0  # the estimate grew: later steps are not d0-sized
 
 
+@pytest.mark.backends
 def test_first_step_by_hand():
     """Defaults, first step: d = d0 and dlr = d0; m = d0 (1 - b1) g, v = d0^2 (1 - b2) g^2,
     s = d0 g, p0 = p so the numerator is 0: d_hat = 0 and d stays d0. The step is
