@@ -19,10 +19,14 @@ the averaged weights `x` (BatchNorm statistics recomputed at `x`):
   accuracy over `--seeds` initialisations; the best grid point is the yardstick;
 - the reference's default rate, 0.0025;
 - range tests of the same compiled model (lrsearch's defaults, `steps=None`), read
-  with several margins: `as is` (the optimizer as compiled, warmup included),
-  `no warmup` (the optimizer's warmup off during the test, what `range_test` does
-  now), and the setup's own non-Schedule-Free optimizer (Adam, AdamW, RMSprop or SGD:
-  the curve a `schedule_free` study reads when the model was compiled with that).
+  with several margins: `no warmup` (the optimizer's warmup paused during the test,
+  what `range_test` does), `as is` (the warmup left on, as before), `as is, warmup 500`
+  (compiled with `warmup_steps=500`, the docstring's example, left on: a warmup longer
+  than the test), and the setup's own non-Schedule-Free optimizer (Adam, AdamW,
+  RMSprop: the curve a `schedule_free` study reads when the model was compiled with
+  that; not SGD, whose study trains `ScheduleFreeSGD`);
+- `lrsearch max_lr`: the suggestion's `max_lr` on the `no warmup` curve, what a study
+  of a Schedule-Free model starts from.
 
 Ratio = mean accuracy at a rule's rate / the oracle's best. Curves and trained results
 are cached under `--cache` (setup, rate, seed, warmup), so a new rule trains only its
@@ -59,9 +63,10 @@ from lrsearch.optimizers import ScheduleFreeAdamW, recompute_batchnorm  # noqa: 
 
 DEFAULT_RATE = 0.0025
 GRID = [float(10 ** (-3.5 + 0.5 * i)) for i in range(7)]
-RULES = {"no warmup": (1.0, 1.5, 2.0, 3.0), "as is": (1.5,), "own optimizer": (1.0, 1.5)}
+RULES = {"no warmup": (1.0, 1.5, 2.0, 3.0), "as is": (1.5,), "as is, warmup 500": (1.5,),
+         "own optimizer": (1.0, 1.5)}
 """The margins each curve is read with: `min_loss_lr / margin`."""
-CURVES = ("as is", "no warmup", "own optimizer")
+CURVES = ("as is", "as is, warmup 500", "no warmup", "own optimizer")
 
 
 def _key(x: float) -> str:
@@ -121,12 +126,14 @@ class Runner:
             xtr, ytr, _, _ = self.data
             if kind == "own optimizer":
                 opt = optimizer(self.s.optimizer, 1e-3)
+            elif kind == "as is, warmup 500":  # the docstring's example: a warmup longer than the test
+                opt = self.sf(1e-3, warmup_steps=500)
             else:
                 opt = self.sf(1e-3)  # compiled with its warmup; range_test pauses it ("no warmup")
             m = self._model(opt, 10_000)
             # "as is": the optimizer's warmup left on during the test, as before range_test paused it
-            keep = mock.patch.object(finder, "pause_warmup", lambda o: (lambda: None)) if kind == "as is" \
-                else contextlib.nullcontext()
+            keep = mock.patch.object(finder, "pause_warmup", lambda o: (lambda: None)) \
+                if kind.startswith("as is") else contextlib.nullcontext()
             try:
                 with keep:
                     r = lrsearch.range_test(m, (xtr, ytr), batch_size=self.s.batch, verbose=0)
@@ -178,8 +185,9 @@ def report(half: str, res: dict[str, dict], args) -> None:
         return
     print(f"### {half} half\n")
     print("| setup | optimizer it replaces, batch, epochs (warmup) | best grid rate (acc) | default 0.0025 | "
-          "no warmup: min_loss_lr (min/1.5) | as is: min_loss_lr | own optimizer: min_loss_lr |")
-    print("|---|---|---|---|---|---|---|")
+          "paused warmup: min_loss_lr (ratio at min/1.5) | warmup on: min_loss_lr (ratio) | "
+          "warmup of 500 on: min_loss_lr (ratio) | own optimizer: min_loss_lr (ratio) |")
+    print("|---|---|---|---|---|---|---|---|")
     for n in names:
         r = res[n]
         s, q, sg = r["setup"], r["ratios"], r["sugs"]
@@ -193,7 +201,7 @@ def report(half: str, res: dict[str, dict], args) -> None:
 
         print(f"| {n} | {s.optimizer}, {s.batch}, {s.epochs} ({r['warmup_steps']} of {r['steps']} steps) | "
               f"{r['best_lr']:.3g} ({r['best']:.4f}) | {q['default 0.0025']:.3f} | {cell('no warmup')} | "
-              f"{cell('as is')} | {cell('own optimizer')} |")
+              f"{cell('as is')} | {cell('as is, warmup 500')} | {cell('own optimizer')} |")
     print()
     print("| rule | " + " | ".join(names) + " | median | worst |")
     print("|---|" + "---|" * (len(names) + 2))
