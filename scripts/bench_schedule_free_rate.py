@@ -28,6 +28,11 @@ the averaged weights `x` (BatchNorm statistics recomputed at `x`):
 - `lrsearch max_lr`: the suggestion's `max_lr` on the `no warmup` curve, what a study
   of a Schedule-Free model starts from.
 
+On the three SGD setups also `ScheduleFreeSGD` (what a `schedule_free` study of an SGD
+model trains): its own grid (3e-3 .. 3), its own curve read with margins 1, 1.5 (the
+margin Schedule-Free curves take) and 3 (SGD's, which they took before), the SGD
+curve's `max_lr` and `min_loss_lr`, and the reference's default rate 1.0.
+
 Ratio = mean accuracy at a rule's rate / the oracle's best. Curves and trained results
 are cached under `--cache` (setup, rate, seed, warmup), so a new rule trains only its
 new rates.
@@ -59,10 +64,11 @@ from bench_suggestions import SETUPS, Setup, optimizer, pretrain  # noqa: E402
 from lrsearch import finder  # noqa: E402
 from lrsearch.errors import CurveError  # noqa: E402
 from lrsearch.finder import RangeTestResult  # noqa: E402
-from lrsearch.optimizers import ScheduleFreeAdamW, recompute_batchnorm  # noqa: E402
+from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeSGD, recompute_batchnorm  # noqa: E402
 
 DEFAULT_RATE = 0.0025
 GRID = [float(10 ** (-3.5 + 0.5 * i)) for i in range(7)]
+SGD_GRID = [float(10 ** (-2.5 + 0.5 * i)) for i in range(7)]  # 3e-3 .. 3 for ScheduleFreeSGD
 RULES = {"no warmup": (1.0, 1.5, 2.0, 3.0), "as is": (1.5,), "as is, warmup 500": (1.5,),
          "own optimizer": (1.0, 1.5)}
 """The margins each curve is read with: `min_loss_lr / margin`."""
@@ -97,9 +103,10 @@ class Runner:
     def sf(self, lr: float, **kw) -> ScheduleFreeAdamW:
         return ScheduleFreeAdamW(lr, warmup_steps=kw.pop("warmup_steps", self.warmup_steps), **kw)
 
-    def _fit(self, lr: float, seed: int) -> list[float]:
+    def _fit(self, lr: float, seed: int, kind: str) -> list[float]:
         xtr, ytr, xva, yva = self.data
-        m = self._model(self.sf(lr), seed)
+        opt = self.sf(lr) if kind == "adamw" else ScheduleFreeSGD(lr, warmup_steps=self.warmup_steps)
+        m = self._model(opt, seed)
         m.fit(xtr, ytr, epochs=self.s.epochs, batch_size=self.s.batch, verbose=0, shuffle=True)
         # fit left the weights at x; BatchNorm statistics at x as the paper advises
         recompute_batchnorm(m, [xtr[i:i + self.s.batch] for i in range(0, len(xtr), self.s.batch)], 50)
@@ -107,14 +114,15 @@ class Runner:
         keras.backend.clear_session()
         return [float(acc) if np.isfinite(loss) else 0.0, float(loss)]
 
-    def acc(self, lr: float) -> float:
-        """Mean validation accuracy (at x) of Schedule-Free AdamW at constant `lr`."""
+    def acc(self, lr: float, kind: str = "adamw") -> float:
+        """Mean validation accuracy (at x) of Schedule-Free AdamW (`kind="adamw"`) or SGD
+        (`"sgd"`) at constant `lr`."""
         lr = float(_key(lr))
         accs = []
         for seed in range(self.seeds):
-            k = f"{_key(lr)}|{seed}"
+            k = f"{_key(lr)}|{seed}" if kind == "adamw" else f"{kind}:{_key(lr)}|{seed}"
             if k not in self.runs:
-                self.runs[k] = self._fit(lr, seed)
+                self.runs[k] = self._fit(lr, seed, kind)
                 self.file.write_text(json.dumps(self.runs, indent=0))
             accs.append(self.runs[k][0])
         return statistics.mean(accs)
@@ -126,6 +134,8 @@ class Runner:
             xtr, ytr, _, _ = self.data
             if kind == "own optimizer":
                 opt = optimizer(self.s.optimizer, 1e-3)
+            elif kind == "schedule-free sgd":
+                opt = ScheduleFreeSGD(1.0, warmup_steps=self.warmup_steps)
             elif kind == "as is, warmup 500":  # the docstring's example: a warmup longer than the test
                 opt = self.sf(1e-3, warmup_steps=500)
             else:
@@ -175,8 +185,48 @@ def bench(setups, args) -> dict[str, dict]:
         ratios = {k: run.acc(v) / best if np.isfinite(v) else 0.0 for k, v in rates.items()}
         out[s.name] = dict(setup=s, grid=grid, best_lr=best_lr, best=best, rates=rates, ratios=ratios,
                            sugs=sugs, warmup_steps=run.warmup_steps, steps=run.steps)
+        if s.optimizer == "sgd":
+            out[s.name]["sgd"] = _sgd(run)
         print(f"<!-- {s.name}: done -->", flush=True)
     return out
+
+
+def _sgd(run: Runner) -> dict:
+    """Schedule-Free SGD on an SGD setup: its own grid, its own curve, and the SGD
+    (momentum 0.9) curve a `schedule_free` study of the SGD model reads."""
+    grid = {g: run.acc(g, "sgd") for g in SGD_GRID}
+    best = max(grid.values())
+    own, sgd = run.curve("schedule-free sgd"), run.curve("own optimizer")
+    rates = {"default 1.0": 1.0}
+    if own is not None:
+        o = own.suggestion
+        rates.update({"own curve, min/1": o.min_loss_lr, "own curve, min/1.5 (lrsearch max_lr)": o.max_lr,
+                      "own curve, min/3 (the margin before)": o.min_loss_lr / 3})
+    if sgd is not None:
+        g = sgd.suggestion
+        rates.update({"SGD curve, max_lr (a study's first trial)": g.max_lr,
+                      "SGD curve, min_loss_lr (the top of sf_lr)": g.min_loss_lr})
+    return dict(grid=grid, best=best, best_lr=max(grid, key=grid.get), rates=rates,
+                ratios={k: run.acc(v, "sgd") / best for k, v in rates.items()})
+
+
+def report_sgd(res: dict[str, dict]) -> None:
+    names = [n for n, r in res.items() if "sgd" in r]
+    if not names:
+        return
+    print("### Schedule-Free SGD on the SGD setups\n")
+    rules = list(dict.fromkeys(k for n in names for k in res[n]["sgd"]["ratios"]))
+    print("| setup (half) | best grid rate (acc) | " + " | ".join(rules) + " |")
+    print("|---|---|" + "---|" * len(rules))
+    for n in names:
+        r = res[n]["sgd"]
+        print(f"| {n} ({res[n]['setup'].half}) | {r['best_lr']:.3g} ({r['best']:.4f}) | "
+              + " | ".join(f"{r['ratios'][k]:.3f} ({r['rates'][k]:.3g})" for k in rules) + " |")
+    print()
+    print("<details><summary>oracle grids (mean val accuracy at x per rate)</summary>\n")
+    for n in names:
+        print(f"- {n}: " + ", ".join(f"{g:.3g}: {a:.3f}" for g, a in res[n]["sgd"]["grid"].items()))
+    print("\n</details>\n")
 
 
 def report(half: str, res: dict[str, dict], args) -> None:
@@ -252,6 +302,7 @@ def main() -> None:
           f"rule's rate / the best of a 7-point grid (3e-4..0.3, half a decade apart).\n")
     for half in ("fit", "check"):
         report(half, res, args)
+    report_sgd(res)
 
 
 if __name__ == "__main__":
