@@ -9,7 +9,7 @@ command line alone defers them (see `_command_line_import`) so that `lrsearch --
 answers without loading TensorFlow.
 
 Layout (imports point down this list, never up): `formulas`, `analysis`, `space` (pure
-math); `errors`, `options`; `schedule_base`, `decay_schedules`, `schedules`, `schedule_free`, `optimizers`, `spec`, `data`; `finder`,
+math); `errors`, `options`; `schedule_base`, `decay_schedules`, `schedules`, `schedule_free`, `prodigy`, `optimizers`, `spec`, `data`; `finder`,
 `sweeps`, `plots`; `preflight`, `trial`, `results`, `optuna_backend`, `kt_backend`,
 `storage`, `study`; `modelfile`, `datafiles`, `pipeline`, `report`; `cli`, `commands`.
 """

@@ -18,7 +18,7 @@ The curve is the loss of each batch against the learning rate used for it. From 
   point whose slope is still at least `start_slope` times the steepest slope;
 - `max_lr`, the peak of a one-cycle schedule, is `min_loss_lr / margin`: 3 for SGD with
   momentum (and when the optimizer is unknown), 1.5 for adaptive optimizers (Adam,
-  AdamW, RMSprop, ...). The minimum is where training survives a few steps at a rate
+  AdamW, RMSprop, ...) and Schedule-Free ones (their constant rate, SGD's included). The minimum is where training survives a few steps at a rate
   that rises every batch; a schedule that holds its peak for epochs needs room below
   it, and more so where momentum multiplies the step once it has built up. Chosen on
   the fit half of `scripts/bench_suggestions.py` against slope-based ends of the
@@ -71,7 +71,8 @@ UNREADABLE = ("no_descent", "flat")
 MARGIN_MOMENTUM = 3.0
 """`max_lr = min_loss_lr / margin` for SGD with momentum, and for an unknown optimizer."""
 MARGIN_ADAPTIVE = 1.5
-"""... for optimizers that scale each step by a running gradient size (Adam, RMSprop...)."""
+"""... for optimizers that scale each step by a running gradient size (Adam, RMSprop...),
+and for the Schedule-Free ones (no heavy ball)."""
 _ADAPTIVE = ("adam", "rmsprop", "adagrad", "adadelta", "adafactor", "lion", "lamb", "ftrl")
 
 
@@ -82,9 +83,14 @@ def default_margin(optimizer: str | None) -> float:
     built up, which a test whose rate rises every step never reaches: the minimum it
     reads is 3x too high for a schedule that holds its peak. An adaptive optimizer's step
     is bounded by its rate whatever the gradient, so its minimum is read almost as it is.
+    So is a Schedule-Free one's, SGD included (`ScheduleFreeSGD`, the reference's
+    `SGDScheduleFree`): it has no heavy ball, its base iterate moves by the rate times the
+    gradient and the interpolation only shortens that step (BENCHMARKS.md, the
+    range-tested rate of Schedule-Free).
     """
     name = (optimizer or "").lower()
-    return MARGIN_ADAPTIVE if any(k in name for k in _ADAPTIVE) else MARGIN_MOMENTUM
+    adaptive = any(k in name for k in _ADAPTIVE) or "schedulefree" in name
+    return MARGIN_ADAPTIVE if adaptive else MARGIN_MOMENTUM
 
 
 @dataclass(frozen=True)

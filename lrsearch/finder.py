@@ -67,6 +67,7 @@ from lrsearch.rangestep import (
     open_stepper,
     replicas,
 )
+from lrsearch.schedule_free import pause_warmup
 
 __all__ = ["RangeTestResult", "lr_sweep", "range_test", "require_trainable", "DEFAULT_MIN_STEPS",
            "DEFAULT_MAX_STEPS"]
@@ -365,6 +366,7 @@ def range_test(
     sweep = {"min_lr": float(min_lr), "max_lr": float(max_lr), "steps": int(steps)}
     rounds: list[dict[str, Any]] = []
     old_lr = inner._learning_rate
+    resume_warmup = pause_warmup(inner)  # the curve is read at the ramp's rates
     started = time.perf_counter()
     try:
         while True:
@@ -402,6 +404,7 @@ def range_test(
         raise
     finally:
         inner._learning_rate = old_lr
+        resume_warmup()
         if snapshot is not None and restore:
             snapshot.restore()
     meta["seconds"] = round(time.perf_counter() - started, 3)

@@ -43,10 +43,12 @@ __all__ = [
     "Adam",
     "AdamW",
     "RMSprop",
+    "ProdigyAdam",
     "ScheduleFreeAdamW",
     "ScheduleFreeEval",
     "ScheduleFreeSGD",
     "as_schedule_free",
+    "momentum_can_follow_a_schedule",
     "momentum_name",
     "rebuild",
     "recompute_batchnorm",
@@ -407,6 +409,12 @@ from lrsearch.schedule_free import (  # noqa: E402
 )
 
 SCHEDULABLE.update({"ScheduleFreeAdamW": ScheduleFreeAdamW, "ScheduleFreeSGD": ScheduleFreeSGD})
+
+# Prodigy, in its own module: its rate (a multiplier of its own estimate) and weight decay
+# can be scheduled, its beta_1 stays a float
+from lrsearch.prodigy import ProdigyAdam  # noqa: E402
+
+SCHEDULABLE["ProdigyAdam"] = ProdigyAdam
 _FROM_KERAS = {
     keras.optimizers.SGD: SGD,
     keras.optimizers.Adam: Adam,
@@ -445,6 +453,18 @@ def momentum_name(optimizer: Any) -> str:
         ConfigError: an optimizer lrsearch cannot schedule.
     """
     return momentum_attribute(_schedulable_class(_unwrap(optimizer)))
+
+
+def momentum_can_follow_a_schedule(optimizer: Any) -> bool:
+    """Whether a one-cycle or CLR study may cycle this optimizer's momentum (`beta_1`):
+    True for SGD, Adam, AdamW and RMSprop (Keras' or lrsearch's), False for the
+    Schedule-Free optimizers and Prodigy, whose `beta_1` / `momentum` stays a float, and
+    for optimizers lrsearch cannot schedule."""
+    try:
+        cls = _schedulable_class(_unwrap(optimizer))
+    except ConfigError:
+        return False
+    return momentum_attribute(cls) in cls._scheduled
 
 
 def momentum_attribute(cls: type) -> str:

@@ -41,7 +41,7 @@ moving mean and variance by the exact average over those batches.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import keras
@@ -51,7 +51,8 @@ from keras import ops
 from lrsearch.errors import ConfigError
 from lrsearch.optimizers import _hyper_arg, _is_schedule, _Schedulable
 
-__all__ = ["ScheduleFreeAdamW", "ScheduleFreeEval", "ScheduleFreeSGD", "as_schedule_free", "recompute_batchnorm"]
+__all__ = ["ScheduleFreeAdamW", "ScheduleFreeEval", "ScheduleFreeSGD", "as_schedule_free", "is_schedule_free",
+           "pause_warmup", "recompute_batchnorm"]
 
 _PACKAGE = "lrsearch"
 
@@ -348,6 +349,8 @@ class ScheduleFreeSGD(_ScheduleFree, keras.optimizers.Optimizer):
 
 
 # ----------------------------------------------------------------------------- helpers
+_ADAPTIVE = (keras.optimizers.Adam, keras.optimizers.AdamW, keras.optimizers.Adamax, keras.optimizers.Nadam,
+             keras.optimizers.RMSprop, keras.optimizers.Adagrad)
 _KEPT = ("clipnorm", "clipvalue", "global_clipnorm", "loss_scale_factor", "gradient_accumulation_steps")
 
 
@@ -362,8 +365,9 @@ def as_schedule_free(
 ) -> _ScheduleFree:
     """A fresh Schedule-Free optimizer to train in place of `optimizer`.
 
-    Adam-family optimizers (Keras' or lrsearch's Adam, AdamW, ScheduleFreeAdamW) give a
-    `ScheduleFreeAdamW` with their `beta_2` and `epsilon`; any other a
+    Adaptive optimizers (Keras' or lrsearch's Adam, AdamW, Adamax, Nadam, RMSprop,
+    Adagrad: rates on Adam's scale, so their range test's rates fit) give a
+    `ScheduleFreeAdamW`, with `beta_2` and `epsilon` of the Adam family; any other a
     `ScheduleFreeSGD`. Clipping, `loss_scale_factor` and gradient accumulation carry
     over, and a Schedule-Free optimizer keeps all its settings; the rate, the
     interpolation weight (`momentum`: `beta_1` or `momentum`), the weight decay and the
@@ -387,9 +391,10 @@ def as_schedule_free(
             config["learning_rate"] = keras.saving.deserialize_keras_object(config["learning_rate"])
         if isinstance(config.get("weight_decay"), dict):
             config["weight_decay"] = keras.saving.deserialize_keras_object(config["weight_decay"])
-    elif isinstance(inner, (keras.optimizers.Adam, keras.optimizers.AdamW)):
+    elif isinstance(inner, _ADAPTIVE):
         cls = ScheduleFreeAdamW
-        config = {k: config[k] for k in (*_KEPT, "beta_2", "epsilon") if k in config}
+        carried = ("beta_2", "epsilon") if isinstance(inner, _ADAPTIVE[:4]) else ()
+        config = {k: config[k] for k in (*_KEPT, *carried) if k in config}
     else:
         cls = ScheduleFreeSGD
         config = {k: config[k] for k in _KEPT if k in config}
@@ -402,6 +407,30 @@ def as_schedule_free(
     }
     config.update({k: v for k, v in given.items() if v is not None})
     return cls(**config)
+
+
+def is_schedule_free(optimizer: Any) -> bool:
+    """Whether `optimizer` (or the one inside a `LossScaleOptimizer`) is Schedule-Free."""
+    return isinstance(getattr(optimizer, "inner_optimizer", optimizer), _ScheduleFree)
+
+
+def pause_warmup(optimizer: Any) -> Callable[[], None]:
+    """Switch a Schedule-Free optimizer's warmup off; returns what switches it back on.
+
+    The range test sets the rate of each step and reads the loss against it; a warmup
+    would multiply that rate by `(k + 1) / warmup_steps` over its first steps, so the
+    curve would be read at rates the optimizer never used. The test traces its own step,
+    so the warmup is off in it and nowhere else. Any other optimizer is left alone.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if not is_schedule_free(inner) or inner.warmup_steps == 0:
+        return lambda: None
+    steps, inner.warmup_steps = inner.warmup_steps, 0
+
+    def resume() -> None:
+        inner.warmup_steps = steps
+
+    return resume
 
 
 def _schedule_free(model: keras.Model) -> _ScheduleFree | None:

@@ -4,11 +4,13 @@ One typed description (`SearchSpace`) says which parameters a study searches and
 which ranges; both backends sample it through a small adapter (`OptunaSampler` for an
 Optuna trial, `KerasTunerSampler` for a KerasTuner `hp`), so the space is written down
 exactly once. The rates come from the range test: `[base_lr, max_lr]` bound CLR's rates,
-and one-cycle's peak is searched from `base_lr` up to `peak_max_lr`, which
-`from_suggestion` sets past the suggested `max_lr` to the loss minimum (three times
-further when the curve ended still falling): `max_lr` is where the search starts (the
-first trial, `suggested_params`), not a wall, since the best peak of a given run may lie
-anywhere in the descent (BENCHMARKS.md, suggestion quality).
+and one-cycle's peak and Schedule-Free's constant rate are searched from `base_lr` up to
+`peak_max_lr`, which `from_suggestion` sets past the suggested `max_lr` to the loss
+minimum (three times further when the curve ended still falling): `max_lr` is where the
+search starts (the first trial, `suggested_params`), not a wall, since the best peak of
+a given run may lie anywhere in the descent (BENCHMARKS.md, suggestion quality), and a
+Schedule-Free optimizer trained in place of SGD with momentum does best near or above
+the SGD curve's minimum (BENCHMARKS.md, the range-tested rate of Schedule-Free).
 
 | parameter | when | range |
 |---|---|---|
@@ -31,13 +33,13 @@ anywhere in the descent (BENCHMARKS.md, suggestion quality).
 | `wsd_warmup_fraction` | wsd | `[0, 0.1]` of the steps (linear warmup from 0) |
 | `wsd_decay_fraction` | wsd | `[0.1, 0.5]` of the steps, decaying to 0 |
 | `wsd_decay_shape` | wsd | `linear`, `cosine`, `1-sqrt` |
-| `sf_lr` | schedule_free | Schedule-Free rate, log-uniform in `[base_lr, max_lr]` |
+| `sf_lr` | schedule_free | Schedule-Free rate, log-uniform in `[base_lr, peak_max_lr]` |
 | `sf_warmup_fraction` | schedule_free | `[0, 0.1]` of the steps (the optimizer's warmup) |
 | `sf_beta` | schedule_free | interpolation weight `0.9`, `0.95`, `0.98` |
 
 `wsd` keeps a sampled momentum constant at `momentum_max`; `schedule_free` trains a
 Schedule-Free optimizer (`TrialSetup.optimizer == "schedule_free"`: AdamW for an
-Adam-family optimizer, SGD otherwise, see `lrsearch.optimizers.as_schedule_free`) at a
+adaptive optimizer (Adam, RMSprop, ...), SGD otherwise, see `lrsearch.optimizers.as_schedule_free`) at a
 constant rate with the sampled warmup and `sf_beta`, and ignores the momentum parameters.
 
 Example:
@@ -195,7 +197,8 @@ class SearchSpace:
         momentum_candidates: values from a momentum sweep for `momentum_max`.
         weight_decay_candidates: values from a weight-decay sweep (searched when given).
         label_smoothing: search a label smoothing in `[0, 0.2]`.
-        peak_max_lr: top of one-cycle's peak range (>= max_lr); None: `max_lr`.
+        peak_max_lr: top of one-cycle's peak range and of the Schedule-Free rate
+            (>= max_lr); None: `max_lr`.
         limit_lr, floor_lr: how far the range test's evidence lets a study widen its
             rate ranges when its best trials sit at an edge (`lrsearch.widening`): up to
             `limit_lr`, down to `floor_lr`; None: not on that side (bounds given by hand
@@ -384,7 +387,7 @@ class SearchSpace:
         if "schedule_free" in self.families:
             sf = {"family": ("schedule_free",)}
             out += [
-                Param("sf_lr", "float", lo, hi, log=True, when=sf),
+                Param("sf_lr", "float", lo, peak_hi, log=True, when=sf),
                 Param("sf_warmup_fraction", "float", 0.0, 0.1, when=sf),
                 Param("sf_beta", "categorical", choices=SF_BETAS, when=sf),
             ]

@@ -40,6 +40,7 @@ from lrsearch.optuna_backend import run as run_optuna
 from lrsearch.optuna_backend import stored_meta as optuna_stored_meta
 from lrsearch.preflight import build_checked, check_data_fits
 from lrsearch.results import TuneResult, load_result, result_from_study
+from lrsearch.schedule_free import is_schedule_free
 from lrsearch.space import SearchSpace
 from lrsearch.storage import default_storage_url, open_storage, storage_url
 from lrsearch.trial import (
@@ -223,8 +224,11 @@ def tune(
         meta = stored
     else:
         mom_c, wd_c = _candidates(sweeps, momentum_candidates, weight_decay_candidates)
+        families = _families_for(probe_model.optimizer, opts.families)
+        if families != opts.families:  # a Schedule-Free optimizer: its beta is sf_beta
+            mom_c = None
         space_kwargs = dict(
-            steps_per_epoch=updates_per_epoch, epochs=opts.epochs, families=opts.families,
+            steps_per_epoch=updates_per_epoch, epochs=opts.epochs, families=families,
             momentum=_has_momentum(probe_model.optimizer), momentum_candidates=mom_c,
             weight_decay_candidates=wd_c, label_smoothing=opts.label_smoothing,
         )
@@ -304,9 +308,23 @@ def _candidates(sweeps: Any, momentum: Any, weight_decay: Any) -> tuple[Any, Any
     return mom, wd
 
 
+def _families_for(optimizer: Any, families: tuple[str, ...]) -> tuple[str, ...]:
+    """The families a study of this optimizer searches: a Schedule-Free optimizer trains
+    at a constant rate (its averaging stands for the schedule, and its interpolation
+    weight cannot follow one), so its study searches `schedule_free` only."""
+    if not is_schedule_free(optimizer) or families == ("schedule_free",):
+        return families
+    logger.info("the model's optimizer is %s: the study searches the schedule_free family (its rate, "
+                "warmup and interpolation weight) in place of %s", type(optimizer).__name__, ", ".join(families))
+    return ("schedule_free",)
+
+
 def _has_momentum(optimizer: Any) -> bool:
     """Whether the user's optimizer has a momentum worth cycling (SGD momentum > 0,
-    Adam-family beta_1); otherwise the schedules leave momentum alone."""
+    Adam-family beta_1); otherwise the schedules leave momentum alone: also when it must
+    stay a float (a Schedule-Free optimizer's, searched as `sf_beta`; Prodigy's)."""
+    if not lr_optimizers.momentum_can_follow_a_schedule(optimizer):
+        return False
     try:
         name = lr_optimizers.momentum_name(optimizer)
     except Exception:

@@ -135,7 +135,7 @@ def configure_model(model: keras.Model, setup: TrialSetup) -> keras.Optimizer:
     """Recompile `model` with its optimizer rebuilt around the trial's schedules.
 
     A `schedule_free` trial trains `as_schedule_free(user_optimizer, ...)` instead
-    (ScheduleFreeAdamW for an Adam-family optimizer, ScheduleFreeSGD otherwise) at the
+    (ScheduleFreeAdamW for an adaptive optimizer, ScheduleFreeSGD otherwise) at the
     trial's constant rate, interpolation weight, weight decay and warmup.
 
     Returns:

@@ -12,7 +12,7 @@ widens that side by half a decade (`STEP`), capped at the space's `limit_lr` /
 | one_cycle | `oc_max_lr` | `peak_max_lr` | `base_lr` |
 | cyclic | `clr_max_lr` / `clr_base_lr` | `max_lr` | `base_lr` |
 | wsd | `wsd_max_lr` | `max_lr` | `base_lr` |
-| schedule_free | `sf_lr` | `max_lr` | `base_lr` |
+| schedule_free | `sf_lr` | `peak_max_lr` | `base_lr` |
 
 The widened space is written into the study's user attributes (`space`), with one
 event per widening under `widened` (trial count, parameter, side, old and new range),
@@ -57,11 +57,12 @@ _RATES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "wsd": (("wsd_max_lr", ("bottom", "top")),),
     "schedule_free": (("sf_lr", ("bottom", "top")),),
 }
+_PEAKED = ("one_cycle", "schedule_free")  # rates that reach up to `peak_max_lr`
 
 
 def _range(space: SearchSpace, family: str) -> tuple[float, float]:
     """The full rate range a family's rates span (CLR's two ranges together)."""
-    top = space.peak_max_lr or space.max_lr if family == "one_cycle" else space.max_lr
+    top = space.peak_max_lr or space.max_lr if family in _PEAKED else space.max_lr
     return float(space.base_lr), float(top)
 
 
@@ -107,7 +108,7 @@ def edge_widening(space: SearchSpace, best: Sequence[Mapping[str, Any]]
     for point in best:
         for name, side in _sides(space, point):
             field = ("base_lr" if side == "bottom" else
-                     "peak_max_lr" if name == "oc_max_lr" else "max_lr")
+                     "peak_max_lr" if _family(name) in _PEAKED else "max_lr")
             wanted.setdefault(field, name)
     changes: dict[str, float] = {}
     events = []

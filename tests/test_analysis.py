@@ -244,6 +244,9 @@ def test_max_lr_keeps_a_margin_below_the_loss_minimum():
     assert wide.max_lr == s.min_loss_lr
     assert s.min_loss_lr / (3 * step) < s.max_lr <= s.min_loss_lr / 3
     assert s.min_loss_lr / (1.5 * step) < adam.max_lr <= s.min_loss_lr / 1.5
+    # Schedule-Free SGD has no heavy ball: the adaptive margin, as Schedule-Free AdamW
+    for name in ("ScheduleFreeSGD", "ScheduleFreeAdamW", "SGDScheduleFree"):
+        assert suggest(lr, loss, optimizer=name).max_lr == adam.max_lr
     assert s.base_lr == wide.base_lr == adam.base_lr
     with pytest.raises(ConfigError, match="margin=0.5"):
         suggest(lr, loss, margin=0.5)

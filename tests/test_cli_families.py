@@ -73,3 +73,58 @@ def test_auto_runs_a_schedule_free_and_wsd_study(capsys, tmp_path):
     first = trials.iloc[0]
     assert first["params_sf_lr"] == pytest.approx(max_lr)
     assert first["params_sf_warmup_fraction"] == 0.05 and first["params_sf_beta"] == 0.9
+
+
+SF_MODEL = '''
+import keras
+from sklearn.datasets import load_digits
+
+import lrsearch
+
+
+def load_data():
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    return (x[:320], y[:320]), (x[320:480], y[320:480])
+
+
+def build_model():
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+    optimizer = lrsearch.optimizers.ScheduleFreeAdamW(0.0025, warmup_steps=500, weight_lr_power=1.0)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+'''
+
+
+@pytest.mark.slow
+def test_auto_on_a_schedule_free_model_searches_its_rate_warmup_and_beta(capsys, tmp_path):
+    model = tmp_path / "sf_model.py"
+    model.write_text(SF_MODEL)
+    out_dir = tmp_path / "auto"
+    code, out, err = run(capsys, "auto", model, "--trials", "2", "--epochs", "2", "--steps", "40",
+                         "--pruner", "none", "--out", out_dir, "-q")
+    assert code == 0, err
+    # the range test ran the model's own optimizer (its warmup paused) and the sweeps ran
+    meta = (out_dir / "range_test.meta.json").read_text()
+    assert '"optimizer": "ScheduleFreeAdamW"' in meta
+    assert (out_dir / "sweep_momentum.csv").is_file()
+    # the default families (one_cycle, cyclic) gave way to schedule_free: no cycled beta
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out_dir / 'study.db'}")
+    space = study.user_attrs[ATTR]["space"]
+    assert space["families"] == ["schedule_free"] and space["momentum"] is False
+    assert space["momentum_candidates"] is None
+    trials = pd.read_csv(out_dir / "trials.csv")
+    assert trials["family"].tolist() == ["schedule_free", "schedule_free"]
+    assert (trials["state"] == "COMPLETE").all()
+    first = trials.iloc[0]
+    assert first["params_sf_lr"] == pytest.approx(space["max_lr"])
+    assert (first["params_sf_warmup_fraction"], first["params_sf_beta"]) == (0.05, 0.9)
+    # the exported schedule is the user's optimizer with the trial's values, and loads back
+    spec = load_schedule(out_dir / "schedule.json")
+    optimizer = spec.build_optimizer()
+    best = trials.loc[trials["value"].idxmin()]
+    assert type(optimizer).__name__ == "ScheduleFreeAdamW" and spec.epochs == 2
+    assert float(optimizer.learning_rate) == pytest.approx(best["params_sf_lr"])
+    assert optimizer.weight_lr_power == 1.0  # kept from the model file
+    assert optimizer.warmup_steps == round(best["params_sf_warmup_fraction"] * 2 * 10)  # 320 / 32 per epoch
+    assert optimizer.beta_1 == best["params_sf_beta"]

@@ -29,6 +29,7 @@ LAYERS = {
     "decay_schedules": 1,
     "optimizers": 1,
     "schedule_free": 1,
+    "prodigy": 1,
     "data": 1,
     "batches": 1,
     "datafiles": 1,

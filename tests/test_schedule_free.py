@@ -12,6 +12,7 @@ import pytest
 
 import lrsearch
 from lrsearch.errors import ConfigError
+from lrsearch.finder import lr_sweep
 from lrsearch.optimizers import (
     ScheduleFreeAdamW,
     ScheduleFreeEval,
@@ -318,6 +319,35 @@ def test_runs_with_a_schedule_and_gradient_accumulation():
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
+def test_the_range_test_reads_the_ramp_with_the_warmup_paused():
+    x, t = data(batches=6)
+    model = linear_model(ScheduleFreeSGD(1.0, momentum=0.9, warmup_steps=100))
+    lrs = lr_sweep(1e-3, 0.3, 6)
+    weights_before = weights(model)
+    result = lrsearch.range_test(model, (x, t), min_lr=1e-3, max_lr=0.3, steps=6, batch_size=N, verbose=0)
+    # each batch's loss at y before its update, the update at the ramp's rate: no warmup factor
+
+    def losses(warmup_steps):
+        ref = Reference(weights_before, adam=False, lr=None, beta=0.9, warmup_steps=warmup_steps)
+        out = []
+        for i, lr in enumerate(lrs):
+            xb, tb = x[i * N:(i + 1) * N], t[i * N:(i + 1) * N]
+            out.append(np.mean((xb @ ref.p[0] + ref.p[1] - tb) ** 2))
+            ref.lr = lr
+            ref.step(grads(ref.p, xb, tb))
+        return np.array(out)
+
+    np.testing.assert_allclose(result.frame["loss"], losses(0), rtol=1e-5)
+    assert np.max(np.abs(losses(100) / losses(0) - 1)) > 0.1  # with the warmup the curve is another
+    # afterwards training warms up again: the first update at 1.0 * 1 / 100
+    assert model.optimizer.warmup_steps == 100
+    ref = Reference(weights(model), adam=False, lr=1.0, beta=0.9, warmup_steps=100)
+    ref.step(grads(ref.p, x[:N], t[:N]))
+    model.train_on_batch(x[:N], t[:N])
+    for got, want in zip(weights(model), ref.p):
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
 def test_config_round_trip_and_rebuild():
     for opt in (ScheduleFreeAdamW(1e-3, beta_1=0.95, warmup_steps=10, weight_decay=0.01, r=0.5, decay_all=True),
                 ScheduleFreeSGD(lrsearch.schedules.WarmupStableDecay(0.5, 100), momentum=0.8,
@@ -341,6 +371,9 @@ def test_as_schedule_free_keeps_what_carries_over():
     assert (adam.beta_1, adam.beta_2, adam.epsilon, adam.clipnorm, adam.weight_decay, adam.warmup_steps) == (
         0.95, 0.98, 1e-6, 1.0, 0.01, 20)
     assert float(adam.learning_rate) == pytest.approx(5e-3)
+    # RMSprop's rates are on Adam's scale: Schedule-Free AdamW, with its own beta_2 and epsilon
+    rms = as_schedule_free(lrsearch.optimizers.RMSprop(1e-3, rho=0.8, epsilon=1e-5), learning_rate=2e-3)
+    assert isinstance(rms, ScheduleFreeAdamW) and (rms.beta_2, rms.epsilon) == (0.999, 1e-8)
     sgd = as_schedule_free(lrsearch.optimizers.SGD(0.1, momentum=0.9, gradient_accumulation_steps=2))
     assert isinstance(sgd, ScheduleFreeSGD)
     assert (float(sgd.learning_rate), sgd.momentum, sgd.gradient_accumulation_steps, sgd.warmup_steps) == (1.0, 0.9, 2, 0)

@@ -204,6 +204,10 @@ def test_wsd_and_schedule_free_samples_stay_in_their_ranges():
             assert not any(k.startswith("wsd_") for k in p)
         space.build(p)  # every sampled point builds
     assert _space().families == ("one_cycle", "cyclic")  # the default is unchanged
+    # the Schedule-Free rate reaches up to peak_max_lr, as one-cycle's peak
+    wide = _space(families=("schedule_free",), peak_max_lr=0.9)
+    rates = [p["sf_lr"] for p in _optuna_points(wide, n=100)]
+    assert BASE <= min(rates) and max(rates) <= 0.9 and max(rates) > TOP
 
 
 def test_wsd_built_from_parameters():

@@ -34,6 +34,13 @@ def test_a_best_peak_at_the_top_widens_the_top_by_half_a_decade():
     assert events[0]["changed"] == ["oc_max_lr"]
 
 
+def test_a_schedule_free_rate_at_the_top_widens_its_peak_range():
+    space = _space(peak_max_lr=2e-2, families=("schedule_free",))
+    new, events = edge_widening(space, [{"family": "schedule_free", "sf_lr": 0.019}])
+    assert new.peak_max_lr == pytest.approx(2e-2 * STEP) and new.max_lr == 1e-2
+    assert events[0]["old"] == [1e-3, 2e-2] and events[0]["changed"] == ["sf_lr"]
+
+
 def test_inside_the_range_nothing_moves_and_the_limits_cap_it():
     space = _space()
     # 10% of one decade in log scale: 10**-0.1 * 1e-2 = 0.00794 is the edge of the top
