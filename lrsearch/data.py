@@ -1,16 +1,18 @@
 """The one reader of user data: what the range test, sweeps and studies train on.
 
-Everything that trains in lrsearch accepts the same three kinds of data:
+Everything that trains in lrsearch accepts the same kinds of data, on every backend:
 
 - `(x, y)` or `(x, y, sample_weight)` arrays, where `x` may also be a list or a dict of
   arrays (multi-input models) and `y` a list or dict (multi-output models);
 - a batched `tf.data.Dataset` yielding `x`, `(x, y)` or `(x, y, sample_weight)`; it is
   used as it is;
 - a `keras.utils.PyDataset`; its batches are read by index in order, and
-  `on_epoch_end()` is called after each full pass, as `fit` does.
+  `on_epoch_end()` is called after each full pass, as `fit` does;
+- and, like `fit`, a `torch.utils.data.DataLoader` (read through Keras' adapter).
 
 Two readings of it live here. `as_dataset` makes one ordered pass as a batched
-`tf.data.Dataset` (arrays never shuffled): what a range test steps through.
+`tf.data.Dataset` (arrays never shuffled): what a range test steps through on
+TensorFlow (on JAX and PyTorch `lrsearch.batches` reads the same batches as `fit` there).
 `prepare_data` makes the arguments of `model.fit` for a study's trials (arrays batched
 by Keras and shuffled each epoch) plus the probe batch of the pre-flight check.
 
@@ -26,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +36,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from keras.src.trainers.data_adapters import get_data_adapter  # what fit reads data with
 
 from lrsearch.errors import DataError, argument_error, first_line
 from lrsearch.defaults import DEFAULT_BATCH_SIZE
@@ -43,7 +47,9 @@ __all__ = [
     "as_pair",
     "count_batches",
     "first_batch",
+    "is_dataloader",
     "is_dataset",
+    "normalize_arrays",
     "num_samples",
     "prepare_data",
     "probe_batch",
@@ -54,7 +60,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_KINDS = "(x, y) arrays, a batched tf.data.Dataset or a keras.utils.PyDataset"
+KINDS = "(x, y) arrays, a batched tf.data.Dataset, a keras.utils.PyDataset or (PyTorch) a DataLoader"
 
 
 def _to_array(leaf: Any, what: str) -> Any:
@@ -130,7 +136,8 @@ def as_dataset(
 
     Args:
         data: `(x, y)` / `(x, y, sample_weight)` arrays (x, y may be lists or dicts of
-            arrays), a batched `tf.data.Dataset`, or a `keras.utils.PyDataset`.
+            arrays), a batched `tf.data.Dataset`, a `keras.utils.PyDataset` or a
+            `torch.utils.data.DataLoader` (read through Keras' adapter, as `fit` does).
         batch_size: batch size for arrays (ignored for datasets, which are batched).
         drop_remainder: for arrays, drop a last partial batch (kept when it is the only
             batch).
@@ -146,8 +153,25 @@ def as_dataset(
         return data
     if isinstance(data, keras.utils.PyDataset):
         return _pydataset_to_tf(data)
+    if is_dataloader(data):  # what fit does with one on TensorFlow
+        return get_data_adapter(data).get_tf_dataset()
+    parts, n = normalize_arrays(data, batch_size)
+    drop = bool(drop_remainder) and n >= batch_size
+    # tf.data reads a Python list as one tensor; a list of inputs must be a tuple
+    tensors = _lists_to_tuples(parts)
+    return tf.data.Dataset.from_tensor_slices(tensors).batch(int(batch_size), drop_remainder=drop)
+
+
+def normalize_arrays(data: Any, batch_size: int | None) -> tuple[tuple[Any, ...], int]:
+    """`(x, y[, sample_weight])` arrays checked and turned into NumPy arrays, and the
+    number of samples; a missing `y` or weight is dropped from the tuple.
+
+    Raises:
+        DataError: not 2 or 3 parts, x missing, arrays of different lengths, no samples.
+        ConfigError: `batch_size` < 1.
+    """
     if isinstance(data, Mapping) or not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
-        raise DataError(f"cannot train on data of type {type(data).__name__}; pass {_KINDS}")
+        raise DataError(f"cannot train on data of type {type(data).__name__}; pass {KINDS}")
     if batch_size is None or int(batch_size) < 1:
         raise argument_error("batch_size", "an integer >= 1", batch_size)
     names = ("x", "y", "sample_weight")
@@ -160,10 +184,15 @@ def as_dataset(
     n = num_samples(parts)
     if len(parts) == 3 and parts[2] is None:
         parts = parts[:2]
-    drop = bool(drop_remainder) and n >= batch_size
-    # tf.data reads a Python list as one tensor; a list of inputs must be a tuple
-    tensors = _lists_to_tuples(parts if parts[1] is not None else (parts[0],))
-    return tf.data.Dataset.from_tensor_slices(tensors).batch(int(batch_size), drop_remainder=drop)
+    if parts[1] is None:
+        parts = parts[:1]
+    return parts, n
+
+
+def is_dataloader(data: Any) -> bool:
+    """Whether `data` is a `torch.utils.data.DataLoader` (without importing torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(data, torch.utils.data.DataLoader)
 
 
 def _lists_to_tuples(value: Any) -> Any:
@@ -187,6 +216,8 @@ def steps_per_epoch(data: Any, batch_size: int | None = DEFAULT_BATCH_SIZE) -> i
         return -(-n // int(batch_size or DEFAULT_BATCH_SIZE))
     if isinstance(data, keras.utils.PyDataset):
         return data.num_batches
+    if is_dataloader(data):
+        return len(data)
     return count_batches(as_dataset(data, batch_size=batch_size))
 
 
@@ -258,8 +289,9 @@ class FitData:
 
 
 def is_dataset(obj: Any) -> bool:
-    """Whether `obj` is a batched dataset (`tf.data.Dataset` or `keras.utils.PyDataset`)."""
-    return isinstance(obj, (tf.data.Dataset, keras.utils.PyDataset))
+    """Whether `obj` is a batched dataset (`tf.data.Dataset`, `keras.utils.PyDataset` or a
+    `torch.utils.data.DataLoader`)."""
+    return isinstance(obj, (tf.data.Dataset, keras.utils.PyDataset)) or is_dataloader(obj)
 
 
 def _is_arrays(data: Any) -> bool:
@@ -333,6 +365,8 @@ def _dataset_steps(data: Any) -> int:
         if n is None:
             raise DataError("the PyDataset has no length: define __len__ so epochs have an end")
         return int(n)
+    if is_dataloader(data):
+        return len(data)
     card = int(data.cardinality())
     if card == tf.data.INFINITE_CARDINALITY:
         raise DataError(
@@ -413,7 +447,7 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None = None,
         steps = -(-n // used_bs)
         probe = probe_batch(data, used_bs)
     else:
-        raise DataError(f"training data must be {_KINDS}. Received: {type(data).__name__}")
+        raise DataError(f"training data must be {KINDS}. Received: {type(data).__name__}")
     if validation_data is not None:
         if is_dataset(validation_data):
             kwargs["validation_data"] = validation_data
@@ -424,6 +458,6 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None = None,
                 kwargs["validation_batch_size"] = used_bs
         else:
             raise DataError(
-                f"validation_data must be {_KINDS}. Received: {type(validation_data).__name__}"
+                f"validation_data must be {KINDS}. Received: {type(validation_data).__name__}"
             )
     return FitData(kwargs, int(steps), used_bs, probe)

@@ -21,7 +21,13 @@ scaling, gradient accumulation, custom train steps) in one traced function of it
 
 An unbuilt model or optimizer is built first, as `fit` would build it (same initial
 weights, zero optimizer slots); "restored" then means restored to that built state.
-The range test needs the TensorFlow backend.
+
+On JAX the step is the model's stateless `train_step`, jitted, with the state threaded
+through it and written back when the test ends (`lrsearch.rangestep_jax`); on PyTorch it
+is the model's `train_step`, eager or under `torch.compile` as `fit` runs it
+(`lrsearch.rangestep_torch`). There the rate is read from the table by the optimizer's
+own `iterations`, and the batches come through Keras' data adapters (`lrsearch.batches`).
+`tf.distribute` strategies are TensorFlow's only.
 """
 
 from __future__ import annotations
@@ -37,17 +43,10 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from lrsearch import progress
 from lrsearch.analysis import UNREADABLE, LRSuggestion, smooth_loss, suggest
-from lrsearch.data import (
-    as_dataset,
-    count_batches,
-    first_batch,
-    num_samples,
-    take_batches,
-)
+from lrsearch.data import num_samples
 from lrsearch.datafiles import read_csv
 from lrsearch.defaults import MAX_RANGE_STEPS
 from lrsearch.errors import (
@@ -60,12 +59,12 @@ from lrsearch.errors import (
 )
 from lrsearch.fileio import write_csv, write_text
 from lrsearch.rangestep import (
-    Ramp,
     Snapshot,
     build_like_fit,
+    check_backend,
     inner_optimizer,
-    make_eval,
-    make_step,
+    open_source,
+    open_stepper,
     replicas,
 )
 
@@ -287,7 +286,8 @@ def range_test(
     Args:
         model: a compiled `keras.Model`; its optimizer, loss and metrics are used.
         data: `(x, y[, sample_weight])` arrays, a batched `tf.data.Dataset` (read in
-            order, repeated when shorter than `steps`) or a `keras.utils.PyDataset`.
+            order, repeated when shorter than `steps`), a `keras.utils.PyDataset` or a
+            `torch.utils.data.DataLoader` (on every backend, as `fit` takes them).
         min_lr: rate of the first step.
         max_lr: rate of the last step.
         steps: optimizer steps, run exactly. None: one pass over the data, but at
@@ -334,18 +334,14 @@ def range_test(
         raise ConfigError(f"range_test needs a keras.Model; got {type(model).__name__}")
     if not getattr(model, "compiled", False) or model.optimizer is None:
         raise ConfigError("the model is not compiled; call model.compile(optimizer, loss) first")
-    if keras.backend.backend() != "tensorflow":
-        raise ConfigError(
-            f"the range test runs on the TensorFlow backend; set KERAS_BACKEND=tensorflow "
-            f"(current: {keras.backend.backend()})"
-        )
+    check_backend()
 
-    ds = as_dataset(data, batch_size=batch_size, drop_remainder=True)
+    source = open_source(data, batch_size, True, model)
     inner = inner_optimizer(model.optimizer)
     accum = int(getattr(inner, "gradient_accumulation_steps", None) or 1)
     extend = steps is None
     if steps is None:
-        per_pass = count_batches(ds)
+        per_pass = source.per_pass
         steps = (
             DEFAULT_MIN_STEPS
             if per_pass is None
@@ -353,12 +349,9 @@ def range_test(
         )
     val_batches = None
     if validation_data is not None:
-        val_ds = as_dataset(validation_data, batch_size=batch_size)
-        if replicas(model) > 1:
-            val_ds = model.distribute_strategy.experimental_distribute_dataset(val_ds)
-        val_batches = list(val_ds)
+        val_batches = open_source(validation_data, batch_size, False, model).all()
 
-    build_like_fit(model, first_batch(ds))
+    build_like_fit(model, source.first())
     require_trainable(model)
     # a test that may be rerun needs the starting state even when not restoring at the end
     snapshot = Snapshot(model) if restore or extend else None
@@ -379,7 +372,7 @@ def range_test(
                 snapshot.restore()
             lrs = lr_sweep(sweep["min_lr"], sweep["max_lr"], sweep["steps"], mode)
             meta.update(sweep, mode=mode, stopped="completed")
-            rows = _round(model, ds, lrs, accum, smooth, diverge, meta, val_batches, verbose, old_lr)
+            rows = _round(model, source, lrs, accum, smooth, diverge, meta, val_batches, verbose)
             result = _result(lrs, rows, smooth, meta)
             if meta["stopped"] != "completed":
                 logger.info(
@@ -468,59 +461,53 @@ def _describe(rounds: list[dict[str, Any]]) -> str:
     )
 
 
-def _round(model, ds, lrs, accum, smooth, diverge, meta, val_batches, verbose, old_lr) -> dict[str, list[float]]:
+def _round(model, source, lrs, accum, smooth, diverge, meta, val_batches, verbose) -> dict[str, list[float]]:
     """One sweep over `lrs` from the model's current state; fills `meta["stopped"]`."""
-    inner = inner_optimizer(model.optimizer)
     steps = lrs.size
-    stream = take_batches(ds, steps * accum)
     rows: dict[str, list[float]] = {"loss": []}
     if val_batches is not None:
         rows["val_loss"] = []
-    ramp = Ramp(lrs, accum)
+    stepper = open_stepper(model, lrs, accum)
     try:
-        inner._learning_rate = ramp
-        step_fn = make_step(model, ramp)
-        evaluate = make_eval(model) if val_batches is not None else None
         watching = progress.current()
         if watching.live:  # the command line's live display, in place of Keras' bar
             bar = watching.bar(steps, "range test", unit="step")
         else:
             bar = keras.utils.Progbar(steps, stateful_metrics=["lr", "loss", "smooth_loss"]) if verbose else None
-        if replicas(model) > 1:  # each replica reads its share of every global batch
-            stream = model.distribute_strategy.experimental_distribute_dataset(stream)
-        _run(model, step_fn, iter(stream), lrs, accum, smooth, diverge, rows, meta, evaluate, val_batches, bar)
+        iterator = stepper.iterator(source.take(steps * accum))
+        _run(stepper, iterator, lrs, accum, smooth, diverge, rows, meta, val_batches, bar)
     except KeyboardInterrupt as exc:
         meta["stopped"] = "interrupted"
         exc.range_test_result = _result(lrs, rows, smooth, meta)  # type: ignore[attr-defined]
         raise
-    except tf.errors.InvalidArgumentError as exc:  # a bad batch found mid-run (a label, an image)
+    except stepper.errors as exc:  # a bad batch found mid-run (a label, an image)
         step = len(rows["loss"])
-        per_pass = count_batches(ds)
+        per_pass = source.per_pass
         batch = step % per_pass + 1 if per_pass else step + 1
         raise DataError(
             f"{data_cause(exc)} in batch {batch} of the training data (range-test step {step + 1}); "
             "fix or remove that data"
         ) from exc
     finally:
-        inner._learning_rate = old_lr
+        stepper.close()
     return rows
 
 
-def _run(model, step_fn, iterator, lrs, accum, smooth, diverge, rows, meta, evaluate, val_batches, bar):
+def _run(stepper, iterator, lrs, accum, smooth, diverge, rows, meta, val_batches, bar):
     """The step loop; fills `rows` and `meta["stopped"]` (split out to keep `finally` short)."""
     avg, best = 0.0, math.inf
     losses = rows["loss"]
     for i in range(lrs.size):
         try:
-            vals = [step_fn(iterator) for _ in range(accum)]
-        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
+            vals = [stepper.step(iterator) for _ in range(accum)]
+        except (ValueError, TypeError, *stepper.errors) as exc:
             if i == 0 and not isinstance(exc, ConfigError):
                 raise DataError(f"the model cannot train on the data: {first_line(exc)}") from exc
             raise
         loss = float(vals[0]) if accum == 1 else float(np.mean([float(v) for v in vals]))
         losses.append(loss)
-        if evaluate is not None:
-            rows["val_loss"].append(evaluate(val_batches))
+        if val_batches is not None:
+            rows["val_loss"].append(stepper.evaluate(val_batches))
         if not math.isfinite(loss):
             if i == 0:
                 raise DivergenceError(

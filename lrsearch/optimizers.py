@@ -446,6 +446,8 @@ def _schedulable_class(optimizer: Any) -> type:
     if isinstance(optimizer, _Schedulable):
         return type(optimizer)
     cls = _FROM_KERAS.get(type(optimizer))
+    if cls is None and type(optimizer).__module__.startswith("keras."):  # PyTorch's TorchSGD and the like
+        cls = next((_FROM_KERAS[c] for c in type(optimizer).__mro__ if c in _FROM_KERAS), None)
     if cls is None:
         raise ConfigError(
             f"Cannot schedule momentum or weight decay of optimizer {type(optimizer).__name__}; "

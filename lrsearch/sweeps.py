@@ -15,6 +15,7 @@ values a study should still search.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ from lrsearch.datafiles import read_csv
 from lrsearch.errors import ConfigError, CurveError, DataError
 from lrsearch.fileio import write_csv, write_text
 from lrsearch.finder import RangeTestResult, range_test
+from lrsearch.rangestep import backend_rng_state, set_backend_rng_state
 
 __all__ = ["PARAMS", "SweepResult", "sweep", "DEFAULT_VALUES"]
 
@@ -247,7 +249,8 @@ def _with_value(model: keras.Model, param: str, value: float) -> None:
         raise ConfigError("build_model() must return a compiled model; call model.compile(...)")
     kwargs = dict(config.config)
     # under a distribution strategy the optimizer's variables are made in its scope
-    with model.distribute_strategy.scope():
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow's only
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         try:
             kwargs["optimizer"] = rebuild(model.optimizer, **{param: value})
         except ConfigError as exc:
@@ -310,6 +313,7 @@ def sweep(
     range_test_kwargs.setdefault("verbose", 0)
     results: dict[float, RangeTestResult] = {}
     initial: list[np.ndarray] | None = None
+    rng: Any = None  # the backend's global random state (PyTorch's dropout), one for every value
     for k, v in enumerate(vals, 1):
         model = build_model()
         if not isinstance(model, keras.Model):
@@ -318,6 +322,7 @@ def sweep(
         # same initial weights (and dropout seed states) for every value
         if initial is None:
             initial = [np.array(w.numpy(), copy=True) for w in model.variables]
+            rng = backend_rng_state()
         elif [w.shape for w in initial] != [tuple(w.shape) for w in model.variables]:
             raise ConfigError(
                 "build_model() returned models of different shapes; it must build the same "
@@ -326,6 +331,7 @@ def sweep(
         else:
             for w, value in zip(model.variables, initial):
                 w.assign(value)
+            set_backend_rng_state(rng)
         logger.info("sweep %s=%g", param, v)
         try:
             with progress.current().section(f"sweep {param}={v:g} ({k}/{len(vals)})"):

@@ -72,6 +72,7 @@ def _split(x, y, bs, sw=None):
 # ---------------------------------------------------------------- the recorded losses
 
 
+@pytest.mark.backends
 def test_each_step_records_its_own_batch_loss_with_regularization():
     x, y = _regression()
     model = _linear(l2=0.05)
@@ -86,6 +87,7 @@ def test_each_step_records_its_own_batch_loss_with_regularization():
     assert not np.allclose(r.frame["loss"][:4], running, rtol=0.01)
 
 
+@pytest.mark.backends
 def test_dataset_is_read_in_order_and_repeated_with_sample_weights_and_validation():
     x, y = _regression(48)
     sw = np.linspace(0.5, 2.0, 48)
@@ -103,6 +105,7 @@ def test_dataset_is_read_in_order_and_repeated_with_sample_weights_and_validatio
     np.testing.assert_allclose(r.frame["val_loss"], val, rtol=2e-5)
 
 
+@pytest.mark.backends
 def test_gradient_accumulation_records_the_mean_of_the_micro_batches():
     x, y = _regression()
     opt = keras.optimizers.SGD(0.0, gradient_accumulation_steps=2)
@@ -133,6 +136,7 @@ def test_lr_sweep_spacing():
 # ---------------------------------------------------------------- stops
 
 
+@pytest.mark.backends
 def test_divergence_stop_is_the_first_step_past_the_threshold():
     x, y = _regression()
     r = range_test(_linear(), (x, y), min_lr=1e-3, max_lr=100.0, steps=100, batch_size=8,
@@ -144,6 +148,7 @@ def test_divergence_stop_is_the_first_step_past_the_threshold():
     assert len(r.frame) < 100
 
 
+@pytest.mark.backends
 def test_nan_stop_without_divergence_rule():
     x, y = _regression()
     r = range_test(_linear(), (x, y), min_lr=1e-3, max_lr=1e12, steps=200, batch_size=8,
@@ -153,6 +158,7 @@ def test_nan_stop_without_divergence_rule():
     assert np.isfinite(r.frame["loss"].iloc[:-1]).all()
 
 
+@pytest.mark.backends
 def test_nan_at_the_first_step_raises_and_restores():
     x, y = _regression()
     x[0, 0] = np.nan
@@ -193,6 +199,7 @@ def _state(model):
     return [(v.path, v.numpy().copy()) for v in vs]
 
 
+@pytest.mark.backends
 def test_restore_is_bit_exact_including_slots_bn_stats_and_seed_state():
     x, y = _cls_data()
     model = _classifier(keras.optimizers.Adam(1e-3))
@@ -207,6 +214,7 @@ def test_restore_is_bit_exact_including_slots_bn_stats_and_seed_state():
     assert isinstance(model.optimizer._learning_rate, keras.Variable)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize(
     "make_opt",
     [
@@ -228,6 +236,7 @@ def test_next_fit_is_as_if_no_range_test_ran(make_opt):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
+@pytest.mark.backends
 def test_interrupt_restores_and_keeps_the_curve(monkeypatch):
     x, y = _cls_data()
     model = _classifier(keras.optimizers.SGD(0.01))
@@ -269,6 +278,7 @@ class _Batches(keras.utils.PyDataset):
         self.epochs += 1
 
 
+@pytest.mark.backends
 def test_arrays_dataset_and_pydataset_give_the_same_curve():
     x, y = _regression()
     kw = dict(min_lr=1e-3, max_lr=0.5, steps=12, verbose=0)
@@ -281,6 +291,7 @@ def test_arrays_dataset_and_pydataset_give_the_same_curve():
     assert pyds.epochs == 2  # 12 steps over 4 batches: three passes, two completed ends
 
 
+@pytest.mark.backends
 def test_multi_input_dict_model():
     rng = np.random.default_rng(0)
     xa, xb = rng.normal(size=(40, 2)).astype("f4"), rng.normal(size=(40, 1)).astype("f4")
@@ -292,6 +303,7 @@ def test_multi_input_dict_model():
     assert len(r.frame) == 15 and np.isfinite(r.frame["loss"]).all()
 
 
+@pytest.mark.backends
 def test_data_errors_are_clear():
     x, y = _regression()
     with pytest.raises(DataError, match="different numbers of samples"):
@@ -327,6 +339,7 @@ def test_steps_none_starts_with_one_pass_clipped_to_100():
 # is 2 E[x x^T] ~ 2 I, so SGD contracts for lr < 1 and diverges above it (2 / lambda).
 
 
+@pytest.mark.backends
 def test_a_range_that_diverges_at_once_is_rerun_lower_and_then_read():
     x, y = _regression(256)
     r = range_test(_linear(), (x, y), min_lr=30.0, max_lr=3000.0, batch_size=8, verbose=0)

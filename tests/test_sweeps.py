@@ -49,6 +49,7 @@ def _build(optimizer=None, init="glorot_uniform"):
     return build
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize(
     "param,values", [("momentum", (0.9, 0.0)), ("weight_decay", (0.5, 0.0))]
 )
@@ -68,12 +69,28 @@ def test_each_value_is_applied_as_sgd_by_hand(param, values):
     assert not np.allclose(a[2:], b[2:])  # the value changed the trajectory
 
 
+@pytest.mark.backends
 def test_every_value_starts_from_the_same_random_weights():
     x, y = _data()
     s = sweep(_build(), (x, y), values=(0.9, 0.5, 0.0), min_lr=1e-3, max_lr=0.1, steps=4,
               batch_size=16)
     first = s.frame.groupby("value", sort=False)["loss"].first()
     assert first.nunique() == 1
+
+
+@pytest.mark.backends
+def test_every_value_draws_the_same_dropout_masks():
+    # on PyTorch an unseeded Dropout draws from torch's global generator, not a variable
+    def build():
+        model = keras.Sequential([keras.Input((D,)), keras.layers.Dense(32, activation="relu"),
+                                  keras.layers.Dropout(0.5), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        return model
+
+    x, y = _data()
+    s = sweep(build, (x, y), values=(0.9, 0.0), min_lr=1e-3, max_lr=0.1, steps=3, batch_size=16)
+    a, b = (s.results[v].frame["loss"].to_numpy() for v in (0.9, 0.0))
+    assert a[0] == b[0]  # same weights, batch and mask: the same first loss
 
 
 def test_ranking_best_and_candidates_from_known_curves():
