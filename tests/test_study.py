@@ -76,6 +76,19 @@ def test_data_that_does_not_fit_the_model_raises_data_error(tmp_path):
         _tune(tmp_path, data=((x[:, :10], y), (xv[:, :10], yv)))
 
 
+@pytest.mark.backends
+def test_tf_distribute_is_refused_on_other_backends(tmp_path):
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("TensorFlow runs studies under a tf.distribute strategy")
+    import tensorflow as tf
+
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        with pytest.raises(ConfigError) as info:
+            _tune(tmp_path, epochs=1, trials=1)
+    assert str(info.value) == (f"tf.distribute strategies need KERAS_BACKEND=tensorflow (current: "
+                               f"{keras.backend.backend()}); call tune outside strategy.scope() on this backend")
+
+
 def test_pruners_by_name():
     median = make_pruner("median", 9)
     assert isinstance(median, optuna.pruners.MedianPruner)
