@@ -2,7 +2,7 @@
 
 Every function takes the step (or epoch) as an array and an array namespace `xp`
 (`numpy` by default, `keras.ops` inside a compiled train step): both provide the few
-element-wise functions used here (`where`, `minimum`, `maximum`, `floor`, `cos`,
+element-wise functions used here (`where`, `minimum`, `maximum`, `floor`, `mod`, `round`, `cos`,
 `power`, `exp`, `sqrt`), so the same lines compute the rate in a Keras schedule and in a
 NumPy table. Branches are `xp.where`, never Python `if` on the step, so a whole
 array of steps is evaluated in one call. Python `if` appears only on configuration.
@@ -101,8 +101,11 @@ def cyclic(
     """
     total = float(step_size_up + step_size_down)
     ratio = step_size_up / total
-    cycle = xp.floor(1.0 + step / total)
-    x = 1.0 + step / total - cycle
+    # from the exact remainder, not floor(1 + step / total): XLA's division on CPU (JAX) is
+    # not correctly rounded, and 84 / 14 = 6.0000005 would start the next cycle a step late
+    into = xp.mod(step, total)
+    cycle = xp.round((step - into) / total) + 1.0
+    x = into / total
     scale = xp.where(x <= ratio, x / ratio, (x - 1.0) / (ratio - 1.0))
     if mode == "triangular":
         factor = 1.0

@@ -19,6 +19,7 @@ message.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
@@ -303,8 +304,9 @@ def make_builder(model_or_builder: Any) -> Callable[[], Any]:
         weights = model.get_weights()
 
         def build_model() -> Any:
-            # a model made under a distribution strategy is copied under it too
-            with model.distribute_strategy.scope():
+            # a model made under a distribution strategy (TensorFlow's only) is copied under it too
+            strategy = getattr(model, "distribute_strategy", None)
+            with strategy.scope() if strategy is not None else contextlib.nullcontext():
                 clone = keras.models.clone_model(model)
                 clone.set_weights(weights)
                 clone.compile_from_config(config)

@@ -60,6 +60,13 @@ _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _NO_DECAY_NAMES = {"bias", "gamma", "beta"}
 
 
+def _keras_class(cls: type) -> type:
+    """The class `cls(...)` makes on this backend: PyTorch swaps in a fused subclass (one
+    `torch._foreach_*` update for all variables), TensorFlow and JAX keep `cls`. Built on
+    it, lrsearch's optimizers given floats train exactly like Keras' on every backend."""
+    return type(cls.__new__(cls))
+
+
 def _is_schedule(value: Any) -> bool:
     return isinstance(value, _Schedule)
 
@@ -127,10 +134,20 @@ class _Schedulable:
         finally:
             object.__setattr__(self, name, saved)
 
+    def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> None:
+        if hasattr(self, "_parallel_update_step") and any(_is_schedule(getattr(self, n)) for n in self._scheduled):
+            # PyTorch's fused update reads momentum / beta_1 as floats: update each
+            # variable with `update_step`, which evaluates the schedule
+            for gradient, variable in zip(grads, trainable_variables):
+                self.update_step(gradient, variable, learning_rate)
+            return None
+        return super()._backend_update_step(grads, trainable_variables, learning_rate)
+
     def _apply_weight_decay(self, variables: Any) -> None:
         if not _is_schedule(self.weight_decay):
             return super()._apply_weight_decay(variables)
-        # Keras' implementation (distribution-aware on TensorFlow) with this step's value.
+        # Keras' implementation (distribution-aware on TensorFlow, fused on PyTorch) with
+        # this step's value.
         with self._swapped("weight_decay", self.weight_decay(self.iterations)):
             return super()._apply_weight_decay(variables)
 
@@ -166,7 +183,7 @@ _KWARGS_DOC = """
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class SGD(_Schedulable, keras.optimizers.SGD):
+class SGD(_Schedulable, _keras_class(keras.optimizers.SGD)):
     """`keras.optimizers.SGD` whose `momentum` and `weight_decay` may be schedules.
 
     ```python
@@ -242,7 +259,7 @@ def _adam_update(self: Any, gradient: Any, variable: Any, learning_rate: Any) ->
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class Adam(_Schedulable, keras.optimizers.Adam):
+class Adam(_Schedulable, _keras_class(keras.optimizers.Adam)):
     """`keras.optimizers.Adam` whose `beta_1` and `weight_decay` may be schedules.
 
     `beta_1` plays the part of momentum: one-cycle and cyclical policies move it inversely
@@ -288,7 +305,7 @@ class Adam(_Schedulable, keras.optimizers.Adam):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class AdamW(_Schedulable, keras.optimizers.AdamW):
+class AdamW(_Schedulable, _keras_class(keras.optimizers.AdamW)):
     """`keras.optimizers.AdamW` (Adam with decoupled weight decay, default 0.004) whose
     `beta_1` and `weight_decay` may be schedules.
 
@@ -332,7 +349,7 @@ class AdamW(_Schedulable, keras.optimizers.AdamW):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class RMSprop(_Schedulable, keras.optimizers.RMSprop):
+class RMSprop(_Schedulable, _keras_class(keras.optimizers.RMSprop)):
     """`keras.optimizers.RMSprop` whose `momentum` and `weight_decay` may be schedules.
 
     ```python
@@ -415,11 +432,15 @@ SCHEDULABLE.update({"ScheduleFreeAdamW": ScheduleFreeAdamW, "ScheduleFreeSGD": S
 from lrsearch.prodigy import ProdigyAdam  # noqa: E402
 
 SCHEDULABLE["ProdigyAdam"] = ProdigyAdam
-_FROM_KERAS = {
-    keras.optimizers.SGD: SGD,
-    keras.optimizers.Adam: Adam,
-    keras.optimizers.AdamW: AdamW,
-    keras.optimizers.RMSprop: RMSprop,
+_FROM_KERAS = {  # Keras' class, and on PyTorch also the fused class it makes
+    cls: ours
+    for keras_cls, ours in (
+        (keras.optimizers.SGD, SGD),
+        (keras.optimizers.Adam, Adam),
+        (keras.optimizers.AdamW, AdamW),
+        (keras.optimizers.RMSprop, RMSprop),
+    )
+    for cls in (keras_cls, _keras_class(keras_cls))
 }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -181,6 +182,12 @@ def tune(
                 f"callback {type(cb).__name__} sets the learning rate, which each trial's "
                 "schedule sets; leave it out of tune's callbacks"
             )
+    tf = sys.modules.get("tensorflow")  # a tf.distribute scope means TensorFlow is imported
+    if keras.backend.backend() != "tensorflow" and tf is not None and tf.distribute.has_strategy():
+        raise ConfigError(
+            f"tf.distribute strategies need KERAS_BACKEND=tensorflow (current: {keras.backend.backend()}); "
+            "call tune outside strategy.scope() on this backend"
+        )
 
     fit_data = prepare_data(data, validation_data, opts.batch_size, opts.steps_per_epoch)
     probe_model = build_checked(build_model)

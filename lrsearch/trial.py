@@ -9,6 +9,7 @@ reports. `Plan` is everything a backend needs, prepared once by `tune`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -144,8 +145,9 @@ def configure_model(model: keras.Model, setup: TrialSetup) -> keras.Optimizer:
     """
     kwargs = compile_kwargs(model)
     # under a distribution strategy (MirroredStrategy) the optimizer's variables must be
-    # made in its scope, as the model's were
-    with model.distribute_strategy.scope():
+    # made in its scope, as the model's were (TensorFlow's only: other backends have none)
+    strategy = getattr(model, "distribute_strategy", None)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         build = as_schedule_free if setup.optimizer == "schedule_free" else lr_optimizers.rebuild
         extra = dict(setup.optimizer_config) if setup.optimizer == "schedule_free" else {}
         optimizer = build(

@@ -34,6 +34,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.fixture
+def compiled():
+    """`compiled(fn)`: `fn(step)` traced as the backend traces a train step (`tf.function`,
+    `jax.jit`; PyTorch's `fit` runs eagerly), called with an integer step tensor."""
+    backend = os.environ["KERAS_BACKEND"]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return lambda fn: (lambda step, f=tf.function(fn): f(tf.constant(step, tf.int64)))
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        return lambda fn: (lambda step, f=jax.jit(fn): f(jnp.asarray(step, jnp.int32)))
+    import torch
+
+    return lambda fn: (lambda step: fn(torch.tensor(step, dtype=torch.int64)))
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_clear():
     """Every test starts from the same random state and an empty Keras session."""

@@ -13,6 +13,7 @@ from lrsearch.spec import load_schedule
 from lrsearch.study import tune
 
 
+@pytest.mark.backends
 @pytest.mark.slow
 def test_keras_tuner_runs_the_bounded_space_into_the_same_tables(tmp_path):
     train, val = digits(256, 128)

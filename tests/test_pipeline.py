@@ -59,6 +59,7 @@ def test_auto_writes_every_file_and_resumes(tmp_path):
     assert [t.params for t in study.trials[:2]] == first
 
 
+@pytest.mark.backends
 @pytest.mark.slow
 def test_auto_fine_tunes_a_model_object(tmp_path):
     from sklearn.datasets import load_digits
@@ -77,6 +78,7 @@ def test_auto_fine_tunes_a_model_object(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.backends
 def test_auto_refuses_bad_options_before_training(tmp_path):
     with pytest.raises(ConfigError, match="Argument `min_lr` must be below max_lr"):
         auto(str(MODEL), out_dir=tmp_path, min_lr=1.0, max_lr=0.1)

@@ -124,6 +124,7 @@ def make(name):
     return model, Reference(weights(model), **ref_kwargs)
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("name", CASES)
 def test_steps_match_the_reference_update(name):
     model, ref = make(name)
@@ -140,6 +141,7 @@ def test_steps_match_the_reference_update(name):
     assert model.optimizer.iterations.numpy() == 6
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("name", ["adamw", "sgd"])
 def test_after_fit_evaluate_predict_and_save_see_x(name, tmp_path):
     model, ref = make(name)
@@ -167,6 +169,7 @@ def test_after_fit_evaluate_predict_and_save_see_x(name, tmp_path):
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.backends
 def test_a_resumed_fit_switches_back_to_y_inside_the_step():
     """Documented behaviour: the first update of a resumed `fit` moves the weights from x
     back to y inside the compiled step, with the gradient Keras took at x; the callback
@@ -193,6 +196,7 @@ def test_a_resumed_fit_switches_back_to_y_inside_the_step():
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6, err_msg=f"callbacks={callbacks}")
 
 
+@pytest.mark.backends
 def test_the_callback_validates_at_x_and_trains_at_y():
     x, t = data(batches=4)
     model, ref = make("sgd")
@@ -249,6 +253,7 @@ def test_epoch_end_callbacks_see_x_and_early_stopping_restores_the_best_x():
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.backends
 @pytest.mark.filterwarnings("ignore:Gradients do not exist")
 def test_a_variable_without_gradient_stays_put():
     class WithSpare(keras.layers.Layer):
@@ -271,6 +276,7 @@ def test_a_variable_without_gradient_stays_put():
     assert not np.allclose(np.asarray(model.layers[0].w), 1.0)
 
 
+@pytest.mark.backends
 def test_eval_and_train_by_hand():
     model, ref = make("sgd_decay")
     x, t = data(batches=2)
@@ -285,6 +291,7 @@ def test_eval_and_train_by_hand():
     assert model.optimizer.eval() is True and model.optimizer.averaged
 
 
+@pytest.mark.backends
 def test_recompute_batchnorm_gives_the_mean_of_the_batch_statistics():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.BatchNormalization()])
@@ -302,6 +309,7 @@ def test_recompute_batchnorm_gives_the_mean_of_the_batch_statistics():
         recompute_batchnorm(model, batches, batches=0)
 
 
+@pytest.mark.backends
 def test_runs_with_a_schedule_and_gradient_accumulation():
     sched = lrsearch.schedules.WarmupStableDecay(0.05, 6, decay_steps=2, decay_shape="linear")
     x, t = data(batches=6)
@@ -348,6 +356,7 @@ def test_the_range_test_reads_the_ramp_with_the_warmup_paused():
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.backends
 def test_config_round_trip_and_rebuild():
     for opt in (ScheduleFreeAdamW(1e-3, beta_1=0.95, warmup_steps=10, weight_decay=0.01, r=0.5, decay_all=True),
                 ScheduleFreeSGD(lrsearch.schedules.WarmupStableDecay(0.5, 100), momentum=0.8,
@@ -364,6 +373,7 @@ def test_config_round_trip_and_rebuild():
     assert rebuild(ScheduleFreeSGD(), momentum=0.95).momentum == 0.95
 
 
+@pytest.mark.backends
 def test_as_schedule_free_keeps_what_carries_over():
     adam = as_schedule_free(keras.optimizers.Adam(1e-3, beta_2=0.98, epsilon=1e-6, clipnorm=1.0),
                             learning_rate=5e-3, momentum=0.95, weight_decay=0.01, warmup_steps=20)
@@ -399,6 +409,7 @@ BAD = [
 ]
 
 
+@pytest.mark.backends
 def test_bad_arguments_are_refused_with_the_name_and_value():
     for make_it, message in BAD:
         with pytest.raises(ConfigError) as info:
@@ -440,6 +451,7 @@ def test_matches_the_schedulefree_package():
             np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6, err_msg=cls.__name__)
 
 
+@pytest.mark.backends
 def test_reference_transcription_first_step_by_hand():
     """The transcription itself, on one step done by hand: at k = 0 the average weight
     is 1, so y and z both become y0 - lr * g."""

@@ -47,6 +47,7 @@ def test_direction_follows_the_metric_name(metric, direction):
     assert infer_direction(metric) == direction
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize(
     "kw,needle",
     [
@@ -68,10 +69,24 @@ def test_invalid_arguments_raise_config_error_before_any_trial(tmp_path, kw, nee
     assert not (tmp_path / "s" / "study.db").exists()
 
 
+@pytest.mark.backends
 def test_data_that_does_not_fit_the_model_raises_data_error(tmp_path):
     (x, y), (xv, yv) = digits(64, 32)
     with pytest.raises(DataError, match="does not fit the model"):
         _tune(tmp_path, data=((x[:, :10], y), (xv[:, :10], yv)))
+
+
+@pytest.mark.backends
+def test_tf_distribute_is_refused_on_other_backends(tmp_path):
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("TensorFlow runs studies under a tf.distribute strategy")
+    import tensorflow as tf
+
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        with pytest.raises(ConfigError) as info:
+            _tune(tmp_path, epochs=1, trials=1)
+    assert str(info.value) == (f"tf.distribute strategies need KERAS_BACKEND=tensorflow (current: "
+                               f"{keras.backend.backend()}); call tune outside strategy.scope() on this backend")
 
 
 def test_pruners_by_name():
@@ -96,6 +111,7 @@ def _lr_at(spec, step):
     return float(spec.build_schedule()(step))
 
 
+@pytest.mark.backends
 @pytest.mark.slow
 def test_tables_files_and_resume(tmp_path):
     result = _tune(tmp_path, epochs=2, trials=2, seed=3)
@@ -157,6 +173,7 @@ def _regression():
     return model
 
 
+@pytest.mark.backends
 @pytest.mark.slow
 def test_nan_loss_fails_the_trial_and_the_study_goes_on(tmp_path):
     huge = LRSuggestion(base_lr=1e4, max_lr=1e6, steepest_lr=1e5, valley_lr=1e5,
