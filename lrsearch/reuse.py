@@ -22,8 +22,9 @@ into the trace as a constant); TensorFlow and PyTorch read them where they are.
 A trial on the shared model trains exactly as it would on a fresh `build_model()` whose
 weights were drawn under `set_random_seed(seed)`: every reused trial starts from the
 same initial weights (the schedules are compared from one start), and `seed +
-trial.number` still seeds what happens after the build (the data order). Without a
-seed, the weights are those of the first build.
+trial.number` still seeds what happens after the build (the data order; set again as
+the trial's `fit` begins, see `_Reset`). Without a seed, the weights are those of the
+first build.
 
 Today's rebuild (`configure_model` on a fresh `build_model()`) is kept where sharing is
 not known to be safe, decided by `TrialModels.reusable`:
@@ -181,7 +182,7 @@ class TrialModels:
             self._last_reused = True
             spec_optimizer = lr_optimizers.rebuild(self._user_optimizer, learning_rate=setup.learning_rate,
                                                    momentum=setup.momentum, weight_decay=setup.weight_decay)
-            return PreparedTrial(self.model, spec_optimizer, [_Reset(self)], reused=True)
+            return PreparedTrial(self.model, spec_optimizer, [_Reset(self, seed)], reused=True)
         if seed is not None:
             keras.utils.set_random_seed(int(seed))
         model = self.build_model()
@@ -270,14 +271,20 @@ class TrialModels:
 class _Reset(keras.callbacks.Callback):
     """First in a shared-model trial's `fit`: at the first trial, capture the initial
     state (every variable exists once `fit` has built the model); at later ones, put it
-    back. At the end, check the trial stayed inside the tables."""
+    back. Then seed the trial again: on JAX and PyTorch, `fit` on a model whose metrics
+    are not built yet reads a batch first, which draws a shuffle of its own, so a fresh
+    model and the shared one would shuffle the first epoch differently otherwise. At the
+    end, check the trial stayed inside the tables."""
 
-    def __init__(self, models: TrialModels) -> None:
+    def __init__(self, models: TrialModels, seed: int | None) -> None:
         super().__init__()
         self.models = models
+        self.seed = seed
 
     def on_train_begin(self, logs: Any = None) -> None:
         self.models._capture_or_reset()
+        if self.seed is not None:
+            keras.utils.set_random_seed(int(self.seed))
 
     def on_train_end(self, logs: Any = None) -> None:
         self.models._check_length()

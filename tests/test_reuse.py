@@ -17,7 +17,8 @@ from lrsearch.data import prepare_data
 from lrsearch.results import ATTR, HISTORY
 from lrsearch.reuse import TableSchedule, TrialModels
 from lrsearch.space import SearchSpace, TrialSetup
-from lrsearch.trial import EpochRecorder, configure_model
+from lrsearch.optimizers import rebuild
+from lrsearch.trial import EpochRecorder, compile_kwargs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -66,19 +67,28 @@ class _StopAfter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _rows(history):
-    return [{k: v[i] for k, v in history.history.items()} for i in range(len(history.history["loss"]))]
+class _Seed(keras.callbacks.Callback):
+    def __init__(self, seed):
+        super().__init__()
+        self.seed = seed
+
+    def on_train_begin(self, logs=None):
+        keras.utils.set_random_seed(self.seed)
 
 
 def _fresh(build, setup, seed, trial_seed, fit_kwargs, epochs, stop):
     """The reference: a fresh model built under `seed`, the trial seeded with
-    `trial_seed`, trained as today's rebuild does."""
+    `trial_seed` (before `fit` and as it begins), trained as today's rebuild does."""
     keras.utils.set_random_seed(seed)
     model = build()
     keras.utils.set_random_seed(trial_seed)
-    configure_model(model, setup)
+    # configure_model without its distribution-strategy scope (TensorFlow's alone)
+    model.compile(**{**compile_kwargs(model), "optimizer": rebuild(
+        model.optimizer, learning_rate=setup.learning_rate, momentum=setup.momentum,
+        weight_decay=setup.weight_decay)})
     recorder = EpochRecorder("val_loss", lambda *a: False, momentum=setup.momentum)
-    model.fit(epochs=epochs, callbacks=[recorder, _StopAfter(stop)], verbose=0, **fit_kwargs)
+    model.fit(epochs=epochs, callbacks=[_Seed(trial_seed), recorder, _StopAfter(stop)], verbose=0,
+              **fit_kwargs)
     return recorder.rows, len([t for t in TRACES if t == "train"])
 
 
