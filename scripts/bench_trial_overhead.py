@@ -1,20 +1,21 @@
 """Per-trial overhead of `lrsearch.tune` against a bare `model.fit` of the same epochs.
 
-A trial does what a bare fit does (a fresh model, its traced train step, the epochs)
-plus sampling the trial's parameters, rebuilding the optimizer around the schedules,
-recompiling, evaluating the schedules inside the train step, recording every epoch in
-the SQLite storage and reporting to the pruner. This measures what that costs.
+A bare fit builds a fresh model, traces its train step and trains the epochs. A study
+trial also samples its parameters, writes its schedules into the optimizer, evaluates
+them inside the train step, records every epoch in the SQLite storage and reports to the
+pruner; with `reuse=True` (the default) it trains one shared model, reset between
+trials, so only a study's first trial builds and traces (`lrsearch.reuse`); with
+`reuse=False` each trial builds, recompiles and retraces (the behaviour before).
 
     python scripts/bench_trial_overhead.py [--rounds 8] [--epochs 5] [--samples 1024]
 
-Three runs per round: a bare fit at a constant rate, one trial, and a bare fit with that
-trial's optimizer and schedules; the last separates what the in-step schedules cost
-from what the study adds around them.
-
-Prints a markdown table: median seconds per bare fit and per trial, and their ratio
-(target: <= 1.05). Bare fits and trials alternate so that machine load hits both alike;
-each round adds one trial to the same study (`tune(trials=1)`, resumed), so the
-per-call set-up (checks, storage, tables) shows separately.
+Each round runs a bare fit at a constant rate, a bare fit with a trial's optimizer and
+schedules (what the in-step schedules cost apart from the study), then adds trials to a
+study on the shared model and to one that rebuilds; `--block` trials per call (one
+`tune` call, so the shared model lives for the block). Prints a markdown table of median
+seconds and ratios to the bare fit (target: a trial on the shared model <= 1.05 of a
+bare fit), the mean over each block with its first trial's build and trace included,
+and each `tune` call's wall time per trial (checks, storage, tables included).
 """
 
 from __future__ import annotations
@@ -82,17 +83,17 @@ def scheduled_fit(train, val, epochs: int, batch_size: int, spec: ScheduleSpec) 
     return time.perf_counter() - start
 
 
-def one_more_trial(train, val, epochs: int, batch_size: int,
-                   out: Path) -> tuple[float, float, ScheduleSpec]:
-    """Run one more trial of the benchmark study: (the trial's own duration as Optuna
-    records it, the whole call's wall time, the trial's schedules)."""
+def more_trials(train, val, epochs: int, batch_size: int, out: Path, name: str, trials: int,
+                reuse: bool) -> tuple[list[float], float, ScheduleSpec]:
+    """Add `trials` trials to study `name` in one `tune` call: (each trial's duration as
+    Optuna records it, the call's wall time, the last trial's schedules)."""
     called = time.perf_counter()
     result = tune(build_model, train, validation_data=val, suggestion=BOUNDS, epochs=epochs,
-                  trials=1, batch_size=batch_size, out_dir=out, study_name="bench",
-                  pruner="none", seed=0)
+                  trials=trials, batch_size=batch_size, out_dir=out / name, study_name=name,
+                  pruner="none", seed=0, reuse=reuse)
     wall = time.perf_counter() - called
     spec = ScheduleSpec.from_dict(result.study.trials[-1].user_attrs["spec"])
-    return float(result.trials["duration_s"].iloc[-1]), wall, spec
+    return [float(d) for d in result.trials["duration_s"].iloc[-trials:]], wall, spec
 
 
 def main() -> None:
@@ -101,50 +102,61 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--block", type=int, default=4, help="trials per tune call")
     args = parser.parse_args()
     train, val = data(args.samples)
     bare_fit(train, val, 1, args.batch_size)  # warm up TensorFlow itself
 
     bare: list[float] = []
     scheduled: list[float] = []
-    trial: list[float] = []
-    calls: list[float] = []
+    shared: list[float] = []
+    firsts: list[float] = []
+    block_means: list[float] = []
+    rebuilt: list[float] = []
+    calls = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
-        one_more_trial(train, val, args.epochs, args.batch_size, Path(tmp))  # creates the study
-        for _ in range(args.rounds):  # alternate, so that machine load hits both alike
+        *_, spec = more_trials(train, val, args.epochs, args.batch_size, Path(tmp), "warm", 1, False)
+        for _ in range(args.rounds):  # alternate, so that machine load hits each alike
             bare.append(bare_fit(train, val, args.epochs, args.batch_size))
-            duration, wall, spec = one_more_trial(train, val, args.epochs, args.batch_size,
-                                                  Path(tmp))
-            trial.append(duration)
-            calls.append(wall)
             scheduled.append(scheduled_fit(train, val, args.epochs, args.batch_size, spec))
+            durations, wall, spec = more_trials(train, val, args.epochs, args.batch_size, Path(tmp),
+                                                "shared", args.block, True)
+            firsts.append(durations[0])
+            shared.extend(durations[1:])
+            block_means.append(statistics.fmean(durations))
+            calls[True].append(wall / args.block)
+            durations, wall, _ = more_trials(train, val, args.epochs, args.batch_size,
+                                             Path(tmp), "rebuilt", args.block, False)
+            rebuilt.extend(durations)
+            calls[False].append(wall / args.block)
 
-    b, t, c = statistics.median(bare), statistics.median(trial), statistics.median(calls)
-    sf = statistics.median(scheduled)
-    ratios = [tt / bb for tt, bb in zip(trial, bare)]
-    own = [tt / ss for tt, ss in zip(trial, scheduled)]
+    b = statistics.median(bare)
+    rows = [
+        ("bare `fit` (fresh model, Keras SGD, constant rate)", bare),
+        ("bare `fit` with a trial's optimizer and schedules", scheduled),
+        ("study trial, fresh model each (`reuse=False`, before)", rebuilt),
+        ("`tune` call per trial, fresh model each (+ checks, storage, tables)", calls[False]),
+        ("study trial on the shared model (`reuse=True`), after the first", shared),
+        (f"first trial of a `tune` call on the shared model (builds, traces)", firsts),
+        (f"mean trial of a `tune` call of {args.block} on the shared model, first included", block_means),
+        ("`tune` call per trial on the shared model (+ checks, storage, tables)", calls[True]),
+    ]
     steps = -(-args.samples // args.batch_size)
     print(f"{args.epochs} epochs x {steps} steps, batch {args.batch_size}, {args.rounds} "
-          f"alternating rounds, SQLite storage\n")
-    print("| run | median s | ratio to bare fit |")
-    print("|---|---|---|")
-    print(f"| bare `fit` (fresh model, Keras SGD, constant rate) | {b:.3f} | 1.000 |")
-    print(f"| bare `fit` with the trial's optimizer and schedules | {sf:.3f} | {sf / b:.3f} |")
-    print(f"| study trial (sample, build, schedules, fit, records) | {t:.3f} | {t / b:.3f} |")
-    print(f"| `tune(trials=1)` call (+ checks, storage, tables) | {c:.3f} | {c / b:.3f} |")
-    print(f"\nmedian per-round ratio, trial / bare constant-rate fit: "
-          f"{statistics.median(ratios):.3f}")
-    print(f"median per-round ratio, trial / fit with the same schedules (the study's own "
-          f"overhead): {statistics.median(own):.3f}")
-    print(f"fastest of {args.rounds} runs each (machine load only adds time), trial / bare "
-          f"fit: {min(trial) / min(bare):.3f}; trial / fit with the same schedules: "
-          f"{min(trial) / min(scheduled):.3f}")
-    extra = statistics.median([tt - ss for tt, ss in zip(trial, scheduled)])
-    print(f"the study's own cost per trial (sampling, storage writes, per-epoch records): "
-          f"{extra:.3f} s, a fixed cost that longer trials amortize\n")
-    ratio = statistics.median(ratios)
-    print(f"target: per-trial overhead, trial / bare fit = {ratio:.3f} <= 1.05: "
-          f"{'met' if ratio <= 1.05 else 'MISSED'}")
+          f"alternating rounds of {args.block} trials per study, SQLite storage\n")
+    print("| run | median s | ratio to bare fit | fastest s |")
+    print("|---|---|---|---|")
+    for label, values in rows:
+        m = statistics.median(values)
+        print(f"| {label} | {m:.3f} | {m / b:.3f} | {min(values):.3f} |")
+    ratio = statistics.median(shared) / b
+    before = statistics.median(rebuilt) / b
+    print(f"\nfastest of each (machine load only adds time), shared-model trial / bare fit: "
+          f"{min(shared) / min(bare):.3f}; fresh-model trial / bare fit: {min(rebuilt) / min(bare):.3f}")
+    print(f"the study's own cost per trial on the shared model, against the bare fit with the "
+          f"same schedules: {statistics.median(shared) - statistics.median(scheduled):+.3f} s\n")
+    print(f"target: per-trial overhead, trial / bare fit = {ratio:.3f} <= 1.05 (fresh model each: "
+          f"{before:.3f}): {'met' if ratio <= 1.05 else 'MISSED'}")
 
 
 if __name__ == "__main__":
