@@ -135,7 +135,7 @@ class StudyOptions:
         reuse: train the trials that differ only in schedules, momentum and weight
             decay on one shared model, reset between trials, with one traced train
             step (`lrsearch.reuse`; every such trial starts from the same weights);
-            `False` builds a fresh model per trial.
+            `False` builds a fresh model per trial, as the KerasTuner backend always does.
 
     Raises:
         ConfigError: any option out of range, in one line naming it.
