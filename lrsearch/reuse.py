@@ -19,9 +19,14 @@ The variables are the optimizer's own (`optimizer.add_variable`), so they are pa
 the state Keras' jitted JAX step carries (a variable outside that state would be baked
 into the trace as a constant); TensorFlow and PyTorch read them where they are.
 
-A trial on the shared model trains exactly as it would on a fresh `build_model()` whose
-weights were drawn under `set_random_seed(seed)`: every reused trial starts from the
-same initial weights (the schedules are compared from one start), and `seed +
+A table rather than each schedule's parameters as variables: the formulas branch in
+Python on their shape arguments (anneal strategy, CLR mode, whether there is a warmup),
+so parameter variables would still retrace between shapes, and each formula would need
+a second, tensor-safe copy.
+
+A trial on the shared model trains as it would (to float rounding) on a fresh
+`build_model()` whose weights were drawn under `set_random_seed(seed)`: every reused
+trial starts from the same initial weights (the schedules are compared from one start), and `seed +
 trial.number` still seeds what happens after the build (the data order; set again as
 the trial's `fit` begins, see `_Reset`). Without a seed, the weights are those of the
 first build.
@@ -58,6 +63,7 @@ import numpy as np
 from keras import ops
 
 from lrsearch import optimizers as lr_optimizers
+from lrsearch.errors import ConfigError
 from lrsearch.space import TrialSetup
 from lrsearch.trial import clear_keras_session, compile_kwargs, configure_model
 
@@ -204,13 +210,7 @@ class TrialModels:
             keras.utils.set_random_seed(int(self.seed))
         model = self.build_model()
         self.builds += 1
-        user = model.optimizer
-        inner = getattr(user, "inner_optimizer", user)
-        try:
-            cls = lr_optimizers._schedulable_class(inner)
-        except Exception:
-            cls = None
-        if not _distribution_free(model) or cls not in _REUSABLE_OPTIMIZERS or not _built(model):
+        if not _built(model) or not _distribution_free(model):
             self.enabled = False
             return False
         key = self._key_of(setup)
@@ -219,10 +219,17 @@ class TrialModels:
             tables["momentum"] = TableSchedule("lrsearch_momentum", self.length)
         if key.weight_decay:
             tables["weight_decay"] = TableSchedule("lrsearch_weight_decay", 1)
+        user = model.optimizer
+        try:  # an optimizer lrsearch cannot rebuild fails again, and is told, in the rebuild
+            optimizer = lr_optimizers.rebuild(user, learning_rate=tables["learning_rate"],
+                                              momentum=tables.get("momentum"),
+                                              weight_decay=tables.get("weight_decay"))
+        except ConfigError:
+            optimizer = None
+        if type(optimizer) not in _REUSABLE_OPTIMIZERS:
+            self.enabled = False
+            return False
         kwargs = compile_kwargs(model)
-        optimizer = lr_optimizers.rebuild(user, learning_rate=tables["learning_rate"],
-                                          momentum=tables.get("momentum"),
-                                          weight_decay=tables.get("weight_decay"))
         for table in tables.values():
             table.attach(optimizer)
         kwargs["optimizer"] = optimizer

@@ -137,7 +137,7 @@ def main() -> None:
         ("study trial, fresh model each (`reuse=False`, before)", rebuilt),
         ("`tune` call per trial, fresh model each (+ checks, storage, tables)", calls[False]),
         ("study trial on the shared model (`reuse=True`), after the first", shared),
-        (f"first trial of a `tune` call on the shared model (builds, traces)", firsts),
+        ("first trial of a `tune` call on the shared model (builds, traces)", firsts),
         (f"mean trial of a `tune` call of {args.block} on the shared model, first included", block_means),
         ("`tune` call per trial on the shared model (+ checks, storage, tables)", calls[True]),
     ]

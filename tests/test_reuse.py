@@ -236,3 +236,12 @@ def test_a_study_on_the_shared_model_equals_fresh_builds(tmp_path):
                                     data.fit_kwargs, 3, len(rows))
         _assert_same(rows, want)
     assert traces == fresh_traces  # four trials on the shared model: one trace
+
+
+def test_reuse_option_is_a_bool():
+    from lrsearch.errors import ConfigError
+    from lrsearch.options import StudyOptions
+
+    assert StudyOptions().reuse is True
+    with pytest.raises(ConfigError, match="Argument `reuse` must be True or False. Received: reuse='no'"):
+        StudyOptions(reuse="no")
