@@ -171,10 +171,10 @@ BENCHES = (
         "4. Per-trial overhead of the study harness",
         "bench_trial_overhead.py",
         ("--rounds", "4", "--epochs", "5", "--block", "4"),
-        "Study trials against a bare `model.fit` of the same epochs (a fresh model, traced), "
-        "alternating: trials on the study's shared model (`reuse=True`, the default) and on a "
-        "fresh model each (`reuse=False`, as before). Target: a trial costs at most 5% more "
-        "than a bare fit.",
+        "Study trials against a bare `model.fit` of the same epochs (a fresh model, traced) "
+        "run right after each trial: trials on the study's shared model (`reuse=True`, the "
+        "default) and on a fresh model each (`reuse=False`, as before). Target: a trial "
+        "costs at most 5% more than a bare fit.",
         miss_note=(
             "A trial on a fresh model pays the build, recompile and retrace a bare fit pays, "
             "plus the study's fixed cost (sampling, a SQLite write of the records after every "
