@@ -424,7 +424,7 @@ def _unwrap(optimizer: Any) -> Any:
 def _schedulable_class(optimizer: Any) -> type:
     if isinstance(optimizer, _Schedulable):
         return type(optimizer)
-    cls = next((_FROM_KERAS[c] for c in type(optimizer).__mro__ if c in _FROM_KERAS), None)
+    cls = _FROM_KERAS.get(type(optimizer))
     if cls is None:
         raise ConfigError(
             f"Cannot schedule momentum or weight decay of optimizer {type(optimizer).__name__}; "
