@@ -35,12 +35,13 @@ import optuna
 from lrsearch.budget import Rung, halving_rungs
 from lrsearch.optuna_backend import (
     OptunaObjective,
-    _clear_session,
     _finish,
     _finishing_on_error,
     _TablesWriter,
     stored_meta,
+    trial_models,
 )
+from lrsearch.reuse import TrialModels
 from lrsearch.results import ATTR, RUNG, TuneResult
 from lrsearch.space import Param, SearchSpace, TrialSetup
 from lrsearch.trial import Plan
@@ -95,6 +96,7 @@ def run(plan: Plan) -> TuneResult:
     rungs = halving_rungs(plan.trials, plan.epochs, plan.eta)
     logger.info("schedule halving: %s epochs", ", ".join(f"{r.trials} x {r.epochs}" for r in rungs))
     study = _open_study(plan)
+    models = trial_models(plan)  # one shared model for every rung (`lrsearch.reuse`)
     bracket = uuid.uuid4().hex[:8]
     began = time.monotonic()
     verbosity = optuna.logging.get_verbosity()
@@ -116,9 +118,9 @@ def run(plan: Plan) -> TuneResult:
                 timeout = None if plan.timeout is None else plan.timeout - (time.monotonic() - began)
                 if timeout is not None and timeout <= 0:
                     break
-                study.optimize(_RungObjective(plan, rung, index, len(rungs), bracket),
+                study.optimize(_RungObjective(plan, rung, index, len(rungs), bracket, models),
                                n_trials=rung.trials if index == 0 else min(rung.trials, len(parents)),
-                               timeout=timeout, callbacks=[_clear_session, _TablesWriter(plan)], catch=(),
+                               timeout=timeout, callbacks=[models.after_trial, _TablesWriter(plan)], catch=(),
                                show_progress_bar=bool(plan.verbose))
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -165,10 +167,11 @@ class _RungObjective:
     """A trial of one rung: the study's objective over the rung's compressed schedules,
     with the rung recorded on the trial."""
 
-    def __init__(self, plan: Plan, rung: Rung, index: int, rungs: int, bracket: str) -> None:
+    def __init__(self, plan: Plan, rung: Rung, index: int, rungs: int, bracket: str,
+                 models: TrialModels | None = None) -> None:
         space = RungSpace(**{**dataclasses.asdict(plan.space), "epochs": rung.epochs,
                              "full_epochs": plan.space.epochs})
-        self.inner = OptunaObjective(dataclasses.replace(plan, space=space, epochs=rung.epochs))
+        self.inner = OptunaObjective(dataclasses.replace(plan, space=space, epochs=rung.epochs), models)
         self.attr = {"bracket": bracket, "index": index, "epochs": rung.epochs, "top": index == rungs - 1}
 
     def __call__(self, trial: optuna.trial.Trial) -> float:

@@ -132,6 +132,10 @@ class StudyOptions:
             `1 / eta` run again at `eta` times the length, up to `epochs`; the pruner
             is not used; see `lrsearch.halving`).
         eta: the halving factor of `"schedule-halving"` (an integer >= 2).
+        reuse: train the trials that differ only in schedules, momentum and weight
+            decay on one shared model, reset between trials, with one traced train
+            step (`lrsearch.reuse`; every such trial starts from the same weights);
+            `False` builds a fresh model per trial, as the KerasTuner backend always does.
 
     Raises:
         ConfigError: any option out of range, in one line naming it.
@@ -161,6 +165,7 @@ class StudyOptions:
     mode: str = "exp"
     fidelity: str = "truncate"
     eta: int = 2
+    reuse: bool = True
 
     def __post_init__(self) -> None:
         _whole("epochs", self.epochs)
@@ -195,6 +200,8 @@ class StudyOptions:
             raise argument_error("fidelity", f"one of {FIDELITIES}", self.fidelity)
         if isinstance(self.eta, bool) or not isinstance(self.eta, numbers.Integral) or self.eta < 2:
             raise argument_error("eta", "an integer >= 2", self.eta)
+        if not isinstance(self.reuse, bool):
+            raise argument_error("reuse", "True or False", self.reuse)
         if self.fidelity == "schedule-halving" and self.backend != "optuna":
             raise ConfigError("fidelity 'schedule-halving' runs on the optuna backend only; drop one of them")
         if self.mode not in MODES:

@@ -16,12 +16,12 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import keras
 import optuna
 
 from lrsearch import progress
 from lrsearch.errors import ConfigError, DataError, data_cause
 from lrsearch.options import PRUNERS
+from lrsearch.reuse import TrialModels
 from lrsearch.results import (
     ATTR,
     FAILURE,
@@ -36,15 +36,13 @@ from lrsearch.space import OptunaSampler, SearchSpace
 from lrsearch.trial import (
     EpochRecorder,
     Plan,
-    clear_keras_session,
-    configure_model,
     final_value,
     trial_callbacks,
     trial_spec,
 )
 from lrsearch.widening import MIN_TRIALS, TOP_K, RangeAwareTPESampler, edge_widening
 
-__all__ = ["OptunaObjective", "current_space", "make_pruner", "run", "stored_meta"]
+__all__ = ["OptunaObjective", "current_space", "make_pruner", "run", "stored_meta", "trial_models"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +107,7 @@ def run(plan: Plan) -> TuneResult:
         # the suggested schedule is where the search starts: the new study's first trial
         study.enqueue_trial(plan.space.suggested_params(), skip_if_exists=True)
     objective = OptunaObjective(plan)
-    callbacks: list[Any] = [_clear_session, _EdgeWidener(plan), _TablesWriter(plan)]
+    callbacks: list[Any] = [objective.models.after_trial, _EdgeWidener(plan), _TablesWriter(plan)]
     if max_trials is not None:
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         callbacks.append(optuna.study.MaxTrialsCallback(max_trials, states=states))
@@ -165,10 +163,11 @@ def _count(study: optuna.study.Study, states: tuple[Any, ...]) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _clear_session(study: Any, trial: Any) -> None:
-    # Drop the finished trial's graph state; the garbage collector frees the model in its
-    # own time (a forced collection here costs ~0.3 s per trial).
-    clear_keras_session()
+def trial_models(plan: Plan) -> TrialModels:
+    """The study's models: one shared model for the trials that can share it
+    (`lrsearch.reuse`), sized for the plan's longest trial."""
+    return TrialModels(plan.build_model, steps=plan.space.total_steps, seed=plan.seed,
+                       callbacks=plan.callbacks, enabled=plan.reuse)
 
 
 class _TablesWriter:
@@ -226,10 +225,13 @@ def _finish(study: optuna.study.Study, plan: Plan) -> TuneResult:
 
 
 class OptunaObjective:
-    """One trial: sample, build, train, record every epoch, report and prune."""
+    """One trial: sample, build (or reset the shared model, `lrsearch.reuse`), train,
+    record every epoch, report and prune. `models` may be shared with other objectives
+    of the same study (the rungs of `lrsearch.halving`)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, models: TrialModels | None = None) -> None:
         self.plan = plan
+        self.models = models if models is not None else trial_models(plan)
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         plan = self.plan
@@ -239,11 +241,8 @@ class OptunaObjective:
         space = current_space(dict(trial.study.user_attrs.get(ATTR) or {}), plan.space)
         params = space.sample(OptunaSampler(trial))
         setup = space.build(params)
-        if plan.seed is not None:
-            keras.utils.set_random_seed(int(plan.seed) + trial.number)
-        model = plan.build_model()
-        optimizer = configure_model(model, setup)
-        trial.set_user_attr(SPEC, trial_spec(optimizer, setup, space).to_dict())
+        prepared = self.models.prepare(setup, None if plan.seed is None else int(plan.seed) + trial.number)
+        trial.set_user_attr(SPEC, trial_spec(prepared.optimizer, setup, space).to_dict())
 
         def on_epoch(epoch: int, value: float, rows: list[dict]) -> bool:
             trial.set_user_attr(HISTORY, rows)  # one write per epoch; epochs run = len(rows)
@@ -253,9 +252,9 @@ class OptunaObjective:
             return trial.should_prune()
 
         recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum, number=trial.number)
-        model.fit(epochs=plan.epochs, callbacks=[recorder, *trial_callbacks(setup), *plan.callbacks],
-                  verbose=0,
-                  **plan.data.fit_kwargs)
+        prepared.model.fit(epochs=plan.epochs,
+                           callbacks=[*prepared.callbacks, recorder, *trial_callbacks(setup), *plan.callbacks],
+                           verbose=0, **plan.data.fit_kwargs)
         if recorder.stopped == "pruned":
             raise optuna.TrialPruned(f"pruned at epoch {recorder.epochs_run}")
         if recorder.stopped is not None:

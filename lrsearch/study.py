@@ -97,7 +97,8 @@ def tune(
 ) -> TuneResult:
     """Search one-cycle / cyclical schedules inside the range-test bounds.
 
-    Each trial builds a fresh model with `build_model()`, rebuilds its optimizer (the
+    Each trial trains a model of `build_model()` (one shared model, reset between
+    trials, where only schedules differ: see `reuse`), rebuilds its optimizer (the
     same class and settings, as an lrsearch optimizer) around the trial's rate, momentum
     and weight-decay schedules, trains `epochs` epochs and reports `metric` after each;
     unpromising trials are pruned, a NaN/inf loss fails the trial (the study goes on).
@@ -135,6 +136,10 @@ def tune(
             the best `1/eta` promoted to longer complete schedules (`lrsearch.halving`).
         seed: seeds the sampler (offset by the number of trials already in the study,
             so a resumed study draws new points) and each trial's weights.
+        reuse: `True` (default) trains the trials that differ only in schedules,
+            momentum and weight decay on one shared model reset between trials, with
+            one traced train step; they all start from the weights built under `seed`
+            (`lrsearch.reuse`). `False` builds a fresh model per trial.
         backend: `"optuna"` or `"keras-tuner"` (same space, KerasTuner's Bayesian search;
             results in the same tables).
         sweeps: `SweepResult`s (one or a sequence, or `{param: result}`) whose
@@ -270,6 +275,7 @@ def tune(
         study_name=study_name, out_dir=out, storage=opened, seed=opts.seed,
         callbacks=list(callbacks or []), verbose=verbose, meta=meta, pruner=opts.pruner,
         max_trials=opts.max_trials, timeout=opts.timeout, fidelity=opts.fidelity, eta=opts.eta,
+        reuse=opts.reuse,
     )
     if opts.backend == "keras-tuner":
         from lrsearch import kt_backend

@@ -63,6 +63,7 @@ class Plan:
     timeout: float | None = None
     fidelity: str = "truncate"
     eta: int = 2
+    reuse: bool = True
 
 
 def final_value(rows: Sequence[Mapping[str, Any]], callbacks: Sequence[Any], metric: str) -> float:

@@ -50,6 +50,7 @@ LAYERS = {
     "quick": 3,
     "optuna_backend": 3,
     "halving": 3,
+    "reuse": 3,
     "final_fit": 3,
     "budgeted": 4,
     "widening": 3,
