@@ -11,8 +11,7 @@ ran, the final fit its epochs. `plan_budget` splits a budget between them:
    9 of 48 epochs and delayed the target accuracy; BENCHMARKS.md, search efficiency);
 3. the study gets the rest: whole trials of `epochs` epochs, or one bracket of
    schedule-halving rungs (`halving_rungs`). When fewer than `MIN_TRIALS` trials fit,
-   the study is one run of the suggested schedule over every epoch left (a bracket's
-   trials are shortened instead).
+   the trials are shortened until they do.
 
 A budget in seconds is planned the same way once the range test has measured the time
 of a batch (`epochs_for_seconds`).
@@ -325,20 +324,8 @@ def _plan_sweeps(cap: float, spe: int, wanted: dict[str, int], steps: int,
 
 def _plan_study(left: float, epochs: int, eta: int | None, min_trials: int,
                 notes: list[str]) -> tuple[int, int, tuple[Rung, ...]]:
-    """The most trials (or the largest bracket) of `epochs` that fit in `left` epochs.
-
-    When fewer than `min_trials` trials of `epochs` fit, a bracket's trials are shortened
-    until they do; plain trials are not: the rest goes to one run of the suggested
-    schedule over every epoch left. At such budgets a few short runs from scratch lose to
-    one long run, the recipe fastai's users follow (BENCHMARKS.md, 3c).
-    """
-    whole = int(left // epochs + 1e-9)
-    if eta is None and whole < min_trials and min_trials > 1:
-        length = max(int(left + 1e-9), 1)
-        notes.append(f"{left:.2f} epochs hold {whole} trial{'s' if whole != 1 else ''} of {epochs} "
-                     f"epochs, fewer than {min_trials}: one run of the suggested schedule over "
-                     f"{length} epochs instead of a search")
-        return 1, length, ()
+    """The most trials (or the largest bracket) of `epochs` that fit in `left` epochs,
+    shortening the trials while fewer than `min_trials` fit."""
     for length in range(epochs, 0, -1):
         if eta is None:
             n = int(left // length + 1e-9)
