@@ -13,6 +13,14 @@ ran, the final fit its epochs. `plan_budget` splits a budget between them:
    schedule-halving rungs (`halving_rungs`). When fewer than `MIN_TRIALS` trials fit,
    the trials are shortened until they do.
 
+A short budget with the final fit left to the planner (`final_epochs=None`, trials not
+halved) is spent another way: when fewer than `MIN_TRIALS` trials of `epochs` fit after
+the evidence, the sweeps are skipped, `FINAL_SHARE` of what is left goes to one final fit
+of the winner and the rest to a race of about `RACE_TRIALS` short complete schedules that
+picks its peak.
+Trials cut short to fit four lost at an equal budget to one long run (BENCHMARKS.md 3c:
+four 2-4 epoch trials from scratch against 11-18 epochs of fastai's one-cycle).
+
 A budget in seconds is planned the same way once the range test has measured the time
 of a batch (`epochs_for_seconds`).
 
@@ -31,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lrsearch.errors import ConfigError
@@ -39,8 +47,10 @@ from lrsearch.errors import ConfigError
 __all__ = [
     "Budget",
     "BudgetPlan",
+    "FINAL_SHARE",
     "MIN_SWEEP_STEPS",
     "MIN_TRIALS",
+    "RACE_TRIALS",
     "Rung",
     "SWEEP_SHARE",
     "Spend",
@@ -56,6 +66,11 @@ MIN_SWEEP_STEPS = 30
 """Fewest batches of one sweep range test (as `lrsearch.pipeline.sweep_window`)."""
 MIN_TRIALS = 4
 """Fewest trials (or first-rung trials) a budgeted study runs; trials shorten to fit them."""
+
+RACE_TRIALS = 3
+"""Trials of the race a short budget runs before its final fit (`SearchSpace.opening_params`)."""
+FINAL_SHARE = 0.75
+"""Share of a short budget, after the range test, that its final fit takes."""
 
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|seconds|e|epochs)?\s*$", re.IGNORECASE)
 
@@ -171,6 +186,8 @@ class BudgetPlan:
         epochs: epochs per trial (of the top rung, for schedule halving).
         rungs: the schedule-halving bracket, or `()` for trials of `epochs` each.
         final_epochs: epochs of the final fit of the chosen schedule (0: none).
+        race: the study is the race of a short budget (a few short trials whose winner
+            the final fit trains; see the module's docstring).
         notes: what the planner changed from what was asked, in words.
     """
 
@@ -184,6 +201,7 @@ class BudgetPlan:
     epochs: int
     rungs: tuple[Rung, ...] = ()
     final_epochs: int = 0
+    race: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -228,6 +246,8 @@ class BudgetPlan:
 
     def describe_study(self) -> str:
         """The study part of the plan, e.g. `6 trials x 6 epochs (36)`."""
+        if self.race:
+            return f"a race of {self.trials} trials x {self.epochs} epochs ({self.study_epochs})"
         if self.rungs:
             bracket = ", ".join(f"{r.trials} x {r.epochs}" for r in self.rungs)
             return f"schedule halving {bracket} epochs ({self.study_epochs})"
@@ -239,7 +259,7 @@ class BudgetPlan:
             "range_steps": self.range_steps, "sweeps": [list(s) for s in self.sweeps],
             "sweep_steps": self.sweep_steps, "trials": self.trials, "epochs": self.epochs,
             "rungs": [[r.trials, r.epochs] for r in self.rungs], "final_epochs": self.final_epochs,
-            "planned": self.total, "notes": list(self.notes),
+            "race": self.race, "planned": self.total, "notes": list(self.notes),
         }
 
 
@@ -252,7 +272,7 @@ def plan_budget(
     sweep_values: Mapping[str, int] | None = None,
     sweep_steps: int = 0,
     spent: float = 0.0,
-    final_epochs: int = 0,
+    final_epochs: int | None = 0,
     halving_eta: int | None = None,
     sweep_share: float = SWEEP_SHARE,
     min_trials: int = MIN_TRIALS,
@@ -269,7 +289,9 @@ def plan_budget(
         sweep_steps: batches of one sweep range test as its window asks (an estimate
             before the range test has run).
         spent: epochs already spent.
-        final_epochs: epochs of a final fit of the chosen schedule.
+        final_epochs: epochs of a final fit of the chosen schedule; `None` lets the
+            planner decide: none when `min_trials` trials of `epochs` fit, else the race
+            and final fit of a short budget (see the module's docstring).
         halving_eta: plan one schedule-halving bracket with this factor; `None` plans
             trials of `epochs` each.
 
@@ -281,6 +303,12 @@ def plan_budget(
     if spe < 1:
         raise ConfigError(f"steps per epoch must be >= 1; got {steps_per_epoch}")
     notes: list[str] = []
+    if final_epochs is None:
+        plan = plan_budget(budget, spe, epochs=epochs, range_steps=range_steps, sweep_values=sweep_values,
+                           sweep_steps=sweep_steps, spent=spent, final_epochs=0, halving_eta=halving_eta,
+                           sweep_share=sweep_share, min_trials=min_trials)
+        short = not plan.rungs and plan.trials * plan.epochs < min_trials * int(epochs)
+        return _race(plan, int(epochs), min_trials) if short else plan
     fixed = spent + final_epochs + range_steps / spe
     if budget < fixed + 1:
         raise ConfigError(
@@ -296,6 +324,22 @@ def plan_budget(
     return BudgetPlan(budget=float(budget), steps_per_epoch=spe, spent=float(spent), range_steps=int(range_steps),
                       sweeps=sweeps, sweep_steps=steps if sweeps else 0, trials=trials, epochs=per_trial,
                       rungs=rungs, final_epochs=int(final_epochs), notes=tuple(notes))
+
+
+def _race(plan: BudgetPlan, epochs: int, min_trials: int) -> BudgetPlan:
+    """`plan` (whose trials were shortened to fit) as a short budget's race and final fit."""
+    left = plan.budget - plan.spent - plan.range_epochs  # the sweeps are skipped
+    final = int(left * FINAL_SHARE + 1e-9)
+    if left - final < 1:
+        final = max(0, math.floor(left + 1e-9) - 1)
+    race = left - final
+    length = max(1, int(race / RACE_TRIALS + 1e-9))
+    trials = max(1, int(race / length + 1e-9))
+    notes = [f"a short budget: fewer than {min_trials} trials of {epochs} epochs fit, so {trials} trials of "
+             f"{length} race the peak and the winner trains {final} epochs"
+             + (" (sweeps skipped)" if plan.sweeps or any("sweep" in n for n in plan.notes) else "")]
+    return replace(plan, sweeps=(), sweep_steps=0, trials=trials, epochs=length, rungs=(), final_epochs=final,
+                   race=True, notes=tuple(notes))
 
 
 def _plan_sweeps(cap: float, spe: int, wanted: dict[str, int], steps: int,

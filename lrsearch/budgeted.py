@@ -4,7 +4,9 @@ topped up to the budget.
 `BudgetedRun` keeps the books of one budgeted `auto` run. Before the range test it plans
 with an estimate of the sweeps' window (`lrsearch.budget.plan_budget`); after it, the
 range test's batches are charged and the sweeps planned on their real window; after
-them, the study gets what is left: whole trials (the study is resumed with more trials
+them, the study gets what is left (with the final fit left to the planner, a short budget
+is decided once, at the first plan: a race of short trials and a final fit of its winner,
+`lrsearch.budget.FINAL_SHARE`): whole trials (the study is resumed with more trials
 while a whole trial still fits, since pruned trials spend less), or one schedule-halving
 bracket. A budget in seconds is turned into epochs at the speed the range test measured,
 and the study also stops starting trials at the deadline. A study already in the storage
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lrsearch.budget import Budget, BudgetPlan, Spend, epochs_for_seconds, plan_budget
+from lrsearch.budget import MIN_TRIALS, RACE_TRIALS, Budget, BudgetPlan, Spend, epochs_for_seconds, plan_budget
 from lrsearch.errors import ConfigError
 from lrsearch.options import StudyOptions
 
@@ -66,7 +68,8 @@ class BudgetedRun:
         self.spe = int(steps_per_epoch)
         self.options = options
         self.sweep_values = dict(sweep_values)
-        self.final_epochs = int(final_epochs or 0)
+        self.final_epochs = None if final_epochs is None else int(final_epochs)  # None: the planner's
+        self.race = False
         self.existing = int(existing_epochs)  # trial epochs already in a resumed study
         self.fixed_epochs = existing_trial_epochs  # a resumed study keeps its trial length
         self.spent = Spend(self.spe)
@@ -78,13 +81,24 @@ class BudgetedRun:
     # ------------------------------------------------------------------ planning
     def _plan(self, *, range_steps: int, sweep_steps: int, sweeps: bool = True, spent: float = 0.0) -> BudgetPlan:
         assert self.epochs_budget is not None
-        return plan_budget(
+        eta = self.options.eta if self.options.fidelity == "schedule-halving" else None
+        if self.final_epochs is None:  # decided once, as for a new study (a rerun decides alike)
+            first = plan_budget(self.epochs_budget, self.spe, epochs=self.options.epochs, range_steps=range_steps,
+                                sweep_values=self.sweep_values, sweep_steps=sweep_steps, spent=spent,
+                                final_epochs=None, halving_eta=eta)
+            self.final_epochs, self.race = first.final_epochs, first.race
+            if self.race:
+                self.sweep_values = {}
+                self.fixed_epochs = self.fixed_epochs or first.epochs
+                for note in first.notes:
+                    logger.info("budget: %s", note)
+        plan = plan_budget(
             self.epochs_budget, self.spe, epochs=self.fixed_epochs or self.options.epochs, range_steps=range_steps,
             sweep_values=self.sweep_values if sweeps else None, sweep_steps=sweep_steps,
-            spent=spent + self.existing, final_epochs=self.final_epochs,
-            halving_eta=self.options.eta if self.options.fidelity == "schedule-halving" else None,
-            min_trials=1 if self.fixed_epochs else 4,
+            spent=spent + self.existing, final_epochs=self.final_epochs, halving_eta=eta,
+            min_trials=1 if self.fixed_epochs else MIN_TRIALS,
         )
+        return dataclasses.replace(plan, race=self.race)
 
     def start(self) -> str:
         """The plan before anything runs, in a line or two (logged by the caller)."""
@@ -124,7 +138,8 @@ class BudgetedRun:
         self.study_plan = plan
         room = plan.budget - plan.spent - plan.final_epochs
         options = dataclasses.replace(self.options, trials=plan.trials, epochs=plan.epochs,
-                                      timeout=self._time_left())
+                                      timeout=self._time_left(),
+                                      opening=min(RACE_TRIALS, plan.trials) if self.race else self.options.opening)
         logger.info("budget: %s, %.2f epochs left", plan.describe_study(), room)
         result = call(options)
         used = self._trial_epochs(result)
@@ -153,7 +168,7 @@ class BudgetedRun:
     # ------------------------------------------------------------------ the end
     def finish(self, final_epochs: int = 0) -> BudgetReport:
         """Charge the final fit and close the books; logs the spend."""
-        self.spent.final_epochs = int(final_epochs)
+        self.spent.final_epochs = int(final_epochs or 0)
         self.spent.seconds = time.monotonic() - self.began
         budget = self.epochs_budget if self.epochs_budget is not None else None
         logger.info("%s", self.spent.describe(budget))

@@ -64,13 +64,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return _whole_number(text, least=1)
 
 
 def _positive_float(text: str) -> float:
@@ -87,6 +81,16 @@ def _fraction(text: str) -> float:
     value = _positive_float(text)
     if value >= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _whole_number(text: str, least: int = 0) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
 
 
@@ -200,8 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=_budget, metavar="N|Ns",
                    help="epochs (e.g. 48) or seconds (e.g. 600s) for everything: range test, sweeps, trials and "
                         "final fit; trials and epochs are planned to fit it")
-    p.add_argument("--final-epochs", type=_positive_int, metavar="E",
-                   help="train the chosen schedule over E epochs and save final_model.keras in the run folder")
+    p.add_argument("--final-epochs", type=_whole_number, metavar="E",
+                   help="train the chosen schedule over E epochs and save final_model.keras in the run folder "
+                        "(0: none; with --budget the planner decides: a budget too short for four trials "
+                        "races a few short ones and trains the winner over most of it)")
     _study_defaults(p)
 
     add("range-test", cmd_range_test,

@@ -206,7 +206,7 @@ def cmd_auto(args: argparse.Namespace, state: State) -> int:
     if result.tune is not None:
         from lrsearch.summary import log_summary
 
-        log_summary(result.tune, result.out_dir)
+        log_summary(result.tune, result.out_dir, result.final)
     return EXIT_OK
 
 

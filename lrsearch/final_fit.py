@@ -77,6 +77,9 @@ def final_fit(build_model: Callable[[], keras.Model], train: Any, validation: An
     _save_model(model, paths["final_model.keras"])
     spec.save(paths["final_schedule.json"])
     write_csv(frame, paths["final_history.csv"])
+    last = ", ".join(f"{k} {frame[k].iloc[-1]:.4g}" for k in frame.columns if k.startswith("val_"))
+    logger.info("final fit: %d epochs%s; the model is in %s, its schedule in %s", epochs,
+                f" ({last} at the end)" if last else "", paths["final_model.keras"], paths["final_schedule.json"])
     del model
     clear_keras_session()
     return FinalFit(paths=paths, schedule=spec, history=frame, epochs=int(epochs))

@@ -136,6 +136,9 @@ class StudyOptions:
             decay on one shared model, reset between trials, with one traced train
             step (`lrsearch.reuse`; every such trial starts from the same weights);
             `False` builds a fresh model per trial, as the KerasTuner backend always does.
+        opening: designed first trials of a new Optuna study (`SearchSpace.opening_params`):
+            1 is the suggested schedule; more add its peak lower by a half decade, a
+            decade, ... (a short budget's race opens with three).
 
     Raises:
         ConfigError: any option out of range, in one line naming it.
@@ -166,6 +169,7 @@ class StudyOptions:
     fidelity: str = "truncate"
     eta: int = 2
     reuse: bool = True
+    opening: int = 1
 
     def __post_init__(self) -> None:
         _whole("epochs", self.epochs)
@@ -173,6 +177,7 @@ class StudyOptions:
         _whole("max_trials", self.max_trials, optional=True)
         _whole("batch_size", self.batch_size, optional=True)
         _whole("range_steps", self.range_steps, optional=True)
+        _whole("opening", self.opening)
         if self.range_steps is not None and self.range_steps > MAX_RANGE_STEPS:
             raise ConfigError(
                 f"Argument `range_steps` (--steps) must be at most {MAX_RANGE_STEPS}: a few hundred steps "

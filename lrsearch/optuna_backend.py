@@ -105,7 +105,8 @@ def run(plan: Plan) -> TuneResult:
     if ATTR not in study.user_attrs:
         study.set_user_attr(ATTR, plan.meta)
         # the suggested schedule is where the search starts: the new study's first trial
-        study.enqueue_trial(plan.space.suggested_params(), skip_if_exists=True)
+        for params in plan.space.opening_params(plan.opening):
+            study.enqueue_trial(params, skip_if_exists=True)
     objective = OptunaObjective(plan)
     callbacks: list[Any] = [objective.models.after_trial, _EdgeWidener(plan), _TablesWriter(plan)]
     if max_trials is not None:

@@ -402,7 +402,10 @@ def auto(
             past a tenth of it) and the final fit. The plan is logged before the start,
             the spend at the end; see `lrsearch.budget` and `lrsearch.budgeted`.
         final_epochs: train the chosen schedule at this length and save the model
-            (`final_model.keras`, `final_schedule.json`, `final_history.csv`).
+            (`final_model.keras`, `final_schedule.json`, `final_history.csv`); 0 for
+            none. With a budget, `None` leaves it to the planner: none when four trials
+            of `epochs` fit, else a race of short trials and a final fit of the winner
+            over most of the budget (`lrsearch.budget`).
 
     Returns:
         An `AutoResult` with the paths written and the `TuneResult`.
@@ -468,6 +471,8 @@ def auto(
 
     tuned = books.run_study(run_study) if books else run_study(options)
     final = None
+    if books is not None:
+        final_epochs = books.final_epochs  # the planner's, when left to it
     if final_epochs:
         from lrsearch.final_fit import final_fit_of
 

@@ -76,6 +76,8 @@ ALL_FAMILIES = (*FAMILIES, "wsd", "schedule_free")
 """Every family a search space can hold."""
 WSD_DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
 SF_BETAS = (0.9, 0.95, 0.98)
+"""Each family's peak rate parameter."""
+PEAK_KEYS = {"one_cycle": "oc_max_lr", "cyclic": "clr_max_lr", "wsd": "wsd_max_lr", "schedule_free": "sf_lr"}
 
 CLR_MODES = ("triangular", "triangular2", "exp_range")
 ANNEAL_STRATEGIES = ("cos", "linear")
@@ -338,6 +340,26 @@ class SearchSpace:
             out["weight_decay"] = self.weight_decay_candidates[0]
         if self.label_smoothing:
             out["label_smoothing"] = 0.0
+        return out
+
+    def opening_params(self, n: int = 1) -> list[dict[str, Any]]:
+        """The first `n` trials of a new study: `suggested_params`, then the same schedule
+        with its peak lower by a half decade each (`max_lr / 10**0.5`, `max_lr / 10`, ...,
+        never below the peak's own lower bound; repeats dropped).
+
+        A long run wants a lower peak than a short one; on the equal-budget setups the best
+        short-trial peaks lay between `max_lr / 6` and `max_lr` (BENCHMARKS.md 3c), which a
+        race of three such points spans without a random draw.
+        """
+        first = self.suggested_params()
+        key = PEAK_KEYS[first["family"]]
+        low = next(p.low for p in self.params() if p.name == key)
+        out = [first]
+        for i in range(1, int(n)):
+            rate = max(float(low), float(first[key]) * 10.0 ** (-i / 2))
+            if any(math.isclose(rate, o[key], rel_tol=1e-9) for o in out):
+                break
+            out.append({**first, key: rate})
         return out
 
     @property

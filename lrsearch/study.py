@@ -275,7 +275,7 @@ def tune(
         study_name=study_name, out_dir=out, storage=opened, seed=opts.seed,
         callbacks=list(callbacks or []), verbose=verbose, meta=meta, pruner=opts.pruner,
         max_trials=opts.max_trials, timeout=opts.timeout, fidelity=opts.fidelity, eta=opts.eta,
-        reuse=opts.reuse,
+        reuse=opts.reuse, opening=opts.opening,
     )
     if opts.backend == "keras-tuner":
         from lrsearch import kt_backend

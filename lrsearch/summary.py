@@ -25,9 +25,9 @@ from lrsearch import progress
 
 __all__ = ["FILE_ORDER", "describe_schedule", "log_summary", "summary_lines"]
 
-FILE_ORDER = ("schedule.json", "report.html", "trials.csv", "history.csv", "range_test.csv", "range_test.png",
-              "sweep_momentum.csv", "sweep_momentum.png", "sweep_weight_decay.csv", "sweep_weight_decay.png",
-              "study.db")
+FILE_ORDER = ("final_model.keras", "final_schedule.json", "schedule.json", "report.html", "trials.csv",
+              "history.csv", "final_history.csv", "range_test.csv", "range_test.png", "sweep_momentum.csv",
+              "sweep_momentum.png", "sweep_weight_decay.csv", "sweep_weight_decay.png", "study.db", "budget.json")
 """The files a run folder may hold, most useful first."""
 
 logger = logging.getLogger("lrsearch")
@@ -163,13 +163,15 @@ def _dashboard(out: Path, storage: str | None) -> str | None:
     return f"lrsearch dashboard --storage {storage}"
 
 
-def summary_lines(tune: Any, out_dir: str | Path) -> list[str]:
+def summary_lines(tune: Any, out_dir: str | Path, final: Any = None) -> list[str]:
     """The end of a run in a few lines: the schedule, its quality against the first trial,
-    the files in `out_dir`, and the next commands.
+    the final fit's schedule and scores, the files in `out_dir`, and the next commands.
 
     Args:
         tune: the run's `TuneResult`.
         out_dir: the run folder its tables and `schedule.json` were written to.
+        final: the run's `lrsearch.final_fit.FinalFit`, if any: the schedule to train
+            with is then `final_schedule.json`.
     """
     out = Path(out_dir)
     files = [name for name in FILE_ORDER if (out / name).exists()]
@@ -179,6 +181,10 @@ def summary_lines(tune: Any, out_dir: str | Path) -> list[str]:
     else:
         lines.append(f"schedule: {describe_schedule(tune.best)}")
         lines.append(_quality(tune))
+    if final is not None:
+        last = final.history.iloc[-1] if len(final.history) else {}
+        scores = ", ".join(f"{k} {last[k]:.3g}" for k in final.history.columns if k.startswith("val_"))
+        lines.append(f"final fit: {describe_schedule(final.schedule)}" + (f"; {scores} at the end" if scores else ""))
     if files:
         lines.append(f"files in {out}: {', '.join(files)}")
     steps = []
@@ -188,16 +194,17 @@ def summary_lines(tune: Any, out_dir: str | Path) -> list[str]:
     if tune.best is not None and not (out / "report.html").exists():
         steps.append(f"lrsearch report {out}")
     if tune.best is not None:
-        steps.append(f'spec = lrsearch.load_schedule("{out / "schedule.json"}"); '
+        chosen = out / ("final_schedule.json" if final is not None else "schedule.json")
+        steps.append(f'spec = lrsearch.load_schedule("{chosen}"); '
                      "model.compile(optimizer=spec.build_optimizer(), ...); model.fit(..., epochs=spec.epochs)")
     for i, step in enumerate(steps):
         lines.append(("next: " if i == 0 else "      ") + step)
     return lines
 
 
-def log_summary(tune: Any, out_dir: str | Path) -> None:
+def log_summary(tune: Any, out_dir: str | Path, final: Any = None) -> None:
     """Close the live progress bars, then log `summary_lines` (INFO, so `-q` hides them)
     after a blank line."""
     progress.current().close()
-    for line in ["", *summary_lines(tune, out_dir)]:
+    for line in ["", *summary_lines(tune, out_dir, final)]:
         logger.info("%s", line)

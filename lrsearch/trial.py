@@ -64,6 +64,7 @@ class Plan:
     fidelity: str = "truncate"
     eta: int = 2
     reuse: bool = True
+    opening: int = 1
 
 
 def final_value(rows: Sequence[Mapping[str, Any]], callbacks: Sequence[Any], metric: str) -> float:

@@ -267,8 +267,10 @@ def arm_budget(build, train, val, seed: int, args, out: Path, fidelity: str) -> 
     return ledger
 
 
-def _code_tag() -> str:
-    files = sorted((ROOT / "lrsearch").glob("*.py"))
+def _code_tag(skip: tuple[str, ...] = ()) -> str:
+    """A hash of lrsearch's modules, less the files named in `skip` (modules a cached arm
+    never runs, so that a change there keeps its ledgers)."""
+    files = sorted(f for f in (ROOT / "lrsearch").glob("*.py") if f.name not in skip)
     return hashlib.sha1(b"".join(f.read_bytes() for f in files)).hexdigest()[:10]
 
 

@@ -8,7 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from lrsearch.budget import Budget, Rung, Spend, epochs_for_seconds, halving_cost, halving_rungs, plan_budget
+from lrsearch.budget import (
+    Budget,
+    Rung,
+    Spend,
+    epochs_for_seconds,
+    halving_cost,
+    halving_rungs,
+    plan_budget,
+)
 from lrsearch.errors import ConfigError
 
 SWEEPS = {"momentum": 3, "weight_decay": 3}
@@ -64,6 +72,27 @@ def test_spent_and_the_final_fit_come_off_the_top():
         plan_budget(24, 45, epochs=6, range_steps=160, final_epochs=20)
 
 
+def test_a_short_budget_races_short_trials_then_trains_the_winner():
+    # 20 epochs of 43 steps, trials of 5 asked: after the 160-step range test (3.72 epochs)
+    # 16.28 epochs hold three trials of 5, fewer than four: 0.75 x 16.28 = 12.21 -> a final
+    # fit of 12; the 4.28 left race trials of 4.28 / 3 -> 1 epoch, 4 of them; no sweeps
+    plan = plan_budget(20, 43, epochs=5, range_steps=160, sweep_values=SWEEPS, sweep_steps=60,
+                       final_epochs=None)
+    assert plan.race and plan.sweeps == () and (plan.trials, plan.epochs, plan.final_epochs) == (4, 1, 12)
+    assert plan.total == pytest.approx(160 / 43 + 16)
+    assert "a race of 4 trials x 1 epochs (4), final fit 12" in plan.describe()
+    assert "fewer than 4 trials of 5 epochs fit" in plan.describe()
+    # 30 epochs of 45, trials of 10: 26.44 left -> final 19, 7.44 -> 3 trials of 2
+    plan = plan_budget(30, 45, epochs=10, range_steps=160, final_epochs=None)
+    assert (plan.trials, plan.epochs, plan.final_epochs) == (3, 2, 19)
+    # 6 epochs: 2.44 left -> final 1, one trial of 1
+    plan = plan_budget(6, 45, epochs=10, range_steps=160, final_epochs=None)
+    assert (plan.trials, plan.epochs, plan.final_epochs) == (1, 1, 1) and plan.total <= 6
+    # room for four trials: the plan of final_epochs=0, no race
+    kwargs = dict(epochs=6, range_steps=160, sweep_values=SWEEPS, sweep_steps=68)
+    assert plan_budget(48, 45, final_epochs=None, **kwargs) == plan_budget(48, 45, **kwargs)
+
+
 def test_halving_rungs_and_their_cost():
     assert halving_rungs(8, 8, 2) == (Rung(8, 2), Rung(4, 4), Rung(2, 8))
     assert halving_rungs(9, 9, 3) == (Rung(9, 3), Rung(3, 9))
@@ -97,7 +126,7 @@ def _fake_study(epochs_per_trial: int):
     asked, runs = [], []
 
     def call(options):
-        asked.append((options.trials, options.epochs, options.timeout))
+        asked.append((options.trials, options.epochs, options.timeout, options.opening))
         runs.extend([epochs_per_trial] * options.trials)
         return SimpleNamespace(trials=pd.DataFrame({"epochs_run": runs}))
 
@@ -119,6 +148,25 @@ def test_pruned_trials_leave_room_that_more_trials_fill():
     assert report.spent.trial_epochs == 39 and report.spent.total == pytest.approx(160 / 45 + 39)
 
 
+def test_a_short_budget_is_decided_once_and_opens_with_the_race():
+    from lrsearch.budgeted import BudgetedRun
+    from lrsearch.options import StudyOptions
+
+    books = BudgetedRun(20, steps_per_epoch=43, options=StudyOptions(epochs=5), sweep_values=SWEEPS)
+    assert "a race of 4 trials x 1 epochs (4), final fit 12" in books.start()
+    books.charge_range_test(160, seconds=1.0)
+    assert books.plan_sweeps(60).sweeps == ()  # skipped: the budget goes to the final fit
+    call, asked = _fake_study(1)
+    books.run_study(call)
+    # 20 - 3.72 - 12 = 4.28: four 1-epoch trials, the first three the designed race
+    assert asked == [(4, 1, None, 3)] and books.final_epochs == 12
+    report = books.finish(books.final_epochs)
+    assert report.study_plan.race and report.spent.total == pytest.approx(160 / 43 + 16)
+    # asked for explicitly (0: none), the final fit is not the planner's
+    books = BudgetedRun(20, steps_per_epoch=43, options=StudyOptions(epochs=5), sweep_values={}, final_epochs=0)
+    assert "trials shortened from 5 to 4 epochs" in books.start() and books.final_epochs == 0
+
+
 def test_a_budget_in_seconds_is_planned_at_the_range_tests_speed():
     from lrsearch.budgeted import BudgetedRun
     from lrsearch.options import StudyOptions
@@ -130,7 +178,7 @@ def test_a_budget_in_seconds_is_planned_at_the_range_tests_speed():
     assert books.epochs_budget == pytest.approx(200)
     call, asked = _fake_study(10)
     books.run_study(call)
-    trials, epochs, timeout = asked[0]
+    trials, epochs, timeout, _ = asked[0]
     assert (trials, epochs) == (19, 10) and 0 < timeout <= 90  # no trial starts after the deadline
 
 
@@ -167,6 +215,32 @@ def test_budgeted_auto_keeps_to_its_budget_and_saves_the_final_model(tmp_path):
              min_lr=1e-4, max_lr=10.0, pruner=None, verbose=0, report=False)
 
 
+def test_a_short_budget_races_the_opening_and_trains_the_winner(tmp_path):
+    from lrsearch.pipeline import auto
+
+    out = tmp_path / "run"
+    # 14 epochs of 10 steps, trials of 4 asked: the 40-step range test costs 4, and 10 epochs
+    # hold 2 trials of 4: a race of 3 one-epoch trials, then a final fit of 7 (0.75 x 10)
+    result = auto(str(MODEL), out_dir=out, study_name="r", budget=14, epochs=4, range_steps=40, min_lr=1e-4,
+                  max_lr=10.0, pruner=None, verbose=0, report=False, momentum_values=(0.9, 0.8))
+    plan, spent = result.budget.study_plan, result.budget.spent
+    assert plan.race and (plan.trials, plan.epochs, plan.final_epochs) == (3, 1, 7)
+    assert (spent.sweep_steps, spent.trial_epochs, spent.final_epochs) == (0, 3, 7)
+    assert spent.total == pytest.approx(14.0) and not (out / "sweep_momentum.csv").exists()
+    # the race is the opening: the suggested peak, then half a decade lower each
+    top = result.suggestion.max_lr
+    peaks = result.tune.trials.sort_values("number")["params_oc_max_lr"].tolist()
+    assert peaks == pytest.approx([top, top / 10**0.5, max(top / 10, result.suggestion.base_lr)], rel=1e-6)
+    # the final fit: the winner's one-cycle stretched over 7 epochs of 10 steps, same peak
+    best = result.tune.best.provenance["params"]["oc_max_lr"]
+    final = json.loads((out / "final_schedule.json").read_text())
+    assert final["epochs"] == 7 and final["provenance"]["trial"] == result.tune.best.provenance["trial"]
+    sched = result.final.schedule.schedule
+    assert float(sched(20)) == pytest.approx(best, rel=1e-5)  # the peak at step 0.3 * 70 - 1
+    assert max(float(sched(s)) for s in range(70)) == pytest.approx(best, rel=1e-5)
+    assert len(result.final.history) == 7
+
+
 def test_command_line_budget_errors_are_one_line(capsys, tmp_path):
     from lrsearch.cli import main
 
@@ -174,6 +248,9 @@ def test_command_line_budget_errors_are_one_line(capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0
     assert "argument --budget: cannot read budget 'ten': give epochs (e.g. 48) or seconds (e.g. 600s)" in err
+    code = main(["auto", str(MODEL), "--final-epochs", "-1", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "argument --final-epochs: must be at least 0, got -1" in err
     # 10 steps an epoch: the default 160-step range test alone is 16 epochs
     code = main(["auto", str(MODEL), "--budget", "12", "--out", str(tmp_path), "--no-sweeps"])
     err = capsys.readouterr().err.strip().splitlines()[-1]

@@ -286,6 +286,19 @@ def test_suggested_params_are_the_suggested_one_cycle_inside_the_space():
                       "clr_mode": "triangular", "clr_step_epochs": 2}
 
 
+def test_the_opening_lowers_the_suggested_peak_by_half_decades_down_to_its_bound():
+    space = SearchSpace(base_lr=0.002, max_lr=0.02, steps_per_epoch=10, epochs=4)
+    first = space.suggested_params()
+    opening = space.opening_params(5)  # 0.02, 0.02 / 10 ** 0.5, 0.002; then base_lr again: stop
+    assert [o["oc_max_lr"] for o in opening] == pytest.approx([0.02, 0.0063246, 0.002], rel=1e-4)
+    assert all({k: v for k, v in o.items() if k != "oc_max_lr"} == {k: v for k, v in first.items()
+                                                                    if k != "oc_max_lr"} for o in opening)
+    assert space.opening_params(1) == [first] and len(space.opening_params(2)) == 2
+    # CLR's peak is bounded below by the geometric middle of the bounds: sqrt(0.002 * 0.02)
+    cyclic = SearchSpace(base_lr=0.002, max_lr=0.02, steps_per_epoch=10, epochs=4, families=("cyclic",))
+    assert [o["clr_max_lr"] for o in cyclic.opening_params(3)] == pytest.approx([0.02, 0.0063246], rel=1e-4)
+
+
 @pytest.mark.parametrize(
     "families,expected",
     [

@@ -50,6 +50,26 @@ def test_summary_of_a_run_folder(tmp_path):
     ]
 
 
+def test_a_final_fit_is_summed_up_and_is_the_schedule_to_train_with(tmp_path):
+    from types import SimpleNamespace
+
+    for name in ("schedule.json", "final_schedule.json", "final_model.keras", "budget.json"):
+        (tmp_path / name).write_text("x")
+    sched = lrsearch.schedules.OneCycle(max_lr=0.05, total_steps=300)
+    spec = lrsearch.ScheduleSpec(sched, optimizer="SGD", momentum=sched.momentum_schedule(), steps_per_epoch=10,
+                                 epochs=30, provenance={"family": "one_cycle", "trial": 2})
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [0.9, 0.4], "val_loss": [0.5, 0.25],
+                            "val_accuracy": [0.8, 0.9412]})
+    final = SimpleNamespace(schedule=spec, history=history, epochs=30)
+    lines = summary_lines(_result(_one_cycle({"trial": 2, "value": 0.21})), tmp_path, final)
+    assert lines[2] == ("final fit: one-cycle, lr 0.002 -> 0.05 -> 2e-07 (peak at 30%, cos), momentum 0.95 -> "
+                        "0.85 -> 0.95, no weight decay, SGD, 30 epochs; val_loss 0.25, val_accuracy 0.941 at the end")
+    assert lines[3] == (f"files in {tmp_path}: final_model.keras, final_schedule.json, schedule.json, "
+                        "budget.json")
+    assert lines[-1] == (f'      spec = lrsearch.load_schedule("{tmp_path / "final_schedule.json"}"); '
+                         "model.compile(optimizer=spec.build_optimizer(), ...); model.fit(..., epochs=spec.epochs)")
+
+
 def test_the_first_trial_winning_and_a_pruned_first_trial(tmp_path):
     won = _result(_one_cycle({"trial": 0, "value": 0.3}), states=("COMPLETE", "PRUNED"), values=(0.3, None))
     assert summary_lines(won, tmp_path)[1] == (
