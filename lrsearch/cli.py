@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--fidelity", choices=("truncate", "schedule-halving"), default="truncate",
                        help="truncate: trials of --epochs cut by the pruner (default); schedule-halving: "
                             "complete schedules at 1/4, 1/2, 1 of --epochs, the best half promoted each time")
+    group.add_argument("--no-shared-model", action="store_true",
+                       help="build a fresh model for every trial instead of resetting one shared model (for a "
+                            "train_step that keeps state in Python attributes, which the reset cannot see)")
 
     parser = _Parser(
         prog="lrsearch",

@@ -180,6 +180,7 @@ def _options(args: argparse.Namespace) -> Any:
         pruner=args.pruner, seed=args.seed, batch_size=args.batch_size, storage=args.storage,
         study_name=args.study, out_dir=args.out, backend=args.backend, min_lr=args.min_lr,
         max_lr=args.max_lr, range_steps=args.steps, mode=args.mode, fidelity=args.fidelity,
+        reuse=not args.no_shared_model,
     )
 
 

@@ -77,18 +77,24 @@ def argument_error(name: str, requirement: str, value: object,
 
 
 _LABEL = re.compile(r"label value of (-?\d+) which is outside the valid range of \[0, (\d+)\)")
+_TORCH_LABEL = re.compile(r"Target (-?\d+) is out of bounds")
 _NOISE = ("Graph execution error", "Detected at node", "defined at", "File \"", "[[", "{{", "Error in user-defined")
 
 
-def data_cause(exc: BaseException) -> str:
-    """What a TensorFlow data error (an `InvalidArgumentError` raised mid-training) says
-    about the data, in a few words: "label 10 out of range for 10 classes", or the line of
-    its long message that states the cause (not the graph's node names and stack)."""
+def data_cause(exc: BaseException, classes: int | None = None) -> str:
+    """What a data error raised mid-training (TensorFlow's `InvalidArgumentError`,
+    PyTorch's `IndexError`) says about the data, in a few words: "label 10 out of range
+    for 10 classes", or the line of its long message that states the cause (not the
+    graph's node names and stack). PyTorch does not name the number of classes: `classes`
+    (the model's output width) fills it in."""
     text = str(exc)
     match = _LABEL.search(text)
-    if match:
-        value, classes = int(match.group(1)), int(match.group(2))
+    torch_match = None if match else _TORCH_LABEL.search(text)
+    if match or (torch_match and classes):
+        value, classes = (int(match.group(1)), int(match.group(2))) if match else (int(torch_match.group(1)), classes)
         return f"label {value} out of range for {classes} classes (labels must be 0 to {classes - 1})"
+    if torch_match:
+        return f"label {int(torch_match.group(1))} out of range"
     text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)  # TensorFlow's node names
     text = re.sub(r"\s*\[Op:[^\]]*\](\s*name:\s*\S*)?", "", text)
     lines = [line.strip() for line in text.splitlines()

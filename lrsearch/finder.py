@@ -488,7 +488,7 @@ def _round(model, source, lrs, accum, smooth, diverge, meta, val_batches, verbos
         per_pass = source.per_pass
         batch = step % per_pass + 1 if per_pass else step + 1
         raise DataError(
-            f"{data_cause(exc)} in batch {batch} of the training data (range-test step {step + 1}); "
+            f"{data_cause(exc, _classes(model))} in batch {batch} of the training data (range-test step {step + 1}); "
             "fix or remove that data"
         ) from exc
     finally:
@@ -527,6 +527,15 @@ def _run(stepper, iterator, lrs, accum, smooth, diverge, rows, meta, val_batches
         if diverge and best > 0 and sm > diverge * best:
             meta["stopped"] = "diverged"
             break
+
+
+def _classes(model: keras.Model) -> int | None:
+    """The width of the model's (first) output: the number of classes a label indexes."""
+    try:
+        width = model.outputs[0].shape[-1]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    return int(width) if width else None
 
 
 def _result(lrs, rows, smooth, meta) -> RangeTestResult:

@@ -279,3 +279,14 @@ def test_tune_whose_trials_all_fail_prints_no_schedule_path(capsys, tmp_path):
     assert printed == [str(out_dir / "trials.csv"), str(out_dir / "history.csv")]
     assert not (out_dir / "schedule.json").exists()
     assert "no trial completed" in err
+
+
+def test_a_bad_label_reads_the_same_from_tensorflow_and_pytorch():
+    from lrsearch.errors import data_cause
+
+    tf_text = ("Graph execution error:\n\nDetected at node x defined at (most recent call last):\n"
+               "Received a label value of 7 which is outside the valid range of [0, 3).  Label values: 0 7 1")
+    want = "label 7 out of range for 3 classes (labels must be 0 to 2)"
+    assert data_cause(ValueError(tf_text)) == want
+    assert data_cause(IndexError("Target 7 is out of bounds."), classes=3) == want  # PyTorch names no classes
+    assert data_cause(IndexError("Target 7 is out of bounds.")) == "label 7 out of range"

@@ -239,9 +239,14 @@ def test_a_study_on_the_shared_model_equals_fresh_builds(tmp_path):
 
 
 def test_reuse_option_is_a_bool():
+    from lrsearch.cli import build_parser
+    from lrsearch.commands import _options
     from lrsearch.errors import ConfigError
     from lrsearch.options import StudyOptions
 
     assert StudyOptions().reuse is True
+    for command in ("auto", "tune"):  # the command line's switch
+        assert _options(build_parser().parse_args([command, "m.py"])).reuse is True
+        assert _options(build_parser().parse_args([command, "m.py", "--no-shared-model"])).reuse is False
     with pytest.raises(ConfigError, match="Argument `reuse` must be True or False. Received: reuse='no'"):
         StudyOptions(reuse="no")
