@@ -165,6 +165,8 @@ def test_a_short_budget_is_decided_once_and_opens_with_the_race():
     # asked for explicitly (0: none), the final fit is not the planner's
     books = BudgetedRun(20, steps_per_epoch=43, options=StudyOptions(epochs=5), sweep_values={}, final_epochs=0)
     assert "trials shortened from 5 to 4 epochs" in books.start() and books.final_epochs == 0
+    with pytest.raises(ConfigError, match=r"Argument `opening` must be an integer >= 1. Received: opening=0"):
+        StudyOptions(opening=0)
 
 
 def test_a_budget_in_seconds_is_planned_at_the_range_tests_speed():

@@ -10,33 +10,11 @@ import math
 import keras
 import numpy as np
 import pytest
+from linear_problem import N, data, grads, linear_model
 
 import lrsearch
 from lrsearch.errors import ConfigError
 from lrsearch.optimizers import SCHEDULABLE, ProdigyAdam, momentum_can_follow_a_schedule, momentum_name
-
-N, D, O = 8, 3, 2  # batch, inputs, outputs of the linear model
-
-
-def data(batches=8, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batches * N, D)).astype("float32")
-    t = (x @ rng.normal(size=(D, O)) + 0.3).astype("float32")
-    return x, t
-
-
-def linear_model(optimizer, seed=1):
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((D,)), keras.layers.Dense(O, bias_initializer="glorot_uniform")])
-    model.compile(optimizer=optimizer, loss="mse")
-    return model
-
-
-def grads(params, x, t):
-    """Gradient of Keras' mse (mean over outputs and batch) of `x @ W + b` against `t`."""
-    w, b = params
-    err = x @ w + b - t
-    return [2.0 / err.size * x.T @ err, 2.0 / err.size * err.sum(axis=0)]
 
 
 def weights(model):
@@ -117,7 +95,7 @@ def test_steps_match_the_reference_update(name):
     kwargs, ref_kwargs = CASES[name]
     model = linear_model(ProdigyAdam(**kwargs))
     ref = Reference(weights(model), **ref_kwargs)
-    x, t = data()
+    x, t = data(8)
     for i in range(8):
         xb, tb = x[i * N:(i + 1) * N], t[i * N:(i + 1) * N]
         ref.step(grads([q.astype(np.float64) for q in ref.p], xb, tb))
@@ -135,7 +113,7 @@ def test_first_step_by_hand():
     d0 * m / (sqrt(v) + d0 eps) = d0 * 0.1 g / (d0 sqrt(0.001) |g| + d0 eps)."""
     model = linear_model(ProdigyAdam())
     before = weights(model)
-    x, t = data(batches=1)
+    x, t = data(1)
     g = grads(before, x, t)
     model.train_on_batch(x, t)
     for got, p, gi in zip(weights(model), before, g):
@@ -172,7 +150,7 @@ def test_config_round_trip_and_export(tmp_path):
 
 def test_a_saved_model_loads_back_with_its_estimate(tmp_path):
     model = linear_model(ProdigyAdam())
-    x, t = data()
+    x, t = data(8)
     model.fit(x, t, batch_size=N, verbose=0, shuffle=False)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
@@ -203,7 +181,7 @@ def test_matches_the_prodigyopt_package():
     model = linear_model(ProdigyAdam(weight_decay=0.1, use_bias_correction=True, decay_all=True))
     params = [torch.nn.Parameter(torch.tensor(w, dtype=torch.float32)) for w in weights(model)]
     ref = prodigyopt.Prodigy(params, weight_decay=0.1, use_bias_correction=True)
-    x, t = data()
+    x, t = data(8)
     for i in range(8):
         xb, tb = x[i * N:(i + 1) * N], t[i * N:(i + 1) * N]
         ref.zero_grad()

@@ -9,6 +9,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from linear_problem import D, N, O, data, grads, linear_model
 
 import lrsearch
 from lrsearch.errors import ConfigError
@@ -22,29 +23,6 @@ from lrsearch.optimizers import (
     rebuild,
     recompute_batchnorm,
 )
-
-N, D, O = 8, 3, 2  # batch, inputs, outputs of the linear model
-
-
-def data(batches=6, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(batches * N, D)).astype("float32")
-    t = (x @ rng.normal(size=(D, O)) + 0.3).astype("float32")
-    return x, t
-
-
-def linear_model(optimizer, seed=1):
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((D,)), keras.layers.Dense(O, bias_initializer="glorot_uniform")])
-    model.compile(optimizer=optimizer, loss="mse")
-    return model
-
-
-def grads(params, x, t):
-    """Gradient of Keras' mse (mean over outputs and batch) of `x @ W + b` against `t`."""
-    w, b = params
-    err = x @ w + b - t
-    return [2.0 / err.size * x.T @ err, 2.0 / err.size * err.sum(axis=0)]
 
 
 # --------------------------------------------------------------------------- reference
@@ -128,7 +106,7 @@ def make(name):
 @pytest.mark.parametrize("name", CASES)
 def test_steps_match_the_reference_update(name):
     model, ref = make(name)
-    x, t = data()
+    x, t = data(6)
     for i in range(6):
         xb, tb = x[i * N:(i + 1) * N], t[i * N:(i + 1) * N]
         ref.step(grads(ref.p, xb, tb))
@@ -145,7 +123,7 @@ def test_steps_match_the_reference_update(name):
 @pytest.mark.parametrize("name", ["adamw", "sgd"])
 def test_after_fit_evaluate_predict_and_save_see_x(name, tmp_path):
     model, ref = make(name)
-    x, t = data()
+    x, t = data(6)
     for i in range(6):
         ref.step(grads(ref.p, x[i * N:(i + 1) * N], t[i * N:(i + 1) * N]))
     model.fit(x, t, batch_size=N, epochs=1, shuffle=False, verbose=0)
@@ -174,7 +152,7 @@ def test_a_resumed_fit_switches_back_to_y_inside_the_step():
     """Documented behaviour: the first update of a resumed `fit` moves the weights from x
     back to y inside the compiled step, with the gradient Keras took at x; the callback
     makes it exact (gradient at y)."""
-    x, t = data(batches=5)
+    x, t = data(5)
     first, second = slice(0, 3 * N), slice(3 * N, 5 * N)
     for callbacks in ([], [ScheduleFreeEval()]):
         model, ref = make("adamw")
@@ -198,7 +176,7 @@ def test_a_resumed_fit_switches_back_to_y_inside_the_step():
 
 @pytest.mark.backends
 def test_the_callback_validates_at_x_and_trains_at_y():
-    x, t = data(batches=4)
+    x, t = data(4)
     model, ref = make("sgd")
     seen = []
 
@@ -221,7 +199,7 @@ def test_epoch_end_callbacks_see_x_and_early_stopping_restores_the_best_x():
     """EarlyStopping(restore_best_weights=True) keeps the weights it finds at epoch end:
     with the callback those are x (the weights validation scored), so the restored model
     evaluates to the best epoch's val_loss exactly."""
-    x, t = data(batches=4)
+    x, t = data(4)
     model, ref = make("adamw")
     # validation targets part-way between the initial model and the training targets:
     # val_loss falls while the weights approach them, then rises (best: epoch 4 of 12)
@@ -267,7 +245,7 @@ def test_a_variable_without_gradient_stays_put():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((D,)), WithSpare()])
     model.compile(ScheduleFreeAdamW(0.05), "mse")
-    x, t = data(batches=3)
+    x, t = data(3)
     model.fit(x, t, batch_size=N, shuffle=False, verbose=0)
     assert model.optimizer.averaged
     np.testing.assert_array_equal(np.asarray(model.layers[0].spare), np.ones(O))
@@ -279,7 +257,7 @@ def test_a_variable_without_gradient_stays_put():
 @pytest.mark.backends
 def test_eval_and_train_by_hand():
     model, ref = make("sgd_decay")
-    x, t = data(batches=2)
+    x, t = data(2)
     assert model.optimizer.eval() is False  # not built yet: nothing to move
     model.fit(x, t, batch_size=N, shuffle=False, verbose=0)
     assert model.optimizer.train() is True and not model.optimizer.averaged
@@ -312,7 +290,7 @@ def test_recompute_batchnorm_gives_the_mean_of_the_batch_statistics():
 @pytest.mark.backends
 def test_runs_with_a_schedule_and_gradient_accumulation():
     sched = lrsearch.schedules.WarmupStableDecay(0.05, 6, decay_steps=2, decay_shape="linear")
-    x, t = data(batches=6)
+    x, t = data(6)
     model = linear_model(ScheduleFreeSGD(sched, momentum=0.9, gradient_accumulation_steps=2))
     ref = Reference(weights(model), adam=False, lr=1.0, beta=0.9)
     model.fit(x, t, batch_size=N, shuffle=False, verbose=0)
@@ -328,7 +306,7 @@ def test_runs_with_a_schedule_and_gradient_accumulation():
 
 
 def test_the_range_test_reads_the_ramp_with_the_warmup_paused():
-    x, t = data(batches=6)
+    x, t = data(6)
     model = linear_model(ScheduleFreeSGD(1.0, momentum=0.9, warmup_steps=100))
     lrs = lr_sweep(1e-3, 0.3, 6)
     weights_before = weights(model)
@@ -422,7 +400,7 @@ def test_bad_arguments_are_refused_with_the_name_and_value():
 def test_matches_the_schedulefree_package():
     torch = pytest.importorskip("torch")
     schedulefree = pytest.importorskip("schedulefree")
-    x, t = data(batches=5)
+    x, t = data(5)
     for cls, ref_cls, kwargs, ref_kwargs in (
         (ScheduleFreeAdamW, schedulefree.AdamWScheduleFree,
          dict(learning_rate=0.05, warmup_steps=2, weight_decay=0.1, decay_all=True),
