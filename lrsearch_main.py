@@ -4,7 +4,7 @@
 TensorFlow (seconds), so that a model saved with them loads back after
 `import lrsearch`. `lrsearch --help`, `--version` and a mistyped command line need none
 of that, so this module imports the package with that step deferred (the package reads
-`_DEFER_KERAS`); `lrsearch.cli` imports the schedules and optimizers itself before a
+`_DEFER_KERAS`); `lrsearch.cli.main` imports the schedules and optimizers itself before a
 command touches Keras. It lives outside the package because importing anything inside
 runs the package's `__init__` first.
 """
@@ -36,9 +36,9 @@ def _import_package_light() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`lrsearch.cli.main`, with the package imported light; returns the exit status."""
+    """`lrsearch.cli.main.main`, with the package imported light; returns the exit status."""
     _import_package_light()
-    from lrsearch.cli import main as cli_main
+    from lrsearch.cli.main import main as cli_main
 
     return cli_main(argv)
 

@@ -8,18 +8,22 @@ them loads back with `keras.saving`; the other public names load on first use. T
 command line alone defers them (see `_command_line_import`) so that `lrsearch --help`
 answers without loading TensorFlow.
 
-Layout (imports point down this list, never up): `formulas`, `analysis`, `space` (pure
-math); `errors`, `options`; `schedule_base`, `decay_schedules`, `schedules`, `schedule_free`, `prodigy`, `optimizers`, `spec`, `data`; `finder`,
-`sweeps`, `plots`; `preflight`, `trial`, `results`, `optuna_backend`, `kt_backend`,
-`storage`, `study`; `modelfile`, `datafiles`, `pipeline`, `report`; `cli`, `commands`.
+The subpackages follow the pipeline, each importing only those before it in this list
+(`tests/test_layers.py` is the one statement of that rule): `core` (errors, argument
+checks, defaults, file writes, progress), `viz` (plot data, drawing, notebook HTML),
+`schedules`, `optimizers`, `data` (the user's data, read as `fit` reads it), `export`
+(`ScheduleSpec`, schedule.json), `rangetest` (range test, curve analysis, sweeps, one
+stepper a backend), `study` (`tune`, its search space, trials, storage and backends),
+`run` (`auto`, budgets, evidence, model files, report), `cli`.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lrsearch.errors import (
+from lrsearch.core.version import __version__
+from lrsearch.core.errors import (
     ConfigError,
     CurveError,
     DataError,
@@ -30,26 +34,39 @@ from lrsearch.errors import (
     StorageError,
 )
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # what the lazy names are, for editors and type checkers
+    from lrsearch.export.spec import ScheduleSpec, load_schedule
+    from lrsearch.rangetest.analysis import LRSuggestion, suggest
+    from lrsearch.rangetest.finder import RangeTestResult, range_test
+    from lrsearch.rangetest.sweeps import SweepResult, sweep
+    from lrsearch.run.auto import AutoResult, auto
+    from lrsearch.run.quick import OneCycleFit, fit_one_cycle
+    from lrsearch.study.final_fit import FinalFit
+    from lrsearch.study.options import StudyOptions
+    from lrsearch.study.results import TuneResult
+    from lrsearch.study.tune import tune
 
 # public name -> module that defines it
 _LAZY = {
-    "suggest": "lrsearch.analysis",
-    "LRSuggestion": "lrsearch.analysis",
-    "range_test": "lrsearch.finder",
-    "RangeTestResult": "lrsearch.finder",
-    "sweep": "lrsearch.sweeps",
-    "SweepResult": "lrsearch.sweeps",
-    "ScheduleSpec": "lrsearch.spec",
-    "load_schedule": "lrsearch.spec",
-    "tune": "lrsearch.study",
-    "TuneResult": "lrsearch.study",
-    "auto": "lrsearch.pipeline",
-    "StudyOptions": "lrsearch.options",
-    "fit_one_cycle": "lrsearch.quick",
-    "OneCycleFit": "lrsearch.quick",
+    "suggest": "lrsearch.rangetest.analysis",
+    "LRSuggestion": "lrsearch.rangetest.analysis",
+    "range_test": "lrsearch.rangetest.finder",
+    "RangeTestResult": "lrsearch.rangetest.finder",
+    "sweep": "lrsearch.rangetest.sweeps",
+    "SweepResult": "lrsearch.rangetest.sweeps",
+    "ScheduleSpec": "lrsearch.export.spec",
+    "load_schedule": "lrsearch.export.spec",
+    "tune": "lrsearch.study.tune",
+    "TuneResult": "lrsearch.study.results",
+    "auto": "lrsearch.run.auto",
+    "AutoResult": "lrsearch.run.auto",
+    "FinalFit": "lrsearch.study.final_fit",
+    "StudyOptions": "lrsearch.study.options",
+    "fit_one_cycle": "lrsearch.run.quick",
+    "OneCycleFit": "lrsearch.run.quick",
 }
-_SUBMODULES = {"schedules", "optimizers", "analysis"}
+_SUBMODULES = {"schedules": "lrsearch.schedules", "optimizers": "lrsearch.optimizers",
+               "analysis": "lrsearch.rangetest.analysis"}
 
 __all__ = [
     "LRSearchError",
@@ -72,7 +89,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        return importlib.import_module(f"lrsearch.{name}")
+        return importlib.import_module(_SUBMODULES[name])
     raise AttributeError(f"module 'lrsearch' has no attribute {name!r}")
 
 
@@ -94,7 +111,7 @@ def _command_line_import() -> bool:
         return False
     argv = list(getattr(sys, "orig_argv", []))
     target = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
-    return target in ("lrsearch", "lrsearch.cli", "lrsearch.__main__")
+    return target in ("lrsearch", "lrsearch.__main__", "lrsearch.cli", "lrsearch.cli.__main__", "lrsearch.cli.main")
 
 
 if not _command_line_import():

@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-from lrsearch.analysis import LRSuggestion  # noqa: E402
-from lrsearch.finder import range_test  # noqa: E402
-from lrsearch.study import tune  # noqa: E402
+from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
+from lrsearch.rangetest.finder import range_test  # noqa: E402
+from lrsearch.study.tune import tune  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 CHANCE = float(np.log(10))  # the loss of a uniform guess over 10 classes

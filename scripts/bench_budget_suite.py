@@ -78,11 +78,11 @@ import bench_search_efficiency as bse  # noqa: E402
 import bench_suggestions as bs  # noqa: E402
 import fastai_anchor  # noqa: E402
 import lrsearch  # noqa: E402
-from lrsearch.analysis import LRSuggestion  # noqa: E402
-from lrsearch.errors import CurveError  # noqa: E402
+from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
+from lrsearch.core.errors import CurveError  # noqa: E402
 from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeEval, momentum_name, rebuild  # noqa: E402
 from lrsearch.schedules import OneCycle  # noqa: E402
-from lrsearch.study import tune  # noqa: E402
+from lrsearch.study.tune import tune  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 Ledger = bse.Ledger

@@ -1,6 +1,6 @@
 """Whether a short race can pick a long run's peak: one-cycle at three peaks, at several lengths.
 
-A short budget's race (`lrsearch.budget`) compares complete one-cycle schedules of one or
+A short budget's race (`lrsearch.study.budget`) compares complete one-cycle schedules of one or
 two epochs and trains the winner over many more. That only works when the best peak does
 not move with the run's length. For each setup of the equal-budget suite's fit half
 (`bench_budget_suite.CASES`): a range test as `auto` runs it (160 steps, per seed), then
@@ -32,7 +32,7 @@ import keras  # noqa: E402
 
 import bench_budget_suite as bbs  # noqa: E402
 import lrsearch  # noqa: E402
-from lrsearch.options import StudyOptions  # noqa: E402
+from lrsearch.study.options import StudyOptions  # noqa: E402
 from lrsearch.optimizers import rebuild  # noqa: E402
 from lrsearch.schedules import OneCycle  # noqa: E402
 

@@ -7,7 +7,7 @@ shaped by the optimizer's own warmup (which multiplies the ramp), by its averagi
 (`weight_lr_power`: a step's weight in `x` grows with the largest rate so far) and by
 the loss being taken at `y`, the interpolation between the average `x` and the base
 iterate `z`. The margin that turns the loss minimum into a rate (`min_loss_lr /
-margin`, `lrsearch.analysis.default_margin`) was fitted on AdamW, Adam, RMSprop and SGD
+margin`, `lrsearch.rangetest.analysis.default_margin`) was fitted on AdamW, Adam, RMSprop and SGD
 trained with one-cycle, not on Schedule-Free.
 
 On the setups of `bench_suggestions.py` (same data, models, batches and epochs; the
@@ -61,9 +61,9 @@ import numpy as np  # noqa: E402
 
 import lrsearch  # noqa: E402
 from bench_suggestions import SETUPS, Setup, optimizer, pretrain  # noqa: E402
-from lrsearch import finder  # noqa: E402
-from lrsearch.errors import CurveError  # noqa: E402
-from lrsearch.finder import RangeTestResult  # noqa: E402
+from lrsearch.rangetest import finder  # noqa: E402
+from lrsearch.core.errors import CurveError  # noqa: E402
+from lrsearch.rangetest.finder import RangeTestResult  # noqa: E402
 from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeSGD, recompute_batchnorm  # noqa: E402
 
 DEFAULT_RATE = 0.0025

@@ -68,9 +68,9 @@ import keras  # noqa: E402
 import optuna  # noqa: E402
 
 import lrsearch  # noqa: E402
-import lrsearch.pipeline  # noqa: E402
-from lrsearch.analysis import LRSuggestion  # noqa: E402
-from lrsearch.study import tune  # noqa: E402
+import lrsearch.run.auto  # noqa: E402
+from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
+from lrsearch.study.tune import tune  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 logging.getLogger("lrsearch").setLevel(logging.ERROR)
@@ -177,7 +177,7 @@ def arm_lrsearch(build, train, val, seed: int, args, out: Path, sweeps: bool) ->
         return result.tune
 
     # the first call runs the range test and sweeps; later calls reuse them and resume
-    guess = (1 + 6 * sweeps) * lrsearch.pipeline.DEFAULT_RANGE_STEPS / spe
+    guess = (1 + 6 * sweeps) * lrsearch.run.auto.DEFAULT_RANGE_STEPS / spe
     first = call(max(1, math.ceil((args.budget - guess) / args.epochs)))
     done = runs[0]
     steps = len(done.range_test.frame) + sum(len(s.frame) for s in done.sweeps.values())

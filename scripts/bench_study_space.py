@@ -7,10 +7,10 @@ budget of `--trials` trials x the setup's epochs, no pruning, metric `val_accura
 - `study`: `lrsearch.tune` with the bounds of a range test run with its defaults
   (`range_test(..., steps=None)`, the curve cached by `bench_suggestions`, seed `s` =
   that benchmark's seed `s`): what `auto` does without sweeps. Its space, first trial
-  and widening at an edge are lrsearch's own (`lrsearch.space`, `lrsearch.optuna_backend`);
+  and widening at an edge are lrsearch's own (`lrsearch.study.space`, `lrsearch.study.backends.optuna_study`);
 - `tpe`: a plain Optuna study (`TPESampler(seed=s)`, Optuna's defaults) over the same
   schedule families and parameters (`SearchSpace`) with every rate in `[1e-6, 10]`, the
-  trials trained by the same code (`lrsearch.trial.configure_model`);
+  trials trained by the same code (`lrsearch.study.trial.configure_model`);
 - the oracle: `bench_suggestions`' one-cycle grid (7 peaks half a decade apart, the
   setup's epochs, mean over `--oracle-seeds` initialisations), shared with that
   benchmark's cache.
@@ -51,10 +51,10 @@ import optuna  # noqa: E402
 
 import bench_suggestions as bs  # noqa: E402
 import lrsearch  # noqa: E402
-from lrsearch.data import prepare_data  # noqa: E402
-from lrsearch.errors import CurveError  # noqa: E402
-from lrsearch.space import OptunaSampler, SearchSpace  # noqa: E402
-from lrsearch.trial import clear_keras_session, configure_model  # noqa: E402
+from lrsearch.data.reader import prepare_data  # noqa: E402
+from lrsearch.core.errors import CurveError  # noqa: E402
+from lrsearch.study.space import OptunaSampler, SearchSpace  # noqa: E402
+from lrsearch.study.trial import clear_keras_session, configure_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDE = (1e-6, 10.0)

@@ -4,7 +4,7 @@ A bare fit builds a fresh model, traces its train step and trains the epochs. A 
 trial also samples its parameters, writes its schedules into the optimizer, evaluates
 them inside the train step, records every epoch in the SQLite storage and reports to the
 pruner; with `reuse=True` (the default) it trains one shared model, reset between
-trials, so only a study's first trial builds and traces (`lrsearch.reuse`); with
+trials, so only a study's first trial builds and traces (`lrsearch.study.reuse`); with
 `reuse=False` each trial builds, recompiles and retraces (the behaviour before).
 
     python scripts/bench_trial_overhead.py [--rounds 8] [--epochs 5] [--samples 1024]
@@ -38,10 +38,10 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-from lrsearch import optuna_backend  # noqa: E402
-from lrsearch.analysis import LRSuggestion  # noqa: E402
-from lrsearch.spec import ScheduleSpec  # noqa: E402
-from lrsearch.study import tune  # noqa: E402
+from lrsearch.study.backends import optuna_study as optuna_backend  # noqa: E402
+from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
+from lrsearch.export.spec import ScheduleSpec  # noqa: E402
+from lrsearch.study.tune import tune  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BOUNDS = LRSuggestion(base_lr=0.003, max_lr=0.3, steepest_lr=0.03, valley_lr=0.05,
@@ -93,14 +93,14 @@ def more_trials(train, val, epochs: int, batch_size: int, out: Path, name: str, 
     its bare fit meet the same machine load: (each trial's duration as Optuna records
     it, the bare fits, the call's wall time without them, the last trial's schedules)."""
     bares: list[float] = []
-    write_tables = optuna_backend._TablesWriter.__call__
+    write_tables = optuna_backend.TablesWriter.__call__
 
     def then_bare_fit(self, study, trial):
         write_tables(self, study, trial)
         bares.append(bare_fit(train, val, epochs, batch_size))
 
     called = time.perf_counter()
-    with mock.patch.object(optuna_backend._TablesWriter, "__call__", then_bare_fit):
+    with mock.patch.object(optuna_backend.TablesWriter, "__call__", then_bare_fit):
         result = tune(build_model, train, validation_data=val, suggestion=BOUNDS, epochs=epochs,
                       trials=trials, batch_size=batch_size, out_dir=out / name, study_name=name,
                       pruner="none", seed=0, reuse=reuse)

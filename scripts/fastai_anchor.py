@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from lrsearch.analysis import smooth_loss
+from lrsearch.rangetest.analysis import smooth_loss
 
 NUM_IT = 100
 """fastai's `lr_find(num_it=100)`."""

@@ -26,12 +26,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from lrsearch.analysis import LRSuggestion  # noqa: E402
-from lrsearch.finder import range_test  # noqa: E402
-from lrsearch.modelfile import make_builder  # noqa: E402
+from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
+from lrsearch.rangetest.finder import range_test  # noqa: E402
+from lrsearch.run.modelfile import make_builder  # noqa: E402
 from lrsearch.schedules import scale_lr  # noqa: E402
-from lrsearch.study import tune  # noqa: E402
-from lrsearch.sweeps import sweep  # noqa: E402
+from lrsearch.study.tune import tune  # noqa: E402
+from lrsearch.rangetest.sweeps import sweep  # noqa: E402
 
 GLOBAL_BATCH = 16
 

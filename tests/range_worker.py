@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lrsearch.finder import range_test  # noqa: E402
+from lrsearch.rangetest.finder import range_test  # noqa: E402
 
 
 def main(steps: int) -> None:

@@ -10,7 +10,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lrsearch.analysis import LRSuggestion  # noqa: E402
+from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
 
 # Bounds of the kind a range test finds for this model (SGD, momentum 0.9).
 SUGGESTION = LRSuggestion(

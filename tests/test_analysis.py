@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrsearch.analysis import MIN_POINTS, LRSuggestion, smooth_loss, suggest, trim_curve
-from lrsearch.errors import ConfigError, CurveError
+from lrsearch.rangetest.analysis import MIN_POINTS, LRSuggestion, smooth_loss, suggest, trim_curve
+from lrsearch.core.errors import ConfigError, CurveError
 
 
 def _piecewise(x):

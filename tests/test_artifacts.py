@@ -14,7 +14,7 @@ from pathlib import Path
 
 import optuna
 
-from lrsearch.artifacts import EVIDENCE, attach_evidence, attached
+from lrsearch.run.artifacts import EVIDENCE, attach_evidence, attached
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))

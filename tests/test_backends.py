@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lrsearch.errors import ConfigError, DataError
-from lrsearch.finder import lr_sweep, range_test
+from lrsearch.core.errors import ConfigError, DataError
+from lrsearch.rangetest.finder import lr_sweep, range_test
 
 HERE = Path(__file__).resolve().parent
 BACKEND = keras.backend.backend()

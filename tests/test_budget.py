@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lrsearch.budget import (
+from lrsearch.study.budget import (
     Budget,
     Rung,
     Spend,
@@ -17,7 +17,7 @@ from lrsearch.budget import (
     halving_rungs,
     plan_budget,
 )
-from lrsearch.errors import ConfigError
+from lrsearch.core.errors import ConfigError
 
 SWEEPS = {"momentum": 3, "weight_decay": 3}
 
@@ -134,8 +134,8 @@ def _fake_study(epochs_per_trial: int):
 
 
 def test_pruned_trials_leave_room_that_more_trials_fill():
-    from lrsearch.budgeted import BudgetedRun
-    from lrsearch.options import StudyOptions
+    from lrsearch.run.budgeted import BudgetedRun
+    from lrsearch.study.options import StudyOptions
 
     books = BudgetedRun(48, steps_per_epoch=45, options=StudyOptions(epochs=6), sweep_values={})
     assert books.start().startswith("budget 48 epochs of 45 steps: range test 160 steps (3.56), 7 trials x 6")
@@ -149,8 +149,8 @@ def test_pruned_trials_leave_room_that_more_trials_fill():
 
 
 def test_a_short_budget_is_decided_once_and_opens_with_the_race():
-    from lrsearch.budgeted import BudgetedRun
-    from lrsearch.options import StudyOptions
+    from lrsearch.run.budgeted import BudgetedRun
+    from lrsearch.study.options import StudyOptions
 
     books = BudgetedRun(20, steps_per_epoch=43, options=StudyOptions(epochs=5), sweep_values=SWEEPS)
     assert "a race of 4 trials x 1 epochs (4), final fit 12" in books.start()
@@ -170,8 +170,8 @@ def test_a_short_budget_is_decided_once_and_opens_with_the_race():
 
 
 def test_a_budget_in_seconds_is_planned_at_the_range_tests_speed():
-    from lrsearch.budgeted import BudgetedRun
-    from lrsearch.options import StudyOptions
+    from lrsearch.run.budgeted import BudgetedRun
+    from lrsearch.study.options import StudyOptions
 
     assert epochs_for_seconds(90, 0.01, 45) == pytest.approx(200)
     books = BudgetedRun("90s", steps_per_epoch=45, options=StudyOptions(epochs=10), sweep_values={})
@@ -190,7 +190,7 @@ MODEL = Path(__file__).resolve().parent / "cli_model.py"  # 320 samples: 10 step
 def test_budgeted_auto_keeps_to_its_budget_and_saves_the_final_model(tmp_path):
     import keras
 
-    from lrsearch.pipeline import auto
+    from lrsearch.run.auto import auto
 
     out = tmp_path / "run"
     # 14 epochs: final fit 2, range test 40 steps = 4; the sweeps (4 tests of >= 30 steps)
@@ -218,7 +218,7 @@ def test_budgeted_auto_keeps_to_its_budget_and_saves_the_final_model(tmp_path):
 
 
 def test_a_short_budget_races_the_opening_and_trains_the_winner(tmp_path):
-    from lrsearch.pipeline import auto
+    from lrsearch.run.auto import auto
 
     out = tmp_path / "run"
     # 14 epochs of 10 steps, trials of 4 asked: the 40-step range test costs 4, and 10 epochs
@@ -244,7 +244,7 @@ def test_a_short_budget_races_the_opening_and_trains_the_winner(tmp_path):
 
 
 def test_command_line_budget_errors_are_one_line(capsys, tmp_path):
-    from lrsearch.cli import main
+    from lrsearch.cli.main import main
 
     code = main(["auto", str(MODEL), "--budget", "ten", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 import lrsearch
-from lrsearch.cli import main
-from lrsearch.finder import RangeTestResult
+from lrsearch.cli.main import main
+from lrsearch.rangetest.finder import RangeTestResult
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = Path(__file__).resolve().parent / "cli_model.py"

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from lrsearch.cli import main
+from lrsearch.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,7 +172,7 @@ def test_unknown_storage_url(capsys, files, tmp_path):
 
 @pytest.mark.parametrize("name,message", [("unknown_version.json", "version"), ("not_json.json", "JSON")])
 def test_bad_schedule_files(capsys, files, name, message):
-    pytest.importorskip("lrsearch.spec")
+    pytest.importorskip("lrsearch.export.spec")
     code, _, err = run(capsys, "plot", files / name, "-o", files / "x.png")
     assert code == 1
     assert message in one_error_line(err)
@@ -191,7 +191,7 @@ def test_missing_curve_and_run_folder(capsys, tmp_path):
 
 
 def test_debug_shows_the_exception(files):
-    from lrsearch.errors import ModelFileError
+    from lrsearch.core.errors import ModelFileError
 
     with pytest.raises(ModelFileError):
         main(["--debug", "range-test", str(files / "no_build.py")])
@@ -282,7 +282,7 @@ def test_tune_whose_trials_all_fail_prints_no_schedule_path(capsys, tmp_path):
 
 
 def test_a_bad_label_reads_the_same_from_tensorflow_and_pytorch():
-    from lrsearch.errors import data_cause
+    from lrsearch.core.errors import data_cause
 
     tf_text = ("Graph execution error:\n\nDetected at node x defined at (most recent call last):\n"
                "Received a label value of 7 which is outside the valid range of [0, 3).  Label values: 0 7 1")

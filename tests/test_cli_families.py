@@ -8,9 +8,9 @@ import optuna
 import pandas as pd
 import pytest
 
-from lrsearch.cli import main
-from lrsearch.results import ATTR
-from lrsearch.spec import load_schedule
+from lrsearch.cli.main import main
+from lrsearch.study.results import ATTR
+from lrsearch.export.spec import load_schedule
 
 MODEL = Path(__file__).resolve().parent / "cli_model.py"
 

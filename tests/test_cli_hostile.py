@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lrsearch.cli import main
+from lrsearch.cli.main import main
 
 MODEL = Path(__file__).resolve().parent / "cli_model.py"
 TEXT = MODEL.read_text()
@@ -235,9 +235,9 @@ def test_load_data_returning_lists_of_numbers_is_read_as_arrays(files, tmp_path,
 
 
 def test_plot_of_a_schedule_of_1e12_steps_samples_it(files, tmp_path, capsys):
-    from lrsearch.plots import PLOT_POINTS, schedule_plot_data
+    from lrsearch.viz.plots import PLOT_POINTS, schedule_plot_data
     from lrsearch.schedules import OneCycle
-    from lrsearch.spec import ScheduleSpec
+    from lrsearch.export.spec import ScheduleSpec
 
     spec = ScheduleSpec(OneCycle(max_lr=0.1, total_steps=10**12), optimizer="SGD")
     spec.save(tmp_path / "long.json")
@@ -282,7 +282,7 @@ def test_quiet_silences_warnings(files, tmp_path, capsys):
 
 def test_ctrl_c_in_range_test_keeps_the_curve(files, tmp_path, capsys, monkeypatch):
     """The library keeps the curve on the KeyboardInterrupt; the CLI saves it and says so."""
-    import lrsearch.finder as finder
+    import lrsearch.rangetest.finder as finder
 
     real = finder._run
 

@@ -102,7 +102,7 @@ def test_auto_in_a_terminal_shows_bars_and_ends_with_the_summary(tmp_path):
     # the evidence is attached to the study, for `lrsearch dashboard --out`
     import optuna
 
-    from lrsearch.artifacts import attached
+    from lrsearch.run.artifacts import attached
 
     study = optuna.load_study(study_name="cli_model", storage=f"sqlite:///{out / 'study.db'}")
     assert sorted(m["filename"] for m in attached(study)) == ["range_test.csv", "range_test.png", "schedule.json"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lrsearch.cli import main
+from lrsearch.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("tensorflow", "keras", "optuna", "pandas", "matplotlib")
@@ -70,7 +70,7 @@ def test_python_m_lrsearch_help_imports_no_tensorflow():
                           text=True, cwd=ROOT, env=_env(), timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: lrsearch")
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "lrsearch.cli" in imported
+    assert "lrsearch.cli.main" in imported
     assert not {m for m in imported if m.split(".")[0] in HEAVY}
 
 

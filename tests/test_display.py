@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrsearch.analysis import LRSuggestion
-from lrsearch.display import cell
-from lrsearch.finder import RangeTestResult
-from lrsearch.results import TuneResult
+from lrsearch.rangetest.analysis import LRSuggestion
+from lrsearch.viz.notebook import cell
+from lrsearch.rangetest.finder import RangeTestResult
+from lrsearch.study.results import TuneResult
 from lrsearch.schedules import OneCycle
-from lrsearch.spec import ScheduleSpec
-from lrsearch.sweeps import SweepResult
+from lrsearch.export.spec import ScheduleSpec
+from lrsearch.rangetest.sweeps import SweepResult
 
 PNG = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
 
@@ -113,7 +113,7 @@ def test_tune_html_lists_trials_best_first_with_blanks():
 def test_one_cycle_fit_html_shows_the_last_epoch_the_schedule_and_the_curve():
     import keras
 
-    from lrsearch.quick import OneCycleFit
+    from lrsearch.run.quick import OneCycleFit
 
     history = keras.callbacks.History()
     history.history = {"loss": [0.9, 0.4321], "val_accuracy": [0.5, 0.875]}

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lrsearch import evidence
-from lrsearch.options import StudyOptions
+from lrsearch.run import evidence
+from lrsearch.study.options import StudyOptions
 
 MODEL = Path(__file__).resolve().parent / "cli_model.py"
 
@@ -104,8 +104,8 @@ def test_architecture_fingerprint_ignores_generated_names():
 @pytest.fixture()
 def run(tmp_path):
     """The range test `auto` runs, on a copy of the tiny model file in a fresh folder."""
-    from lrsearch.evidence import source_fingerprint
-    from lrsearch.pipeline import _range_test, resolve_source
+    from lrsearch.run.evidence import source_fingerprint
+    from lrsearch.run.auto import _range_test, resolve_source
 
     model = tmp_path / "model.py"
     shutil.copy(MODEL, model)
@@ -161,7 +161,7 @@ def test_fresh_starts_the_study_over(tmp_path, caplog):
     """reuse=False (--fresh): the range test is redone and the study's earlier trials are gone."""
     import optuna
 
-    from lrsearch.pipeline import auto
+    from lrsearch.run.auto import auto
 
     small = dict(epochs=1, trials=1, range_steps=20, min_lr=1e-4, pruner=None, verbose=0, sweeps=False,
                  report=False, study_name="s", out_dir=tmp_path)

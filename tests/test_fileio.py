@@ -7,7 +7,7 @@ import os
 import pandas as pd
 import pytest
 
-from lrsearch.fileio import atomic_write, write_csv, write_text
+from lrsearch.core.fileio import atomic_write, write_csv, write_text
 
 
 class _BrokenFrame:
@@ -52,8 +52,8 @@ def test_interrupt_during_write_keeps_old_file(tmp_path):
 
 def test_range_test_save_keeps_old_curve(tmp_path, monkeypatch):
     """A range test's save keeps the old curve when the CSV write fails midway."""
-    from lrsearch.analysis import smooth_loss
-    from lrsearch.finder import RangeTestResult
+    from lrsearch.rangetest.analysis import smooth_loss
+    from lrsearch.rangetest.finder import RangeTestResult
 
     lrs = [10 ** (-6 + 5 * i / 39) for i in range(40)]
     loss = [2.0 - 0.02 * i for i in range(40)]
@@ -79,8 +79,8 @@ def test_range_test_save_keeps_old_curve(tmp_path, monkeypatch):
 
 
 def test_writable_folder_refuses_files_and_paths_under_files(tmp_path):
-    from lrsearch.errors import ConfigError
-    from lrsearch.fileio import writable_folder
+    from lrsearch.core.errors import ConfigError
+    from lrsearch.core.fileio import writable_folder
 
     (tmp_path / "f").write_text("x")
     with pytest.raises(ConfigError, match="is a file, not a folder; pass a folder path"):
@@ -94,8 +94,8 @@ def test_writable_folder_refuses_files_and_paths_under_files(tmp_path):
 
 
 def test_writable_folder_refuses_a_read_only_folder(tmp_path):
-    from lrsearch.errors import ConfigError
-    from lrsearch.fileio import writable_folder
+    from lrsearch.core.errors import ConfigError
+    from lrsearch.core.fileio import writable_folder
 
     if os.geteuid() == 0:
         pytest.skip("root writes into read-only folders")
@@ -114,8 +114,8 @@ def test_writable_folder_refuses_a_read_only_file_system(tmp_path, monkeypatch):
     import errno
     import tempfile
 
-    from lrsearch.errors import ConfigError
-    from lrsearch.fileio import writable_folder
+    from lrsearch.core.errors import ConfigError
+    from lrsearch.core.fileio import writable_folder
 
     def refuse(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
@@ -126,7 +126,7 @@ def test_writable_folder_refuses_a_read_only_file_system(tmp_path, monkeypatch):
 
 
 def test_atomic_write_refuses_a_folder_and_leaves_no_temp(tmp_path):
-    from lrsearch.errors import ConfigError
+    from lrsearch.core.errors import ConfigError
 
     (tmp_path / "out").mkdir()
     with pytest.raises(ConfigError, match="is a folder; pass the path of a file"):

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from lrsearch.data import as_dataset, steps_per_epoch, take_batches
-from lrsearch.errors import ConfigError, CurveError, DataError, DivergenceError
-from lrsearch.finder import RangeTestResult, lr_sweep, range_test
+from lrsearch.data.reader import as_dataset, steps_per_epoch, take_batches
+from lrsearch.core.errors import ConfigError, CurveError, DataError, DivergenceError
+from lrsearch.rangetest.finder import RangeTestResult, lr_sweep, range_test
 
 D = 3
 

@@ -8,13 +8,13 @@ import optuna
 import pytest
 from study_workload import SUGGESTION, build_model, digits
 
-from lrsearch.errors import ConfigError
-from lrsearch.halving import RungSpace
-from lrsearch.options import StudyOptions
-from lrsearch.results import RUNG, SPEC
-from lrsearch.space import SearchSpace
-from lrsearch.spec import ScheduleSpec
-from lrsearch.study import tune
+from lrsearch.core.errors import ConfigError
+from lrsearch.study.halving import RungSpace
+from lrsearch.study.options import StudyOptions
+from lrsearch.study.results import RUNG, SPEC
+from lrsearch.study.space import SearchSpace
+from lrsearch.export.spec import ScheduleSpec
+from lrsearch.study.tune import tune
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

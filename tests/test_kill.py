@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lrsearch import evidence
-from lrsearch.finder import RangeTestResult
+from lrsearch.run import evidence
+from lrsearch.rangetest.finder import RangeTestResult
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = Path(__file__).resolve().parent / "cli_model.py"

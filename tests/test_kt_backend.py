@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from study_workload import SUGGESTION, build_model, digits
 
-from lrsearch.spec import load_schedule
-from lrsearch.study import tune
+from lrsearch.export.spec import load_schedule
+from lrsearch.study.tune import tune
 
 
 @pytest.mark.backends

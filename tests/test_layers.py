@@ -1,7 +1,11 @@
-"""Imports point one way: math at the bottom, Keras pieces, studies, CLI on top.
+"""The one statement of lrsearch's layers: its subpackages in pipeline order, imports
+pointing one way.
 
-Checked statically from each module's import statements, so the test also covers
-modules that are expensive to import.
+A module of a package may import modules of packages before its own in `PACKAGES` and
+modules of its own package, never one of a later package (no upward or sideways
+import), and the modules inside a package import each other without a cycle. Imports
+inside functions count; imports under `if TYPE_CHECKING:` do not (they never run).
+Checked from the source, so modules that are expensive to import are covered too.
 """
 
 from __future__ import annotations
@@ -13,93 +17,116 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lrsearch"
 
-# layer of each module; a module may import lrsearch modules of its own layer or below.
-LAYERS = {
-    "__init__": 9,
-    "errors": 0,
-    "fileio": 0,
-    "defaults": 0,
-    "analysis": 0,
-    "display": 0,
-    "progress": 0,
-    "formulas": 0,
-    "budget": 0,
-    "schedule_base": 1,
-    "schedules": 1,
-    "decay_schedules": 1,
-    "optimizers": 1,
-    "schedule_free": 1,
-    "prodigy": 1,
-    "data": 1,
-    "batches": 1,
-    "datafiles": 1,
-    "evidence": 1,
-    "rangestep": 2,
-    "rangestep_jax": 2,
-    "rangestep_torch": 2,
-    "finder": 2,
-    "sweeps": 2,
-    "plots": 2,
-    "spec": 2,
-    "space": 3,
-    "study": 3,
-    "options": 3,
-    "preflight": 3,
-    "trial": 3,
-    "results": 3,
-    "quick": 3,
-    "optuna_backend": 3,
-    "halving": 3,
-    "reuse": 3,
-    "final_fit": 3,
-    "budgeted": 4,
-    "widening": 3,
-    "storage": 3,
-    "artifacts": 3,
-    "kt_backend": 3,
-    "modelfile": 4,
-    "report": 4,
-    "pipeline": 4,
-    "summary": 4,
-    "cli": 5,
-    "commands": 5,
-    "__main__": 5,
-}
-# modules in the bottom layer must stay importable without these
-HEAVY = {"keras", "tensorflow", "optuna", "keras_tuner", "matplotlib"}
+# bottom first; each may import only from those before it (and from itself)
+PACKAGES = ("core", "viz", "schedules", "optimizers", "data", "export", "rangetest", "study", "run", "cli")
+# the facade and `python -m lrsearch` sit above every package
+TOP = {"lrsearch", "lrsearch.__main__"}
+# modules that must stay importable without these (pure arithmetic and the bottom layer)
+HEAVY = {"keras", "tensorflow", "optuna", "keras_tuner", "matplotlib", "jax", "torch"}
+LIGHT = {"lrsearch.core", "lrsearch.schedules.formulas", "lrsearch.rangetest.analysis", "lrsearch.study.budget"}
 
 
-def _modules():
+def _modules() -> dict[str, Path]:
+    found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(PACKAGE).with_suffix("")
-        yield ".".join(rel.parts), path
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
 
 
-def _imports(path: Path) -> set[str]:
+MODULES = _modules()
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """Every module an import statement names, `TYPE_CHECKING` blocks left out; for
+    `from a import b` also `a.b` when that is a module."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            if node.module == "lrsearch":
-                names.update(f"lrsearch.{a.name}" for a in node.names)
+            modules = {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in MODULES}
+            names |= modules
+            if len(modules) < len(node.names):  # some names are attributes of node.module itself
+                names.add(node.module)
     return names
 
 
-def _layer(module: str) -> int:
-    top = module.split(".")[0]
-    if top not in LAYERS:
-        pytest.fail(f"module lrsearch.{module} has no layer: add it to LAYERS in {__file__}")
-    return LAYERS[top]
+def _package(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in PACKAGES else None
 
 
-@pytest.mark.parametrize("module,path", list(_modules()), ids=lambda v: str(v))
-def test_imports_point_down(module, path):
-    own = _layer(module)
-    for name in _imports(path):
-        parts = name.split(".")
-        if parts[0] == "lrsearch" and len(parts) > 1 and parts[1] in LAYERS:
-            assert LAYERS[parts[1]] <= own, f"lrsearch.{module} (layer {own}) imports {name}"
-        if own == 0:
-            assert parts[0] not in HEAVY, f"lrsearch.{module} is pure math but imports {name}"
+def test_every_module_belongs_to_a_package():
+    strays = [m for m in MODULES if m not in TOP and _package(m) is None]
+    assert not strays, f"modules outside the packages {PACKAGES}: {strays}; move them or name their package"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_down(module):
+    own = _package(module)
+    if own is None:
+        return  # the facade may import anything
+    rank = PACKAGES.index(own)
+    for name in _runtime_imports(MODULES[module]):
+        if not name.startswith("lrsearch"):
+            continue
+        target = _package(name)
+        assert name not in TOP, f"{module} imports the facade {name}; import the module that defines the name"
+        assert target is not None and PACKAGES.index(target) <= rank, (
+            f"{module} (package {own}) imports {name} (package {target}), which comes later in {PACKAGES}"
+        )
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_cycle_inside_a_package(package):
+    prefix = f"lrsearch.{package}"
+    inside = {m for m in MODULES if m == prefix or m.startswith(prefix + ".")}
+    packages = {m for m in inside if MODULES[m].name == "__init__.py"}
+    graph = {m: {n for n in _runtime_imports(MODULES[m]) if n in inside and n not in packages and n != m}
+             for m in inside - packages}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
+                pytest.fail(f"import cycle inside {prefix}: {' -> '.join(cycle)}")
+            if nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if any(m == p or m.startswith(p + ".") for p in LIGHT)))
+def test_light_modules_import_nothing_heavy(module):
+    heavy = {n for n in _runtime_imports(MODULES[module]) if n.split(".")[0] in HEAVY}
+    assert not heavy, f"{module} must stay importable without {sorted(heavy)}"
+
+
+def test_no_private_name_crosses_a_module():
+    crossing = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lrsearch"):
+                crossing += [f"{module} <- {node.module}.{a.name}" for a in node.names
+                             if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not crossing, f"private names imported from another module: {crossing}"
+
+
+def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
+    """The rule bites: a `core` module importing from `study` is reported."""
+    fake = tmp_path / "bad.py"
+    fake.write_text("def f():\n    from lrsearch.study.tune import tune\n")
+    monkeypatch.setitem(MODULES, "lrsearch.core.bad", fake)
+    with pytest.raises(AssertionError, match="comes later"):
+        test_imports_point_down("lrsearch.core.bad")

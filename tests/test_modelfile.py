@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from lrsearch.errors import DataError, DivergenceError, ModelFileError
-from lrsearch.modelfile import (
+from lrsearch.core.errors import DataError, DivergenceError, ModelFileError
+from lrsearch.run.modelfile import (
     check_data_fits,
     load_data_file,
     load_keras_model,

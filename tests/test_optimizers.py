@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lrsearch import optimizers as lo
-from lrsearch.errors import ConfigError
+from lrsearch.core.errors import ConfigError
 from lrsearch.schedules import CyclicLR, OneCycle, RampSustainDecay
 
 RNG = np.random.RandomState(0)

@@ -7,10 +7,10 @@ import json
 import pytest
 from study_workload import SUGGESTION, build_model, digits
 
-from lrsearch.errors import ConfigError
-from lrsearch.defaults import DEFAULT_BATCH_SIZE
-from lrsearch.options import StudyOptions, infer_direction
-from lrsearch.study import tune
+from lrsearch.core.errors import ConfigError
+from lrsearch.core.defaults import DEFAULT_BATCH_SIZE
+from lrsearch.study.options import StudyOptions, infer_direction
+from lrsearch.study.tune import tune
 
 
 def test_defaults_and_what_they_resolve_to():

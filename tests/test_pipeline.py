@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import lrsearch
-from lrsearch.errors import ConfigError, DataError
-from lrsearch.options import StudyOptions
-from lrsearch.pipeline import AutoResult, auto
+from lrsearch.core.errors import ConfigError, DataError
+from lrsearch.study.options import StudyOptions
+from lrsearch.run.auto import AutoResult, auto
 
 MODEL = Path(__file__).resolve().parent / "cli_model.py"
 SMALL = dict(epochs=1, trials=2, range_steps=40, min_lr=1e-4, max_lr=10.0, pruner=None, verbose=0,
@@ -94,8 +94,8 @@ def test_auto_refuses_bad_options_before_training(tmp_path):
 def test_sweeps_test_the_window_the_first_curve_spoke_about():
     """Sweeping every value over the whole first range spends most batches on decades
     where all curves are flat: here 97 steps per sweep test instead of 161."""
-    from lrsearch.finder import RangeTestResult
-    from lrsearch.pipeline import sweep_window
+    from lrsearch.rangetest.finder import RangeTestResult
+    from lrsearch.run.auto import sweep_window
 
     lr = np.geomspace(1e-6, 10.0, 161)
     x = np.log10(lr)
@@ -136,7 +136,7 @@ def test_same_seed_gives_the_same_range_test(tmp_path):
     """`seed` seeds the weights' initialization and dropout too: same seed, same curve."""
     from sklearn.datasets import load_digits
 
-    from lrsearch.pipeline import _prepare, _range_test
+    from lrsearch.run.auto import _prepare, _range_test
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")

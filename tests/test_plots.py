@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrsearch.finder import RangeTestResult
-from lrsearch.plots import (
+from lrsearch.rangetest.finder import RangeTestResult
+from lrsearch.viz.plots import (
     figure_to_base64,
     plot_range_test,
     range_test_plot_data,
@@ -16,8 +16,8 @@ from lrsearch.plots import (
     sweep_plot_data,
 )
 from lrsearch.schedules import CyclicLR
-from lrsearch.spec import ScheduleSpec
-from lrsearch.sweeps import SweepResult
+from lrsearch.export.spec import ScheduleSpec
+from lrsearch.rangetest.sweeps import SweepResult
 
 
 def curve(smooth: list[float], lr: list[float] | None = None, **meta) -> RangeTestResult:

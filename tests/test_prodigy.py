@@ -13,7 +13,7 @@ import pytest
 from linear_problem import N, data, grads, linear_model
 
 import lrsearch
-from lrsearch.errors import ConfigError
+from lrsearch.core.errors import ConfigError
 from lrsearch.optimizers import SCHEDULABLE, ProdigyAdam, momentum_can_follow_a_schedule, momentum_name
 
 

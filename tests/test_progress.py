@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lrsearch
-from lrsearch import progress
+from lrsearch.core import progress
 
 
 class Recorder(progress.Progress):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import lrsearch
-from lrsearch.errors import ConfigError
-from lrsearch.spec import ScheduleSpec
+from lrsearch.core.errors import ConfigError
+from lrsearch.export.spec import ScheduleSpec
 
 
 def _data(n=96, seed=0):

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrsearch.analysis import LRSuggestion
-from lrsearch.finder import RangeTestResult
-from lrsearch.report import MIN_TRIALS_FOR_IMPORTANCE, plot_file, write_report
-from lrsearch.study import tune
+from lrsearch.rangetest.analysis import LRSuggestion
+from lrsearch.rangetest.finder import RangeTestResult
+from lrsearch.run.report import MIN_TRIALS_FOR_IMPORTANCE, plot_file, write_report
+from lrsearch.study.tune import tune
 
 TRIALS = 4
 
@@ -142,7 +142,7 @@ def test_plot_file_knows_each_kind(run_dir, tmp_path):
     assert out.read_bytes().startswith(b"\x89PNG")
     out = plot_file(run_dir / "schedule.json", tmp_path / "s.png")
     assert out.read_bytes().startswith(b"\x89PNG")
-    from lrsearch.errors import DataError
+    from lrsearch.core.errors import DataError
 
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="neither a range-test CSV"):

@@ -1,4 +1,4 @@
-"""Trials on one shared model (`lrsearch.reuse`) train exactly as trials on fresh models
+"""Trials on one shared model (`lrsearch.study.reuse`) train exactly as trials on fresh models
 built under the same seed, without a retrace between trials."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import pytest
 from sklearn.datasets import load_digits
 
 from lrsearch import schedules
-from lrsearch.analysis import LRSuggestion
-from lrsearch.data import prepare_data
-from lrsearch.results import ATTR, HISTORY
-from lrsearch.reuse import TableSchedule, TrialModels
-from lrsearch.space import SearchSpace, TrialSetup
+from lrsearch.rangetest.analysis import LRSuggestion
+from lrsearch.data.reader import prepare_data
+from lrsearch.study.results import ATTR, HISTORY
+from lrsearch.study.reuse import TableSchedule, TrialModels
+from lrsearch.study.space import SearchSpace, TrialSetup
 from lrsearch.optimizers import rebuild
-from lrsearch.trial import EpochRecorder, compile_kwargs
+from lrsearch.study.trial import EpochRecorder, compile_kwargs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -209,7 +209,7 @@ def test_a_study_on_the_shared_model_equals_fresh_builds(tmp_path):
     """Through `tune`: four trials of one-cycle and CLR (the second pruned after one
     epoch) record the same history as fresh models built under the study's seed, the
     model is built once for all trials (plus the pre-flight probe) and traced once."""
-    from lrsearch.study import tune
+    from lrsearch.study.tune import tune
 
     train, val = _digits()
     builds = []
@@ -239,10 +239,10 @@ def test_a_study_on_the_shared_model_equals_fresh_builds(tmp_path):
 
 
 def test_reuse_option_is_a_bool():
-    from lrsearch.cli import build_parser
-    from lrsearch.commands import _options
-    from lrsearch.errors import ConfigError
-    from lrsearch.options import StudyOptions
+    from lrsearch.cli.main import build_parser
+    from lrsearch.cli.commands import _options
+    from lrsearch.core.errors import ConfigError
+    from lrsearch.study.options import StudyOptions
 
     assert StudyOptions().reuse is True
     for command in ("auto", "tune"):  # the command line's switch

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from lrsearch.errors import ConfigError
+from lrsearch.core.errors import ConfigError
 from lrsearch.schedules import (
     CyclicLR,
     CyclicMomentum,

@@ -52,11 +52,11 @@ import pytest
 import tensorflow as tf
 
 from lrsearch import optimizers as lo
-from lrsearch.analysis import LRSuggestion
-from lrsearch.errors import ConfigError, DataError
-from lrsearch.finder import lr_sweep, range_test
+from lrsearch.rangetest.analysis import LRSuggestion
+from lrsearch.core.errors import ConfigError, DataError
+from lrsearch.rangetest.finder import lr_sweep, range_test
 from lrsearch.schedules import OneCycle
-from lrsearch.study import clear_keras_session, tune
+from lrsearch.study.tune import clear_keras_session, tune
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

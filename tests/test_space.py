@@ -8,8 +8,8 @@ import random
 import optuna
 import pytest
 
-from lrsearch.errors import ConfigError
-from lrsearch.space import KerasTunerSampler, OptunaSampler, SearchSpace
+from lrsearch.core.errors import ConfigError
+from lrsearch.study.space import KerasTunerSampler, OptunaSampler, SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -230,7 +230,7 @@ def test_schedule_free_built_from_parameters_makes_its_optimizer():
     import keras
 
     from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeSGD, as_schedule_free
-    from lrsearch.spec import ScheduleSpec
+    from lrsearch.export.spec import ScheduleSpec
 
     space = _space(steps_per_epoch=10, epochs=6, weight_decay_candidates=(0.01,))  # 60 steps
     setup = space.build({"family": "schedule_free", "sf_lr": 0.004, "sf_warmup_fraction": 0.1, "sf_beta": 0.95,
@@ -250,7 +250,7 @@ def test_schedule_free_built_from_parameters_makes_its_optimizer():
 
 
 def _suggestion(problems=()):
-    from lrsearch.analysis import LRSuggestion
+    from lrsearch.rangetest.analysis import LRSuggestion
 
     return LRSuggestion(base_lr=1e-3, max_lr=0.03, steepest_lr=0.01, valley_lr=0.005,
                         min_loss_lr=0.2, problems=problems,

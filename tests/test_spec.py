@@ -12,7 +12,7 @@ import pytest
 
 import lrsearch
 from lrsearch import optimizers as lo
-from lrsearch.errors import ConfigError, ScheduleFormatError
+from lrsearch.core.errors import ConfigError, ScheduleFormatError
 from lrsearch.schedules import (
     CyclicLR,
     LinearWarmup,
@@ -21,7 +21,7 @@ from lrsearch.schedules import (
     WarmupCosine,
     WarmupStableDecay,
 )
-from lrsearch.spec import FORMAT, VERSION, ScheduleSpec, load_schedule, plot_schedule
+from lrsearch.export.spec import FORMAT, VERSION, ScheduleSpec, load_schedule, plot_schedule
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from lrsearch.errors import StorageError
-from lrsearch.storage import default_storage_url, open_storage, storage_url, study_names
-from lrsearch.study import load_result
+from lrsearch.core.errors import StorageError
+from lrsearch.study.storage import default_storage_url, open_storage, storage_url, study_names
+from lrsearch.study.tune import load_result
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

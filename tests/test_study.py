@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from study_workload import SUGGESTION, build_model, digits
 
-from lrsearch.analysis import LRSuggestion
-from lrsearch.errors import ConfigError, DataError
-from lrsearch.spec import load_schedule
-from lrsearch.study import infer_direction, load_result, make_pruner, smoothed_loss, tune
+from lrsearch.rangetest.analysis import LRSuggestion
+from lrsearch.core.errors import ConfigError, DataError
+from lrsearch.export.spec import load_schedule
+from lrsearch.study.tune import infer_direction, load_result, make_pruner, smoothed_loss, tune
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -13,11 +13,11 @@ from study_workload import SUGGESTION, build_model, digits
 
 from lrsearch import optimizers as lr_optimizers
 from lrsearch import schedules
-from lrsearch.errors import ConfigError
-from lrsearch.results import SPEC
-from lrsearch.schedule_free import ScheduleFreeSGD
-from lrsearch.spec import ScheduleSpec
-from lrsearch.study import tune
+from lrsearch.core.errors import ConfigError
+from lrsearch.study.results import SPEC
+from lrsearch.optimizers import ScheduleFreeSGD
+from lrsearch.export.spec import ScheduleSpec
+from lrsearch.study.tune import tune
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import lrsearch
-from lrsearch.results import TuneResult
-from lrsearch.summary import describe_schedule, summary_lines
+from lrsearch.study.results import TuneResult
+from lrsearch.run.summary import describe_schedule, summary_lines
 
 
 def _one_cycle(provenance: dict) -> lrsearch.ScheduleSpec:

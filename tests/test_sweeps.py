@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrsearch.errors import ConfigError
-from lrsearch.finder import RangeTestResult, lr_sweep
-from lrsearch.sweeps import SweepResult, sweep
+from lrsearch.core.errors import ConfigError
+from lrsearch.rangetest.finder import RangeTestResult, lr_sweep
+from lrsearch.rangetest.sweeps import SweepResult, sweep
 
 D = 3
 

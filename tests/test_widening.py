@@ -9,10 +9,10 @@ import numpy as np
 import optuna
 import pytest
 
-from lrsearch.analysis import LRSuggestion
-from lrsearch.space import OptunaSampler, SearchSpace
-from lrsearch.study import tune
-from lrsearch.widening import STEP, RangeAwareTPESampler, edge_widening
+from lrsearch.rangetest.analysis import LRSuggestion
+from lrsearch.study.space import OptunaSampler, SearchSpace
+from lrsearch.study.tune import tune
+from lrsearch.study.widening import STEP, RangeAwareTPESampler, edge_widening
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -122,7 +122,7 @@ def test_a_study_whose_best_peak_lies_above_its_range_widens_and_samples_beyond(
     x, y = _regression()
     s = LRSuggestion(base_lr=1e-3, max_lr=1e-2, steepest_lr=3e-3, valley_lr=3e-3,
                      min_loss_lr=1e-2)
-    with caplog.at_level("INFO", logger="lrsearch.optuna_backend"):
+    with caplog.at_level("INFO", logger="lrsearch.study.backends.optuna_study"):
         result = tune(_linear, (x, y), validation_data=(x, y), suggestion=s, epochs=3,
                       trials=8, families=("one_cycle",), pruner="none", seed=0,
                       batch_size=32, out_dir=tmp_path / "s", study_name="s")

@@ -1,0 +1,459 @@
+"""The chosen schedule as a versioned JSON file, and the way back to a Keras optimizer.
+
+A `ScheduleSpec` holds everything a training script needs to reproduce a run's
+optimization: the learning-rate schedule, the momentum (or `beta_1`) and weight-decay
+schedules or values, the optimizer class and its other arguments, the run's length, and
+where the choice came from (range-test bounds, study, trial, metric, value):
+
+```python
+spec = lrsearch.load_schedule("schedule.json")
+model.compile(optimizer=spec.build_optimizer(), loss="sparse_categorical_crossentropy")
+model.fit(x, y, batch_size=..., epochs=spec.epochs)
+```
+
+Schedules are written with Keras' own serialization (`class_name` + `config`, the
+constructor arguments), so any registered schedule round-trips, and save -> load ->
+build gives the same values step for step. The format is described in the README.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from lrsearch.core.version import __version__
+from lrsearch import schedules as _schedules  # noqa: F401  (registered, so saved schedules load)
+from lrsearch.core.errors import ConfigError, ScheduleFormatError
+from lrsearch.core.fileio import write_text
+from lrsearch.optimizers.base import unwrap
+from lrsearch.optimizers.registry import SCHEDULABLE, momentum_attribute, schedulable_class
+from lrsearch.schedules.base import LearningRateSchedule
+
+__all__ = ["FORMAT", "VERSION", "ScheduleSpec", "load_schedule", "plot_schedule"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "lrsearch.schedule"
+VERSION = 1
+FIELDS = (
+    "format",
+    "version",
+    "schedule",
+    "momentum",
+    "weight_decay",
+    "optimizer",
+    "steps_per_epoch",
+    "epochs",
+    "provenance",
+)
+_OWN_KEYS = ("learning_rate", "name")  # never part of `optimizer_config`
+
+
+def _encode(value: Any) -> Any:
+    """A schedule as Keras' serialized dict, a number as a float, None as None."""
+    if value is None:
+        return None
+    if isinstance(value, LearningRateSchedule):
+        return keras.saving.serialize_keras_object(value)
+    return float(value)
+
+
+def _decode(value: Any, field: str) -> Any:
+    if value is None or isinstance(value, LearningRateSchedule):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            decoded = keras.saving.deserialize_keras_object(dict(value))
+        except Exception as exc:  # Keras raises TypeError/ValueError/KeyError
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ScheduleFormatError(
+                f"field `{field}` is not a schedule Keras can rebuild ({reason}); "
+                "check its class_name and config"
+            ) from None
+        if not isinstance(decoded, LearningRateSchedule):
+            raise ScheduleFormatError(
+                f"field `{field}` holds a {type(decoded).__name__}, not a learning-rate schedule"
+            )
+        return decoded
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScheduleFormatError(f"field `{field}` must be a number, a schedule or null; got {value!r}")
+    return float(value)
+
+
+def _whole(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or value != int(value) or value < 1:
+        raise ConfigError(f"Argument `{name}` must be a whole number > 0 or None. Received: {name}={value!r}")
+    return int(value)
+
+
+class ScheduleSpec:
+    """An optimizer's learning-rate, momentum and weight-decay schedules, as saved to JSON.
+
+    ```python
+    sched = lrsearch.schedules.OneCycle(max_lr=0.05, total_steps=10 * 34)
+    spec = ScheduleSpec(sched, optimizer="SGD", optimizer_config={"nesterov": True},
+                        momentum=sched.momentum_schedule(), weight_decay=5e-4,
+                        steps_per_epoch=34, epochs=10,
+                        provenance={"study": "digits", "trial": 7, "metric": "val_loss", "value": 0.21})
+    spec.save("schedule.json")
+    ```
+
+    Args:
+        schedule: a `LearningRateSchedule` or a constant rate (float > 0).
+        optimizer: a class name among `lrsearch.optimizers.SCHEDULABLE` (`"SGD"`, `"Adam"`,
+            `"AdamW"`, `"RMSprop"`, `"ScheduleFreeAdamW"`, `"ScheduleFreeSGD"`), or an
+            optimizer instance whose class and settings are taken.
+        optimizer_config: the optimizer's other constructor arguments (`nesterov`,
+            `clipnorm`, `beta_2`, ...); `learning_rate` and `name` are ignored, and a
+            `momentum`/`beta_1`/`weight_decay` there counts when the arguments below are None.
+        momentum: momentum (`beta_1` for Adam-family optimizers): a schedule, a float,
+            or None for the optimizer's default. For a Schedule-Free optimizer it is the
+            interpolation weight (`beta_1` or `momentum`), a float.
+        weight_decay: a schedule, a float, or None for the optimizer's default.
+        steps_per_epoch: optimizer steps per epoch, used for tables, plots and `epochs`;
+            with gradient accumulation over k batches, updates per epoch (batches / k),
+            the count lrsearch optimizers feed their schedules.
+        epochs: the run's length in epochs.
+        provenance: any JSON-serializable dict (range-test bounds, study, trial, ...).
+
+    Raises:
+        ConfigError: an unknown optimizer, a bad value, or something not JSON-serializable.
+    """
+
+    def __init__(
+        self,
+        schedule: LearningRateSchedule | float,
+        optimizer: str | keras.optimizers.Optimizer = "SGD",
+        optimizer_config: Mapping[str, Any] | None = None,
+        momentum: LearningRateSchedule | float | None = None,
+        weight_decay: LearningRateSchedule | float | None = None,
+        steps_per_epoch: int | None = None,
+        epochs: int | None = None,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> None:
+        if isinstance(schedule, bool) or not isinstance(schedule, (LearningRateSchedule, int, float)):
+            raise ConfigError(
+                f"Argument `schedule` must be a LearningRateSchedule or a float. Received: schedule={schedule!r}"
+            )
+        if not isinstance(schedule, LearningRateSchedule) and not (float(schedule) > 0 and math.isfinite(schedule)):
+            raise ConfigError(f"Argument `schedule` must be > 0. Received: schedule={schedule!r}")
+        config: dict[str, Any] = {}
+        if isinstance(optimizer, str):
+            names = {name.lower(): name for name in SCHEDULABLE}
+            if optimizer.lower() not in names:
+                raise ConfigError(
+                    f"Argument `optimizer` must be one of {', '.join(SCHEDULABLE)}. Received: optimizer={optimizer!r}"
+                )
+            optimizer = names[optimizer.lower()]
+        else:
+            inner = unwrap(optimizer)
+            cls = schedulable_class(inner)  # ConfigError for classes it cannot schedule
+            config = inner.get_config()
+            optimizer = next(
+                (n for n, c in SCHEDULABLE.items() if c is cls),
+                next(n for n, c in SCHEDULABLE.items() if issubclass(cls, c)),
+            )
+        config.update(optimizer_config or {})
+        for key in _OWN_KEYS:
+            config.pop(key, None)
+        self.optimizer = optimizer
+        self.schedule = schedule if isinstance(schedule, LearningRateSchedule) else float(schedule)
+        mname = self.momentum_name
+        other = "momentum" if mname == "beta_1" else "beta_1"
+        if other in config:
+            raise ConfigError(
+                f"Argument `optimizer_config` has `{other}`, which {optimizer} does not take; use `{mname}`"
+            )
+        if momentum is None:
+            momentum = config.pop(mname, None)
+        else:
+            config.pop(mname, None)
+        if weight_decay is None:
+            weight_decay = config.pop("weight_decay", None)
+        else:
+            config.pop("weight_decay", None)
+        self.momentum = self._checked("momentum", momentum)
+        self.weight_decay = self._checked("weight_decay", weight_decay)
+        self.optimizer_config = config
+        self.steps_per_epoch = _whole("steps_per_epoch", steps_per_epoch)
+        self.epochs = _whole("epochs", epochs)
+        self.provenance = dict(provenance or {})
+        for name, value in (("optimizer_config", self.optimizer_config), ("provenance", self.provenance)):
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"Argument `{name}` must be JSON-serializable: {exc}") from None
+        self.build_optimizer()  # refuse now what would fail later
+
+    @staticmethod
+    def _checked(name: str, value: Any) -> Any:
+        try:
+            return _decode(value, name)
+        except ScheduleFormatError as exc:
+            raise ConfigError(str(exc).replace("field", "Argument", 1)) from None
+
+    @property
+    def momentum_name(self) -> str:
+        """`"beta_1"` for Adam-family optimizers, else `"momentum"`."""
+        return momentum_attribute(SCHEDULABLE[self.optimizer])
+
+    @property
+    def total_steps(self) -> int | None:
+        """Steps of the whole run: `steps_per_epoch * epochs`, else the schedule's own."""
+        if self.steps_per_epoch and self.epochs:
+            return self.steps_per_epoch * self.epochs
+        total = getattr(self.schedule, "total_steps", None)
+        warmup = getattr(self.schedule, "warmup_steps", 0) if total is None else 0
+        inner = getattr(self.schedule, "schedule_or_lr", None)
+        if total is None and inner is not None:
+            total = getattr(inner, "total_steps", None)
+            total = None if total is None else total + warmup
+        return int(total) if total is not None else None
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document, fields in the order they are written."""
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "schedule": _encode(self.schedule),
+            "momentum": _encode(self.momentum),
+            "weight_decay": _encode(self.weight_decay),
+            "optimizer": {"class_name": self.optimizer, "config": dict(self.optimizer_config)},
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.epochs,
+            "provenance": dict(self.provenance),
+            "lrsearch_version": __version__,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ScheduleSpec:
+        """Read a document written by `to_dict()`.
+
+        Raises:
+            ScheduleFormatError: another format, an unknown version, a missing or
+                malformed field; the message names it.
+        """
+        if not isinstance(data, Mapping):
+            raise ScheduleFormatError(
+                f"an lrsearch schedule is a JSON object, got {type(data).__name__}; "
+                "write it with ScheduleSpec.save"
+            )
+        if data.get("format") != FORMAT:
+            raise ScheduleFormatError(
+                f"not an lrsearch schedule: format is {data.get('format')!r}, expected {FORMAT!r}"
+            )
+        version = data.get("version")
+        if version != VERSION:
+            hint = "upgrade lrsearch" if isinstance(version, int) and version > VERSION else "re-export it"
+            raise ScheduleFormatError(
+                f"schedule file version {version!r} is not supported (this lrsearch reads version {VERSION}); {hint}"
+            )
+        missing = [f for f in FIELDS if f not in data]
+        if missing:
+            raise ScheduleFormatError(
+                f"schedule file misses field{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(f'`{m}`' for m in missing)}; re-export it"
+            )
+        unknown = sorted(set(data) - set(FIELDS) - {"lrsearch_version"})
+        if unknown:
+            log.warning("ignoring unknown fields in schedule file: %s", ", ".join(unknown))
+        optimizer = data["optimizer"]
+        if not isinstance(optimizer, Mapping) or "class_name" not in optimizer:
+            raise ScheduleFormatError("field `optimizer` must be an object with `class_name` and `config`")
+        if optimizer["class_name"] not in SCHEDULABLE:
+            raise ScheduleFormatError(
+                f"field `optimizer`: unknown class {optimizer['class_name']!r}; "
+                f"expected one of {', '.join(SCHEDULABLE)}"
+            )
+        config = optimizer.get("config") or {}
+        if not isinstance(config, Mapping):
+            raise ScheduleFormatError("field `optimizer.config` must be an object")
+        schedule = _decode(data["schedule"], "schedule")
+        if schedule is None:
+            raise ScheduleFormatError("field `schedule` is null; it must be a schedule or a rate")
+        provenance = data["provenance"]
+        if provenance is not None and not isinstance(provenance, Mapping):
+            raise ScheduleFormatError("field `provenance` must be an object or null")
+        try:
+            return cls(
+                schedule,
+                optimizer=optimizer["class_name"],
+                optimizer_config=dict(config),
+                momentum=_decode(data["momentum"], "momentum"),
+                weight_decay=_decode(data["weight_decay"], "weight_decay"),
+                steps_per_epoch=data["steps_per_epoch"],
+                epochs=data["epochs"],
+                provenance=provenance,
+            )
+        except ConfigError as exc:
+            raise ScheduleFormatError(f"invalid schedule file: {exc}") from None
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the JSON file (atomically: a reader never sees half a file)."""
+        return write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    # ------------------------------------------------------------------ build
+    def build_schedule(self) -> LearningRateSchedule | float:
+        """A fresh copy of the learning-rate schedule (or the constant rate)."""
+        return _decode(_encode(self.schedule), "schedule")
+
+    def build_optimizer(self) -> keras.optimizers.Optimizer:
+        """A fresh, unbuilt lrsearch optimizer with the rate, momentum and decay schedules."""
+        kwargs = dict(self.optimizer_config)
+        kwargs["learning_rate"] = self.build_schedule()
+        if self.momentum is not None:
+            kwargs[self.momentum_name] = _decode(_encode(self.momentum), "momentum")
+        if self.weight_decay is not None:
+            kwargs["weight_decay"] = _decode(_encode(self.weight_decay), "weight_decay")
+        try:
+            return SCHEDULABLE[self.optimizer](**kwargs)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"cannot build {self.optimizer} from this schedule: {exc}") from None
+
+    # ------------------------------------------------------------------ inspect
+    def table(self, steps: int | None = None, points: int | None = None) -> pd.DataFrame:
+        """Step by step values over the run: `step, epoch, lr, momentum, weight_decay`.
+
+        `lr` is the rate the optimizer uses: for a Schedule-Free optimizer, the schedule
+        times its warmup. `steps` defaults to `steps_per_epoch * epochs`, else the schedule's own length.
+        Each schedule is evaluated once over the whole array of steps. A momentum or
+        weight decay left to the optimizer shows its default (no weight decay: 0).
+        `points` samples at most that many steps, evenly, first and last included (a plot
+        of a long run needs no more than its width in pixels).
+
+        Raises:
+            ConfigError: no `steps` given and none known, or more steps than fit in memory
+                without `points`.
+        """
+        steps = self.total_steps if steps is None else _whole("steps", steps)
+        if steps is None:
+            raise ConfigError(
+                "Argument `steps` is needed: the spec has no steps_per_epoch * epochs and the schedule no length"
+            )
+        if points is not None and steps > _whole("points", points):
+            index = np.unique(np.linspace(0, steps - 1, points).round().astype(np.int64))
+        elif steps > MAX_TABLE_STEPS:
+            raise ConfigError(
+                f"a table of {steps} steps does not fit in memory (at most {MAX_TABLE_STEPS}); "
+                "pass points= to sample it"
+            )
+        else:
+            index = np.arange(steps, dtype=np.int64)
+        optimizer = self.build_optimizer()
+        frame = pd.DataFrame({"step": index})
+        if self.steps_per_epoch:
+            frame["epoch"] = index // self.steps_per_epoch
+        frame["lr"] = _evaluate(self.schedule, index)
+        warmup = getattr(optimizer, "warmup_factor", None)  # a Schedule-Free optimizer's own warmup
+        if warmup is not None:
+            frame["lr"] *= warmup(index)
+        frame["momentum"] = _evaluate(getattr(optimizer, self.momentum_name), index)
+        frame["weight_decay"] = _evaluate(optimizer.weight_decay or 0.0, index)
+        return frame
+
+    def plot(self, ax: Any = None, steps: int | None = None) -> Any:
+        """Plot the rate and the momentum over the steps, epochs marked; returns the figure."""
+        return plot_schedule(self, ax=ax, steps=steps)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ScheduleSpec):
+            return NotImplemented
+        mine, theirs = self.to_dict(), other.to_dict()
+        return json.dumps(mine, sort_keys=True) == json.dumps(theirs, sort_keys=True)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        sched = self.schedule if isinstance(self.schedule, float) else type(self.schedule).__name__
+        return (
+            f"ScheduleSpec({sched}, optimizer={self.optimizer!r}, momentum={self.momentum!r}, "
+            f"weight_decay={self.weight_decay!r}, steps_per_epoch={self.steps_per_epoch}, epochs={self.epochs})"
+        )
+
+    def _repr_html_(self) -> str:
+        from lrsearch.viz.notebook import schedule_html  # notebook display
+        from lrsearch.viz.plots import png_tag
+        return schedule_html(self, png_tag(self.plot))
+
+
+MAX_TABLE_STEPS = 50_000_000
+"""The most rows `ScheduleSpec.table` makes without `points` (five float columns each)."""
+
+
+def _evaluate(value: Any, steps: np.ndarray) -> np.ndarray:
+    """A schedule over all `steps` in one call (one per step if it cannot broadcast)."""
+    if not isinstance(value, LearningRateSchedule):
+        return np.full(steps.shape, float(value))
+    try:
+        out = np.asarray(value(steps), dtype=np.float64)
+        if out.shape == steps.shape:
+            return out
+    except Exception:  # a schedule written for scalar steps only (e.g. with ops.cond)
+        pass
+    return np.array([float(value(int(s))) for s in steps])
+
+
+def load_schedule(path: str | os.PathLike[str]) -> ScheduleSpec:
+    """Read a schedule file written by `ScheduleSpec.save`.
+
+    Raises:
+        ScheduleFormatError: the file is missing, not JSON, of another format or version,
+            or misses a field; the message names the file and the problem.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScheduleFormatError(f"{path}: no such schedule file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScheduleFormatError(f"{path}: cannot read the schedule file ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScheduleFormatError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    try:
+        return ScheduleSpec.from_dict(data)
+    except ScheduleFormatError as exc:
+        raise ScheduleFormatError(f"{path}: {exc}") from None
+
+
+def plot_schedule(
+    spec_or_schedule: ScheduleSpec | LearningRateSchedule,
+    ax: Any = None,
+    steps: int | None = None,
+) -> Any:
+    """Plot a schedule: the rate (left axis) and the momentum (right axis) over the steps,
+    with a faint line at each epoch boundary when steps per epoch are known.
+
+    Args:
+        spec_or_schedule: a `ScheduleSpec`, or a bare schedule (with `steps`, or one that
+            knows its length).
+        ax: matplotlib axes to draw on; a new figure when None (pyplot is not used).
+        steps: how many steps to show (default: the whole run).
+
+    Returns:
+        The matplotlib figure.
+    """
+    spec = spec_or_schedule
+    if not isinstance(spec, ScheduleSpec):
+        momentum = getattr(spec, "momentum_schedule", lambda: None)()
+        spec = ScheduleSpec(spec, momentum=momentum)
+    from lrsearch.viz.plots import plot_schedule as draw
+
+    return draw(spec, ax=ax, steps=steps)

@@ -1,0 +1,53 @@
+"""Keras optimizers whose momentum (or `beta_1`) and weight decay can follow a schedule.
+
+In Keras 3 an optimizer's `momentum`, `beta_1` and `weight_decay` are Python floats read
+when the train step is traced, so a callback that sets them between batches does nothing.
+lrsearch's `SGD`, `Adam`, `AdamW` and `RMSprop` accept a schedule (or a float) for them,
+evaluated inside the compiled step; given floats they train exactly like Keras' own.
+Also here: Schedule-Free AdamW and SGD, Prodigy, and `rebuild`, the way from a user's
+optimizer to a schedulable one.
+
+Modules, each importing only those above it in this list: `base` (the shared mixin),
+`mirrors` (the four Keras mirrors), `schedule_free`, `prodigy`, `schedule_free_training`,
+`registry` (which classes exist, `rebuild`).
+"""
+
+from lrsearch.optimizers.mirrors import SGD, Adam, AdamW, RMSprop
+from lrsearch.optimizers.prodigy import ProdigyAdam
+from lrsearch.optimizers.registry import (
+    SCHEDULABLE,
+    momentum_attribute,
+    momentum_can_follow_a_schedule,
+    momentum_name,
+    rebuild,
+    schedulable_class,
+)
+from lrsearch.optimizers.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
+from lrsearch.optimizers.schedule_free_training import (
+    ScheduleFreeEval,
+    as_schedule_free,
+    is_schedule_free,
+    pause_warmup,
+    recompute_batchnorm,
+)
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "ProdigyAdam",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeEval",
+    "ScheduleFreeSGD",
+    "as_schedule_free",
+    "is_schedule_free",
+    "momentum_attribute",
+    "momentum_can_follow_a_schedule",
+    "momentum_name",
+    "pause_warmup",
+    "rebuild",
+    "recompute_batchnorm",
+    "schedulable_class",
+    "SCHEDULABLE",
+]

@@ -1,0 +1,140 @@
+"""What lrsearch's optimizers share: hyperparameters that may be schedules, evaluated on
+the real update count inside the compiled step, weight decay that skips biases and
+normalization parameters, and their (de)serialization.
+
+`Schedulable` is the mixin every lrsearch optimizer puts in front of its Keras base
+class; `hyper_arg` checks a momentum / weight-decay argument; `unwrap` looks through a
+`LossScaleOptimizer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+from keras import ops
+
+from lrsearch.core.errors import ConfigError
+
+__all__ = ["PACKAGE", "Schedulable", "hyper_arg", "is_schedule", "keras_class", "unwrap"]
+
+PACKAGE = "lrsearch"
+_Schedule = keras.optimizers.schedules.LearningRateSchedule
+_NO_DECAY_NAMES = {"bias", "gamma", "beta"}
+
+
+def keras_class(cls: type) -> type:
+    """The class `cls(...)` makes on this backend: PyTorch swaps in a fused subclass (one
+    `torch._foreach_*` update for all variables), TensorFlow and JAX keep `cls`. Built on
+    it, lrsearch's optimizers given floats train exactly like Keras' on every backend."""
+    return type(cls.__new__(cls))
+
+
+def is_schedule(value: Any) -> bool:
+    return isinstance(value, _Schedule)
+
+
+def hyper_arg(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    """A float in [0, 1] (momentum, beta_1) or >= 0 (weight decay), or a schedule."""
+    if isinstance(value, dict):
+        value = keras.saving.deserialize_keras_object(value)
+    if value is None and allow_none:
+        return None
+    if is_schedule(value):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise ConfigError(
+            f"Argument `{name}` must be a float or a LearningRateSchedule. Received: {name}={value!r}"
+        )
+    number = float(value)
+    if name == "weight_decay":
+        if not number >= 0:
+            raise ConfigError(f"Argument `{name}` must be >= 0. Received: {name}={value!r}")
+    elif not 0 <= number <= 1:
+        raise ConfigError(f"Argument `{name}` must be in [0, 1]. Received: {name}={value!r}")
+    return number
+
+
+def serialize_hyper(value: Any) -> Any:
+    return keras.saving.serialize_keras_object(value) if is_schedule(value) else value
+
+
+def _is_bias_or_norm(variable: Any) -> bool:
+    name = str(getattr(variable, "name", "")).split("/")[-1].split(":")[0]
+    return len(variable.shape) < 2 or name in _NO_DECAY_NAMES
+
+
+class Schedulable:
+    """What the four optimizers share: evaluation on the real update count, weight decay
+    that follows a schedule and skips biases, and (de)serialization of the schedules."""
+
+    _scheduled: tuple[str, ...] = ()  # hyperparameters that may be schedules, besides weight decay
+
+    def _value(self, value: Any, dtype: Any) -> Any:
+        """`value` at the current update (a schedule) or the constant, cast to `dtype`."""
+        if is_schedule(value):
+            return ops.cast(value(self.iterations), dtype)
+        return ops.cast(value, dtype)
+
+    def _get_current_learning_rate(self) -> Any:
+        # `self.iterations` is the real update count, also under gradient accumulation.
+        if is_schedule(self._learning_rate):
+            return self._learning_rate(self.iterations)
+        return super()._get_current_learning_rate()
+
+    def _use_weight_decay(self, variable: Any) -> bool:
+        if not super()._use_weight_decay(variable):
+            return False
+        return self.decay_all or not _is_bias_or_norm(variable)
+
+    @contextlib.contextmanager
+    def _swapped(self, name: str, value: Any) -> Iterator[None]:
+        """Let Keras' own code read `value` as `self.<name>` for the duration."""
+        saved = getattr(self, name)
+        object.__setattr__(self, name, value)
+        try:
+            yield
+        finally:
+            object.__setattr__(self, name, saved)
+
+    def _backend_update_step(self, grads: Any, trainable_variables: Any, learning_rate: Any) -> None:
+        if hasattr(self, "_parallel_update_step") and any(is_schedule(getattr(self, n)) for n in self._scheduled):
+            # PyTorch's fused update reads momentum / beta_1 as floats: update each
+            # variable with `update_step`, which evaluates the schedule
+            for gradient, variable in zip(grads, trainable_variables):
+                self.update_step(gradient, variable, learning_rate)
+            return None
+        return super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    def _apply_weight_decay(self, variables: Any) -> None:
+        if not is_schedule(self.weight_decay):
+            return super()._apply_weight_decay(variables)
+        # Keras' implementation (distribution-aware on TensorFlow, fused on PyTorch) with
+        # this step's value.
+        with self._swapped("weight_decay", self.weight_decay(self.iterations)):
+            return super()._apply_weight_decay(variables)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        for name in (*self._scheduled, "weight_decay"):
+            config[name] = serialize_hyper(getattr(self, name))
+        config["decay_all"] = self.decay_all
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: Any = None) -> Any:
+        config = dict(config)
+        for name in (*cls._scheduled, "weight_decay"):
+            if isinstance(config.get(name), dict):
+                config[name] = keras.saving.deserialize_keras_object(config[name], custom_objects=custom_objects)
+        return super().from_config(config, custom_objects=custom_objects)
+
+
+
+def unwrap(optimizer: Any) -> Any:
+    """The optimizer under a `LossScaleOptimizer` (or the optimizer itself)."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer
+    return optimizer

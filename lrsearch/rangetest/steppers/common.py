@@ -1,0 +1,119 @@
+"""What every backend's range-test step shares: the snapshot that puts every variable
+back, the rate read from a table by the optimizer's own counter, the batch's loss, and
+building the model as `fit` would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from lrsearch.core.errors import ConfigError, DataError, first_line
+
+__all__ = ["IterationRamp", "Snapshot", "backend_rng_state", "batch_loss", "build_like_fit", "replicas",
+           "set_backend_rng_state"]
+
+
+class Snapshot:
+    """Values of a model's, its metrics' and its optimizer's variables, to put back.
+
+    On PyTorch also the global random state: Keras' unseeded dropout draws from it there
+    (`torch.nn.functional.dropout`), not from a seed-generator variable.
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        seen: set[int] = set()
+        self.variables = []
+        for v in [*model.variables, *model.metrics_variables, *model.optimizer.variables]:
+            if id(v) not in seen:
+                seen.add(id(v))
+                self.variables.append(v)
+        self.values = [np.array(v.numpy(), copy=True) for v in self.variables]
+        self.rng = backend_rng_state()
+
+    def restore(self) -> None:
+        for v, value in zip(self.variables, self.values):
+            v.assign(value)
+        set_backend_rng_state(self.rng)
+
+
+def backend_rng_state() -> Any:
+    """The backend's global random state that Keras layers draw from, or None.
+
+    On PyTorch an unseeded `Dropout` uses torch's global generator; TensorFlow and JAX
+    keep every draw in seed-generator variables (restored with the weights).
+    """
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    return torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+
+
+def set_backend_rng_state(state: Any) -> None:
+    """Put back what `backend_rng_state` returned."""
+    if state is None:
+        return
+    import torch
+
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state_all(state[1])
+
+
+class IterationRamp:
+    """The rate read from a table by the optimizer's own step counter (any backend).
+
+    The index is `(iterations - start) // accum`, where `iterations` is the optimizer's
+    raw counter (one per batch, also under gradient accumulation) and `start` its value
+    when the round began. Inside JAX's stateless step the counter is the threaded state's
+    value, so the lookup runs in the jitted step with no Python per batch.
+    """
+
+    def __init__(self, lrs: np.ndarray, optimizer: Any, accum: int) -> None:
+        self.table = keras.ops.convert_to_tensor(np.asarray(lrs, dtype="float32"))
+        self.iterations = optimizer._iterations
+        self.start = int(np.asarray(self.iterations.numpy()))
+        self.accum = int(accum)
+        self.last = int(np.size(lrs)) - 1
+
+    def __call__(self) -> Any:
+        ops = keras.ops
+        done = ops.convert_to_tensor(self.iterations) - self.start
+        return ops.take(self.table, ops.minimum(ops.floor_divide(done, self.accum), self.last))
+
+
+def batch_loss(logs: Any) -> Any:
+    """The loss in the logs a `train_step`/`test_step` returned.
+
+    Raises:
+        ConfigError: a custom train_step returned no 'loss'.
+    """
+    if not isinstance(logs, dict) or "loss" not in logs:
+        raise ConfigError(
+            "the model's train_step returned no 'loss'; return the logs of "
+            "compute_metrics (or a dict with 'loss') from a custom train_step"
+        )
+    return logs["loss"]
+
+
+def replicas(model: keras.Model) -> int:
+    """Replicas of the model's distribution strategy (1 without one)."""
+    return int(getattr(getattr(model, "distribute_strategy", None), "num_replicas_in_sync", 1) or 1)
+
+
+def build_like_fit(model: keras.Model, batch: Any) -> None:
+    """Build model, compiled loss/metrics and optimizer as `fit` would, before the snapshot."""
+    strategy = getattr(model, "distribute_strategy", None)
+    try:
+        if strategy is None:
+            model._symbolic_build(data_batch=batch)
+            return
+        with strategy.scope():  # slots mirrored like the weights, as in fit
+            model._symbolic_build(data_batch=batch)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"the model cannot take the data: {first_line(exc)}") from exc
+
+

@@ -1,0 +1,502 @@
+"""`lrsearch.auto`: range test -> sweeps -> study -> schedule.json -> report.html.
+
+The defaults are sized for a laptop CPU: a 160-step range test from 1e-6 to 10, three
+values per sweep, 20 trials of 10 epochs (as `tune`), median pruning. The sweeps test
+only the window where the first curve said something (`sweep_window`), at its density
+of steps per decade, so they cost a fraction of the first test each. Everything is
+written into `runs/<study>/` (or `out_dir`) as soon as it exists, so an interrupted run
+loses nothing: rerunning the same command reuses the range test and sweeps found there
+(when `lrsearch.run.evidence` finds them whole and made from the same model, data and
+settings; otherwise they are redone, with a line saying why) and resumes the study.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lrsearch.core.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_MAX_LR,
+    DEFAULT_MIN_LR,
+    DEFAULT_RANGE_STEPS,
+    DEFAULT_TRIALS,
+)
+from lrsearch.core.errors import ConfigError, DataError
+from lrsearch.core.fileio import writable_folder
+from lrsearch.study.options import StudyOptions
+
+__all__ = [
+    "AutoResult",
+    "auto",
+    "run_tune",
+    "resolve_source",
+    "sweep_window",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_TRIALS",
+    "DEFAULT_RANGE_STEPS",
+    "DEFAULT_MIN_LR",
+    "DEFAULT_MAX_LR",
+    "MOMENTUM_VALUES",
+    "WEIGHT_DECAY_VALUES",
+]
+
+logger = logging.getLogger(__name__)
+
+MOMENTUM_VALUES = (0.95, 0.9, 0.85)
+WEIGHT_DECAY_VALUES = (0.0, 1e-4, 1e-3)
+
+
+@dataclass(frozen=True)
+class AutoResult:
+    """What `auto` found and wrote.
+
+    Attributes:
+        out_dir: the run folder.
+        paths: name -> path of every file written (`range_test.csv`, `schedule.json`,
+            `report.html`, ...).
+        range_test: the `RangeTestResult` whose bounds the study searched inside.
+        sweeps: `"momentum"` / `"weight_decay"` -> `SweepResult`.
+        tune: the `TuneResult` of the study.
+        schedule: the chosen `ScheduleSpec` (`tune.best`).
+        budget: with `budget=`, a `lrsearch.run.budgeted.BudgetReport`: planned against spent.
+        final: with `final_epochs=`, the `lrsearch.study.final_fit.FinalFit`.
+    """
+
+    out_dir: Path
+    paths: dict[str, Path]
+    range_test: Any
+    sweeps: dict[str, Any] = field(default_factory=dict)
+    tune: Any = None
+    budget: Any = None
+    final: Any = None
+
+    @property
+    def schedule(self) -> Any:
+        return None if self.tune is None else self.tune.best
+
+    @property
+    def suggestion(self) -> Any:
+        return self.range_test.suggestion
+
+
+def resolve_source(
+    model_or_path: Any,
+    data: Any = None,
+    *,
+    target: str | None = None,
+    unsafe: bool = False,
+    val_split: float = 0.2,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    metric: str | None = None,
+) -> Any:
+    """A checked `ModelSource` from a model file path, a compiled model, or a `build_model`.
+
+    For a model object or a builder, `data` is `(train, validation)` or a data file path.
+    The data is checked against one model once (`lrsearch.study.preflight.check_data_fits`,
+    with `metric` when given); a `ModelSource` is taken as already checked.
+    """
+    from lrsearch.data.files import load_data_file
+    from lrsearch.run.modelfile import (
+        ModelSource,
+        load_model_file,
+        make_builder,
+        source_from_model,
+    )
+    from lrsearch.study.preflight import check_data_fits
+
+    if isinstance(model_or_path, ModelSource):
+        return model_or_path
+    if isinstance(model_or_path, (str, Path)):
+        return load_model_file(
+            model_or_path, data=data, target=target, unsafe=unsafe, val_split=val_split, seed=seed,
+            batch_size=batch_size, metric=metric,
+        )
+    if data is None:
+        raise DataError("pass data=(train, validation) (or a data file) with a model or a build_model function")
+    name = getattr(model_or_path, "name", None) or getattr(model_or_path, "__name__", "model")
+    build = make_builder(model_or_path)
+    model = build()
+    if isinstance(data, (str, Path)):
+        train, validation = load_data_file(data, target=target, model=model, val_split=val_split, seed=seed)
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        train, validation = data
+    else:
+        raise DataError("data must be (train, validation), each (x, y) arrays or a batched dataset")
+    source = source_from_model(build, train, validation, name=str(name))
+    check_data_fits(model, source.train, source.validation, batch_size=batch_size, metric=metric)
+    return source
+
+
+def _paths(out: Path, names: Sequence[str]) -> dict[str, Path]:
+    return {name: out / name for name in names if (out / name).exists()}
+
+
+def seeded_build(build: Callable[[], Any], seed: int | None) -> Callable[[], Any]:
+    """`build`, seeding Python, NumPy and the backend with `seed` before each model is made,
+    so the weights' initialization and dropout repeat from run to run (unseeded if None)."""
+    if seed is None:
+        return build
+
+    def build_seeded() -> Any:
+        import keras
+
+        keras.utils.set_random_seed(int(seed))
+        return build()
+
+    return build_seeded
+
+
+def _range_test(source: Any, out: Path, options: StudyOptions, *, reuse: bool, verbose: int,
+                fingerprint: dict[str, Any] | None = None) -> Any:
+    """A range test, or the one in `out` when `fingerprint` (see `lrsearch.run.evidence`) still holds."""
+    from lrsearch.run import evidence
+    from lrsearch.rangetest.finder import RangeTestResult, range_test
+    from lrsearch.viz.plots import save_figure
+
+    csv = out / "range_test.csv"
+    fp = None if fingerprint is None else evidence.range_fingerprint(fingerprint, options)
+    if fp is not None and evidence.reusable(out, csv.name, fp, what="range test", reuse=reuse):
+        return RangeTestResult.load(csv)
+    logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
+                options.range_steps or "default")
+    model = seeded_build(source.build_model, options.seed)()
+    result = range_test(model, source.train, verbose=int(verbose > 1),
+                        **options.range_test_kwargs())
+    result.save(csv)
+    save_figure(result.plot(), out / "range_test.png")
+    if fp is not None:
+        evidence.record(out, csv.name, fp, [csv.name, "range_test.meta.json"])
+    return result
+
+
+def _log_bounds(suggestion: Any) -> None:
+    """The bounds and the curve's warnings, told once by the caller of `suggest`."""
+    logger.info("bounds: base_lr %.3g, max_lr %.3g", suggestion.base_lr, suggestion.max_lr)
+    for warning in suggestion.warnings:
+        logger.warning("range test: %s", warning)
+
+
+def sweep_window(result: Any, *, mode: str = "exp", min_steps: int = 30) -> dict[str, Any]:
+    """Range-test settings for the sweeps: from `base_lr / 10` to `10 * min_loss_lr`
+    (inside the first test's range), at the first test's steps per decade.
+
+    The curves of different momenta or weight decays differ only around the descent and
+    the divergence; the decades below `base_lr` are flat for all of them. A linear sweep
+    keeps the first test's settings.
+    """
+    lr = result.frame["lr"].to_numpy()
+    lo_all, hi_all = float(result.meta.get("min_lr", lr.min())), float(result.meta.get("max_lr", lr.max()))
+    steps_all = int(result.meta.get("steps", len(lr)))
+    if mode != "exp" or steps_all < 2:
+        return {"min_lr": lo_all, "max_lr": hi_all, "steps": steps_all}
+    s = result.suggestion
+    lo, hi = max(lo_all, s.base_lr / 10), min(hi_all, s.min_loss_lr * 10)
+    density = (steps_all - 1) / math.log10(hi_all / lo_all)
+    steps = max(min_steps, int(math.ceil(density * math.log10(hi / lo))) + 1)
+    return {"min_lr": lo, "max_lr": hi, "steps": min(steps, steps_all)}
+
+
+def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse: bool,
+           seed: int | None = None, fingerprint: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    from lrsearch.run import evidence
+    from lrsearch.viz.plots import save_figure
+    from lrsearch.run.report import SWEEP_FILES
+    from lrsearch.rangetest.sweeps import SweepResult, sweep
+
+    csv = out / SWEEP_FILES[param]
+    fp = None
+    if fingerprint is not None:
+        window = {k: kwargs.get(k) for k in ("min_lr", "max_lr", "steps", "mode")}
+        fp = evidence.sweep_fingerprint(fingerprint, values, window, out / "range_test.csv")
+        if evidence.reusable(out, csv.name, fp, what=f"{param.replace('_', '-')} sweep", reuse=reuse):
+            return _told(SweepResult.load(csv))
+    logger.info("%s sweep over %s", param.replace("_", "-"), ", ".join(f"{v:g}" for v in values))
+    try:
+        result = sweep(seeded_build(source.build_model, seed), source.train, param=param, values=tuple(values),
+                       **kwargs)
+    except ConfigError as exc:  # e.g. an optimizer without momentum: the study does without
+        logger.warning("skipping the %s sweep: %s", param, exc)
+        return None
+    result.save(csv)
+    save_figure(result.plot(), csv.with_suffix(".png"))
+    if fp is not None:
+        evidence.record(out, csv.name, fp, [csv.name, csv.stem + ".meta.json"])
+    return _told(result)
+
+
+def _told(result: Any) -> Any:
+    """`result` after its curves' warnings are told, once per run."""
+    for line in result.curve_warnings():
+        logger.info("%s", line)
+    return result
+
+
+def _prepare(model_or_path: Any, data: Any, options: StudyOptions, *, target: str | None, unsafe: bool,
+             val_split: float) -> tuple[Any, Path]:
+    """The checked model source and the run folder (made)."""
+    if options.storage is not None:
+        from lrsearch.study.storage import open_storage
+
+        open_storage(options.storage, heartbeat_interval=None)  # an unknown URL fails before any training
+    source = resolve_source(model_or_path, data, target=target, unsafe=unsafe, val_split=val_split,
+                            seed=options.seed or 0, batch_size=options.array_batch_size,
+                            metric=options.metric)
+    out = Path(options.out_dir) if options.out_dir else Path("runs") / (options.study_name or source.name)
+    writable_folder(out)  # a file, a read-only folder or a name too long: said before any training
+    return source, out
+
+
+def _start_over(source: Any, out: Path, options: StudyOptions) -> None:
+    """`reuse=False` (--fresh): the study of this name is deleted from its storage and its
+    tables from `out`, so that nothing of an earlier run is resumed."""
+    from lrsearch.study.storage import default_storage_url, delete_study, storage_url
+
+    name = options.study_name or source.name
+    if options.backend == "optuna":
+        storage = options.storage or default_storage_url(out)
+        deleted = delete_study(storage, name)
+        if deleted is not None:
+            logger.info("--fresh: deleted study %r (%d trials) from %s", name, deleted, storage_url(storage))
+    for table in ("trials.csv", "history.csv", "schedule.json"):
+        (out / table).unlink(missing_ok=True)
+
+
+def _study(source: Any, out: Path, options: StudyOptions, *, suggestion: Any = None, bounds: Any = None,
+           sweeps: dict[str, Any] | None = None, verbose: int,
+           on_stage: Callable[[str], None] | None) -> Any:
+    from lrsearch.study.storage import default_storage_url, storage_url
+    from lrsearch.study.tune import tune
+
+    name = options.study_name or source.name
+    storage = options.storage or default_storage_url(out)
+    if on_stage:
+        on_stage(
+            f"finished trials are kept in {storage_url(storage)} (study {name!r}); "
+            "run the same command again to resume"
+        )
+    logger.info("study %r: %d trials of %d epochs, %s", name, options.trials, options.epochs, options.backend)
+    # tune writes trials.csv, history.csv and schedule.json into `out` (also when
+    # interrupted: the finished trials stay in the storage and in the tables)
+    result = tune(
+        source.build_model, source.train, validation_data=source.validation, suggestion=suggestion,
+        bounds=bounds, sweeps=dict(sweeps or {}) or None, preflight=False, verbose=int(verbose > 1),
+        options=options, storage=storage, study_name=name, out_dir=out,
+    )
+    if options.backend == "optuna":  # the evidence beside the trials in optuna-dashboard
+        from lrsearch.run.artifacts import attach_evidence
+
+        attach_evidence(result.study, out)
+    return result
+
+
+def run_tune(
+    model_or_path: Any,
+    data: Any = None,
+    *,
+    curve: str | Path | None = None,
+    bounds: Sequence[float] | None = None,
+    options: StudyOptions | None = None,
+    target: str | None = None,
+    unsafe: bool = False,
+    val_split: float = 0.2,
+    verbose: int = 1,
+    on_stage: Callable[[str], None] | None = None,
+    **study_options: Any,
+) -> tuple[Any, Path]:
+    """A study inside bounds from `bounds`, a range-test CSV, or a fresh range test.
+
+    Takes the options of `auto` but no sweeps and no report.
+
+    Returns:
+        `(TuneResult, out_dir)`; the tables and `schedule.json` are written there.
+    """
+    from lrsearch.rangetest.finder import RangeTestResult
+
+    if options is None:
+        study_options.setdefault("seed", 0)
+    options = StudyOptions.from_kwargs(options, **study_options)
+    if curve is not None and bounds is not None:
+        raise ConfigError("give either a range-test CSV or bounds, not both")
+    if curve is not None and not Path(curve).is_file():
+        raise DataError(f"range-test file {curve} does not exist; check --range-test")
+    source, out = _prepare(model_or_path, data, options, target=target, unsafe=unsafe, val_split=val_split)
+    suggestion = None
+    if curve is not None:
+        suggestion = RangeTestResult.load(curve).suggestion
+    elif bounds is None:
+        suggestion = _range_test(source, out, options, reuse=False, verbose=verbose).suggestion
+    if suggestion is not None:
+        _log_bounds(suggestion)
+    result = _study(source, out, options, suggestion=suggestion, bounds=bounds, verbose=verbose,
+                    on_stage=on_stage)
+    return result, out
+
+
+def auto(
+    model_or_path: Any,
+    data: Any = None,
+    *,
+    options: StudyOptions | None = None,
+    target: str | None = None,
+    unsafe: bool = False,
+    val_split: float = 0.2,
+    sweeps: bool = True,
+    momentum_values: Sequence[float] = MOMENTUM_VALUES,
+    weight_decay_values: Sequence[float] = WEIGHT_DECAY_VALUES,
+    reuse: bool = True,
+    report: bool = True,
+    verbose: int = 1,
+    on_stage: Callable[[str], None] | None = None,
+    budget: Any = None,
+    final_epochs: int | None = None,
+    **study_options: Any,
+) -> AutoResult:
+    """Run the whole search on one model and write everything into one folder.
+
+    Range test -> bounds -> momentum and weight-decay sweeps (range tests per value) ->
+    a study of one-cycle / cyclical schedules inside the bounds -> `trials.csv`,
+    `history.csv`, `schedule.json` -> `report.html`.
+
+    Example:
+
+    ```python
+    result = lrsearch.auto("studies/digits/model.py", out_dir="runs/digits")
+    optimizer = result.schedule.build_optimizer()
+    ```
+
+    Args:
+        model_or_path: a model file (`.py` with `build_model()`/`load_data()`, or a
+            `.keras` model with `data`), a compiled `keras.Model` (trials fine-tune copies
+            of it) or a `build_model` function.
+        data: a data file (`.npz`, CSV with `target`, image folder) or
+            `(train, validation)`; needed unless the model file has `load_data()`.
+        options: a `StudyOptions` (built once, e.g. by the command line); the study
+            options given as keywords replace its fields: `epochs`, `trials` (defaults
+            10 and 20), `storage`, `study_name`, `out_dir` (default `runs/<study_name>`,
+            with the study in `sqlite:///<out_dir>/study.db`; the name defaults to the
+            model file's), `backend`, `families`, `metric`, `pruner`, `seed` (default
+            0), `batch_size`, and the range test's `min_lr`, `max_lr`, `range_steps`, `mode`.
+        target, unsafe, val_split: how a model file and a data file are read.
+        sweeps: run the momentum and weight-decay sweeps (values given by
+            `momentum_values`, `weight_decay_values`).
+        reuse: take the range test and sweeps already in `out_dir` instead of redoing
+            them, so a rerun resumes where the last one stopped; only those made from
+            the same model, data and settings, and whole (`lrsearch.run.evidence`).
+            `False` starts over: the study of this name is deleted from its storage
+            (Optuna backend) and everything is redone.
+        report: write `report.html`.
+        verbose: 0 silent, 1 stage messages (logging), 2 also progress bars.
+        on_stage: called with a sentence saying what is kept if the run stops now.
+        budget: epochs (a number, or `"48"`) or seconds (`"600s"`) for everything: the
+            range test and sweeps (a test of N batches costs N / steps per epoch), the
+            trials (`epochs` and `trials` are planned to fit; sweeps shrink or are skipped
+            past a tenth of it) and the final fit. The plan is logged before the start,
+            the spend at the end; see `lrsearch.study.budget` and `lrsearch.run.budgeted`.
+        final_epochs: train the chosen schedule at this length and save the model
+            (`final_model.keras`, `final_schedule.json`, `final_history.csv`); 0 for
+            none. With a budget, `None` leaves it to the planner: none when four trials
+            of `epochs` fit, else a race of short trials and a final fit of the winner
+            over most of the budget (`lrsearch.study.budget`).
+
+    Returns:
+        An `AutoResult` with the paths written and the `TuneResult`.
+
+    Raises:
+        ModelFileError, DataError, DivergenceError, ConfigError, StorageError: a problem
+            with the inputs, raised before any long computation where possible.
+    """
+    if options is None:
+        study_options.setdefault("seed", 0)
+    options = StudyOptions.from_kwargs(options, **study_options)
+    stage = on_stage or (lambda hint: None)
+    source, out = _prepare(model_or_path, data, options, target=target, unsafe=unsafe, val_split=val_split)
+    logger.info("run folder %s", out)
+
+    from lrsearch.run.evidence import source_fingerprint
+
+    base = source_fingerprint(source, options, data=data)  # what the evidence in `out` must match
+    if not reuse:
+        _start_over(source, out, options)
+    books = None
+    if budget is not None:
+        from lrsearch.run.budgeted import open_books
+
+        wanted = {"momentum": len(momentum_values), "weight_decay": len(weight_decay_values)} if sweeps else {}
+        books = open_books(budget, source, out, options, sweep_values=wanted, final_epochs=final_epochs)
+        logger.info("%s", books.start())
+
+    stage("nothing recorded yet (the range test was running)")
+    csv = out / "range_test.csv"
+    before, began = (csv.stat().st_mtime_ns if csv.exists() else None), time.monotonic()
+    result = _range_test(source, out, options, reuse=reuse, verbose=verbose, fingerprint=base)
+    if books:
+        fresh = before is None or csv.stat().st_mtime_ns != before
+        books.charge_range_test(len(result.frame), time.monotonic() - began if fresh else None)
+    suggestion = result.suggestion
+    _log_bounds(suggestion)
+
+    found: dict[str, Any] = {}
+    if sweeps:
+        window = sweep_window(result, mode=options.mode)
+        chosen = ("momentum", "weight_decay")
+        if books:
+            planned = books.plan_sweeps(window["steps"])
+            window["steps"], chosen = planned.sweep_steps, tuple(p for p, _ in planned.sweeps)
+        if chosen:
+            logger.info("sweep window: %.3g to %.3g over %d steps", window["min_lr"], window["max_lr"],
+                        window["steps"])
+        kwargs = dict(**window, mode=options.mode, batch_size=options.array_batch_size, verbose=0)
+        for param, values in (("momentum", momentum_values), ("weight_decay", weight_decay_values)):
+            if param not in chosen:
+                continue
+            stage(f"the range test is kept in {out}; the {param} sweep was running")
+            swept = _sweep(source, out, param, values, reuse=reuse, seed=options.seed, fingerprint=base,
+                           **kwargs)
+            if swept is not None:
+                found[param] = swept
+                if books:
+                    books.charge_sweep(len(swept.frame))
+
+    def run_study(opts: StudyOptions) -> Any:
+        return _study(source, out, opts, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage)
+
+    tuned = books.run_study(run_study) if books else run_study(options)
+    final = None
+    if books is not None:
+        final_epochs = books.final_epochs  # the planner's, when left to it
+    if final_epochs:
+        from lrsearch.study.final_fit import final_fit_of
+
+        stage(f"the study is kept in {out}; the final fit was running")
+        final = final_fit_of(source, tuned, epochs=int(final_epochs), out_dir=out,
+                             study_name=options.study_name or source.name, seed=options.seed,
+                             batch_size=options.batch_size, steps_per_epoch=options.steps_per_epoch)
+    spent = books.finish(final.epochs if final else 0) if books else None
+    if spent is not None:
+        from lrsearch.core.fileio import write_text
+
+        write_text(out / "budget.json", json.dumps(spent.to_dict(), indent=2))
+    if report:
+        import optuna
+
+        from lrsearch.run.report import write_report
+
+        stage(f"everything but report.html is written to {out}; run 'lrsearch report {out}'")
+        # the KerasTuner backend's study is a tuner: the report reads its tables instead
+        study = tuned.study if isinstance(tuned.study, optuna.study.Study) else None
+        write_report(out, study=study)
+    names = ["range_test.csv", "range_test.png", "sweep_momentum.csv", "sweep_momentum.png",
+             "sweep_weight_decay.csv", "sweep_weight_decay.png", "trials.csv", "history.csv", "study.db",
+             "schedule.json", "report.html", "budget.json", "final_model.keras", "final_schedule.json",
+             "final_history.csv"]
+    return AutoResult(out_dir=out, paths=_paths(out, names), range_test=result, sweeps=found, tune=tuned,
+                      budget=spent, final=final)

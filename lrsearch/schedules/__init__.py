@@ -1,0 +1,26 @@
+"""Learning-rate (and momentum) schedules that run inside the compiled train step.
+
+Every schedule is a `keras.optimizers.schedules.LearningRateSchedule` of the optimizer's
+update count, registered with `keras.saving` (a model compiled with one saves and loads
+back after `import lrsearch`): `OneCycle` and `CyclicLR` with their momentum companions
+(`lrsearch.schedules.cycles`), and the warmup / hold / decay shapes `RampSustainDecay`,
+`WarmupCosine`, `WarmupStableDecay`, `LinearWarmup` (`lrsearch.schedules.decay`).
+
+Modules, each importing only those above it in this list: `formulas` (the arithmetic,
+for NumPy and `keras.ops`), `base`, `decay`, `cycles`.
+"""
+
+from lrsearch.schedules.cycles import CyclicLR, CyclicMomentum, OneCycle, OneCycleMomentum
+from lrsearch.schedules.decay import LinearWarmup, RampSustainDecay, WarmupCosine, WarmupStableDecay, scale_lr
+
+__all__ = [
+    "CyclicLR",
+    "CyclicMomentum",
+    "LinearWarmup",
+    "OneCycle",
+    "OneCycleMomentum",
+    "RampSustainDecay",
+    "WarmupCosine",
+    "WarmupStableDecay",
+    "scale_lr",
+]

@@ -1,0 +1,271 @@
+"""Where studies live: storage URLs turned into Optuna storages with a heartbeat.
+
+A study is kept in a relational database so that it survives the process that ran it
+and so that several worker processes (on one machine or many) can share it:
+
+- no URL: a SQLite file `study.db` in the run's output directory;
+- `sqlite:///path/to/file.db`: a SQLite file (several processes on ONE machine);
+- `postgresql://user@host:port/db` (or `postgresql+psycopg2://`, `mysql://`, ...): a
+  database server, the choice for workers on several machines.
+
+Every storage is an `optuna.storages.RDBStorage` with a heartbeat: a running trial
+records a heartbeat every `heartbeat_interval` seconds, and when any worker starts a
+trial Optuna marks trials whose heartbeat is older than `grace_period` as failed (their
+worker died: SIGKILL, a lost machine) and queues a retry of each (up to `max_retry`
+times), which the next free worker runs first.
+
+Example:
+
+    storage = open_storage("sqlite:///runs/digits/study.db")
+    study = optuna.create_study(storage=storage, study_name="digits", load_if_exists=True)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from lrsearch.core.errors import StorageError, first_line
+from lrsearch.core.defaults import DEFAULT_HEARTBEAT_INTERVAL
+
+__all__ = [
+    "DEFAULT_HEARTBEAT_INTERVAL",
+    "SCHEMES",
+    "default_storage_url",
+    "delete_study",
+    "open_storage",
+    "storage_url",
+    "study_names",
+]
+
+logger = logging.getLogger(__name__)
+
+SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
+"""Database kinds (SQLAlchemy dialects) a storage URL may name."""
+
+# A SQLite database is locked for the length of one write; workers wait this long for
+# the lock instead of failing at once with "database is locked".
+_SQLITE_TIMEOUT_S = 60.0
+
+
+def default_storage_url(out_dir: str | Path) -> str:
+    """The storage a study uses when none is given: `sqlite:///<out_dir>/study.db`.
+
+    Args:
+        out_dir: the run's output directory (created if missing).
+
+    Returns:
+        A SQLite URL with an absolute path, so that it means the same file from any
+        working directory.
+    """
+    path = Path(out_dir).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path / 'study.db'}"
+
+
+def storage_url(storage: str | optuna.storages.BaseStorage) -> str:
+    """The URL of a storage (for messages and provenance), without any password."""
+    if isinstance(storage, str):
+        url = storage
+    else:
+        inner = getattr(storage, "_backend", storage)
+        url = getattr(inner, "url", type(inner).__name__)
+    return _hide_password(url)
+
+
+def open_storage(
+    url: str | optuna.storages.BaseStorage,
+    *,
+    heartbeat_interval: int | None = DEFAULT_HEARTBEAT_INTERVAL,
+    grace_period: int | None = None,
+    max_retry: int | None = 1,
+) -> optuna.storages.BaseStorage:
+    """Open (and create if needed) the database behind a storage URL.
+
+    Args:
+        url: a SQLAlchemy database URL (see the module docstring), or an Optuna storage
+            object, which is returned unchanged.
+        heartbeat_interval: seconds between heartbeats of a running trial; `None`
+            turns the heartbeat off (a dead worker's trial then stays RUNNING forever).
+        grace_period: seconds without a heartbeat after which a running trial is marked
+            failed; default `2 * heartbeat_interval` (Optuna's default).
+        max_retry: how many times a trial whose worker died is queued again with the
+            same parameters (`None`: no limit, 0: never).
+
+    Returns:
+        An `optuna.storages.RDBStorage`.
+
+    Raises:
+        StorageError: the URL is not a database URL of a known kind, or the database
+            cannot be reached or opened.
+    """
+    if isinstance(url, optuna.storages.BaseStorage):
+        return url
+    if not isinstance(url, str) or "://" not in url:
+        raise StorageError(
+            f"Argument `storage` must be a database URL such as sqlite:///study.db or "
+            f"postgresql://user@host/db. Received: storage={url!r}"
+        )
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in SCHEMES:
+        raise StorageError(
+            f"unknown storage kind {scheme!r} in {_hide_password(url)}: use one of "
+            + ", ".join(f"{s}://" for s in SCHEMES[:3])
+        )
+    if heartbeat_interval is not None and heartbeat_interval <= 0:
+        raise StorageError(f"Argument `heartbeat_interval` must be > 0 seconds. "
+                           f"Received: heartbeat_interval={heartbeat_interval}")
+
+    given, url = url, _with_installed_driver(url, scheme)
+    engine_kwargs: dict[str, Any] = {}
+    if scheme == "sqlite":
+        _make_sqlite_parent(url)
+        engine_kwargs["connect_args"] = {"timeout": _SQLITE_TIMEOUT_S}
+    else:
+        # A dropped connection (server restart, idle timeout) is replaced, not fatal.
+        engine_kwargs["pool_pre_ping"] = True
+
+    kwargs: dict[str, Any] = {"engine_kwargs": engine_kwargs}
+    if heartbeat_interval is not None:
+        kwargs["heartbeat_interval"] = int(heartbeat_interval)
+        kwargs["grace_period"] = int(grace_period or 2 * heartbeat_interval)
+        if max_retry is None or max_retry > 0:
+            kwargs.update(_retry_callback(max_retry))
+
+    # Two workers creating the tables of a new database at the same moment can collide;
+    # the loser retries once the winner has finished.
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                storage = optuna.storages.RDBStorage(url, **kwargs)
+            if scheme == "sqlite":
+                _write_ahead_log(storage)
+            return storage
+        except ImportError as exc:
+            raise StorageError(
+                f"no database driver for {_hide_password(given)}: install one "
+                "(psycopg[binary] for PostgreSQL, PyMySQL for MySQL as mysql+pymysql://)"
+            ) from exc
+        except Exception as exc:  # SQLAlchemy and driver errors share no base we can name
+            if attempt < 2 and _is_transient(exc):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise StorageError(
+                f"cannot open storage {_hide_password(given)}: {_first_line(exc)}; check the "
+                "URL, that the server is running and that the database exists"
+            ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def delete_study(storage: str | optuna.storages.BaseStorage, study_name: str) -> int | None:
+    """Delete the study `study_name` (and its trials) if the storage holds it.
+
+    Returns:
+        How many trials it held, or None when there was no such study.
+    """
+    opened = open_storage(storage, heartbeat_interval=None)
+    for summary in opened.get_all_studies():
+        if summary.study_name == study_name:
+            count = opened.get_n_trials(summary._study_id)
+            optuna.delete_study(study_name=study_name, storage=opened)
+            return count
+    return None
+
+
+def study_names(storage: str | optuna.storages.BaseStorage) -> list[str]:
+    """Names of the studies a storage holds, oldest first."""
+    opened = open_storage(storage, heartbeat_interval=None)
+    return [s.study_name for s in opened.get_all_studies()]
+
+
+def _retry_callback(max_retry: int | None) -> dict[str, Any]:
+    storages = optuna.storages
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
+            cb = storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=max_retry, inherit_intermediate_values=False
+            )
+            return {"heartbeat_stale_trial_callback": cb}
+        cb = storages.RetryFailedTrialCallback(max_retry=max_retry)
+        return {"failed_trial_callback": cb}
+
+
+def _with_installed_driver(url: str, scheme: str) -> str:
+    """`postgresql://` with the driver that is installed.
+
+    SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3, which lrsearch depends on,
+    so the URL a user copies works in lrsearch, `optuna.load_study` and optuna-dashboard
+    alike. Where only psycopg2 is importable (an older environment), a bare URL is pointed
+    at it; `postgresql+psycopg2://` URLs are kept as written.
+    """
+    if scheme not in ("postgresql", "postgres") or "+" in url.split("://", 1)[0]:
+        return url
+    if importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
+def _write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
+    """SQLite in write-ahead-log mode: readers do not block the writer (several workers
+    on one machine) and a commit costs about half as much (a trial commits each epoch).
+    WAL needs a local disk, as SQLite shared by several processes always does."""
+    import sqlalchemy
+
+    path = storage.url.split("://", 1)[1].lstrip("/")
+    if not path or path.startswith(":memory:") or "mode=memory" in path:
+        return
+
+    def pragmas(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # connections opened while creating the tables lack them
+
+
+def _make_sqlite_parent(url: str) -> None:
+    path = url.split("://", 1)[1]
+    if path.startswith("/"):
+        path = path[1:]  # sqlite:///relative.db -> relative.db, sqlite:////abs -> /abs
+    if not path or path.startswith(":memory:") or path.startswith("file:"):
+        return
+    parent = Path(path.split("?", 1)[0]).expanduser().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the folder {parent} for {url}: {exc.strerror}") from exc
+
+
+def _is_transient(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("already exists", "database is locked", "duplicate key"))
+
+
+def _first_line(exc: BaseException) -> str:
+    line = first_line(exc)
+    for prefix in ("(psycopg.OperationalError) ", "(psycopg2.OperationalError) "):
+        line = line.removeprefix(prefix)
+    return line.strip()
+
+
+def _hide_password(url: str) -> str:
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"
