@@ -14,8 +14,9 @@ import ast
 from pathlib import Path
 
 import pytest
+from tests.support import ROOT
 
-PACKAGE = Path(__file__).resolve().parents[1] / "lrsearch"
+PACKAGE = ROOT / "lrsearch"
 
 # bottom first; each may import only from those before it (and from itself)
 PACKAGES = ("core", "viz", "schedules", "optimizers", "data", "export", "rangetest", "study", "run", "cli")

@@ -1,0 +1,338 @@
+"""Hostile inputs to the command line: each ends in ONE line on stderr naming the cause
+and the fix, exit status 1 (or 2 for a malformed command line), never "unexpected".
+
+The table runs every case in-process through `main([...])` on files made once per module
+(a tiny model file and its broken variants), so the whole table costs one TensorFlow
+import. Training cases run with `-q` and a handful of steps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lrsearch.cli.main import main
+from tests.support import CLI_MODEL
+
+MODEL = CLI_MODEL
+TEXT = MODEL.read_text()
+RETURN = "return (x[:320], y[:320]), (x[320:480], y[320:480])"
+
+
+def _variant(d: Path, name: str, old: str, new: str) -> Path:
+    assert old in TEXT
+    (d / name).write_text(TEXT.replace(old, new))
+    return d / name
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    """The model, its broken variants, bad curves and schedules, a bad image folder, and a
+    study with one finished trial."""
+    from PIL import Image
+
+    d = tmp_path_factory.mktemp("hostile")
+    shutil.copy(MODEL, d / "m.py")
+    (d / "afile").write_text("not a folder")
+    (d / "outdir").mkdir()
+    (d / "header.csv").write_text("step,lr,loss,smooth_loss\n")
+    (d / "sweep_header.csv").write_text("value,step,lr,loss,smooth_loss\n")
+    rows = [f"{10 ** (-5 + i / 8):.6g},{2.3 - i / 50:.4f}" for i in range(40)]
+    bad_loss = rows.copy()
+    bad_loss[9] = bad_loss[9].split(",")[0] + ",abc"
+    (d / "bad_loss.csv").write_text("lr,loss\n" + "\n".join(bad_loss) + "\n")
+    bad_lr = rows.copy()
+    bad_lr[3] = "fast," + bad_lr[3].split(",")[1]
+    (d / "bad_lr.csv").write_text("lr,loss\n" + "\n".join(bad_lr) + "\n")
+    (d / "other.csv").write_text("a,b\n1,2\n")
+    (d / "tampered.json").write_text(json.dumps({
+        "format": "lrsearch.schedule", "version": 1,
+        "schedule": {"module": "os", "class_name": "system", "config": {"command": "echo owned"}},
+    }))
+    (d / "notjson.json").write_text("{ not json")
+    (d / "model.h5").write_bytes(b"\x89HDF\r\n")
+    (d / "model.txt").write_text("hello")
+    _variant(d, "label_late.py", RETURN, "y = y.copy(); y[300] = 10\n    " + RETURN)
+    _variant(d, "label_negative.py", RETURN, "y = y.copy(); y[200] = -1\n    " + RETURN)
+    _variant(d, "str_lists.py", RETURN,
+             "return (x[:320].tolist(), [str(v) for v in y[:320]]), "
+             "(x[320:480].tolist(), [str(v) for v in y[320:480]])")
+    _variant(d, "ragged.py", RETURN, "return ([[1.0], [1.0, 2.0]] * 10, [0] * 20), (x[320:480], y[320:480])")
+    _variant(d, "frozen.py", 'activation="softmax")', 'activation="softmax", trainable=False)')
+    images = d / "images"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (images / label).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(images / label / f"{i}.png")
+    (images / "b" / "notes.png").write_text("this is not an image")
+    (d / "image_model.py").write_text(
+        "import keras\n\n\ndef build_model():\n"
+        "    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255),\n"
+        "                              keras.layers.Flatten(), keras.layers.Dense(2, activation='softmax')])\n"
+        "    model.compile(optimizer='sgd', loss='sparse_categorical_crossentropy')\n"
+        "    return model\n"
+    )
+    # a study with one finished trial, for export
+    code = main(["tune", str(d / "m.py"), "--bounds", "0.01", "0.1", "--trials", "1", "--epochs", "1",
+                 "--pruner", "none", "--families", "one_cycle", "--out", str(d / "study"), "--study", "s", "-q"])
+    assert code == 0
+    return d
+
+
+def _m(d: Path) -> str:
+    return str(d / "m.py")
+
+
+TRAIN = ["--trials", "1", "--epochs", "1", "--steps", "30", "-q"]
+LONG = "x" * 300
+
+# (id, argv from the fixture folder, exit status, what the line must say)
+CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
+    # the output folder, checked before any training
+    *[(f"{cmd}-out-is-a-file", lambda d, c=cmd, e=extra: [c, _m(d), "--out", d / "afile", *e], 1,
+       "is a file, not a folder; pass a folder path")
+      for cmd, extra in (("auto", TRAIN), ("tune", TRAIN), ("range-test", ["--steps", "30", "-q"]))],
+    *[(f"{cmd}-out-under-a-file", lambda d, c=cmd, e=extra: [c, _m(d), "--out", d / "afile" / "run", *e], 1,
+       "lies under the file")
+      for cmd, extra in (("auto", TRAIN), ("tune", TRAIN), ("range-test", ["--steps", "30", "-q"]))],
+    *[(f"{cmd}-out-name-too-long", lambda d, c=cmd, e=extra: [c, _m(d), "--out", d / LONG, *e], 1,
+       "has a name too long for the file system")
+      for cmd, extra in (("auto", TRAIN), ("tune", TRAIN), ("range-test", ["--steps", "30", "-q"]))],
+    # study names
+    *[(f"{cmd}-study-{label}", lambda d, c=cmd, n=name: [c, _m(d), "--study", n, *TRAIN], 1, message)
+      for cmd in ("auto", "tune")
+      for label, name, message in (
+          ("300-chars", LONG, "must be at most 128 characters"),
+          ("dotdot", "../escape", "must be a plain name without '/'"),
+          ("slash", "a/b", "must be a plain name without '/'"),
+      )],
+    ("auto-study-dots", lambda d: ["auto", _m(d), "--study", "..", *TRAIN], 1, "must be a plain name"),
+    ("tune-study-blank", lambda d: ["tune", _m(d), "--study", "  ", *TRAIN], 1, "must be a non-empty name"),
+    # sizes that cannot fit in memory, refused before allocating
+    *[(f"{cmd}-steps-1e9", lambda d, c=cmd: [c, _m(d), "--steps", "1000000000", "--out", d / "r", "-q"], 1,
+       "must be at most 1000000")
+      for cmd in ("auto", "tune", "range-test")],
+    # curves: header only, not numbers
+    ("suggest-header-only", lambda d: ["suggest", d / "header.csv"], 1, "has a header but no rows"),
+    ("tune-range-test-header-only", lambda d: ["tune", _m(d), "--range-test", d / "header.csv", *TRAIN], 1,
+     "has a header but no rows"),
+    ("plot-header-only-curve", lambda d: ["plot", d / "header.csv", "-o", d / "h.png"], 1, "has a header but no rows"),
+    ("plot-header-only-sweep", lambda d: ["plot", d / "sweep_header.csv", "-o", d / "s.png"], 1,
+     "has a header but no rows"),
+    ("suggest-non-numeric-loss", lambda d: ["suggest", d / "bad_loss.csv"], 1,
+     "column loss holds 'abc' on line 11, not a number"),
+    ("suggest-non-numeric-lr", lambda d: ["suggest", d / "bad_lr.csv"], 1, "column lr holds 'fast' on line 5"),
+    ("tune-range-test-non-numeric", lambda d: ["tune", _m(d), "--range-test", d / "bad_loss.csv", *TRAIN], 1,
+     "not a number; fix or delete that line"),
+    ("plot-non-numeric", lambda d: ["plot", d / "bad_loss.csv", "-o", d / "n.png"], 1, "not a number"),
+    ("suggest-wrong-columns", lambda d: ["suggest", d / "other.csv"], 1, "has no column lr, loss"),
+    ("suggest-a-folder", lambda d: ["suggest", d / "outdir"], 1, "does not exist"),
+    ("plot-unknown-csv", lambda d: ["plot", d / "other.csv", "-o", d / "o.png"], 1, "is neither a range-test CSV"),
+    # schedules
+    ("plot-tampered-schedule", lambda d: ["plot", d / "tampered.json", "-o", d / "t.png"], 1, "schedule"),
+    ("plot-not-json", lambda d: ["plot", d / "notjson.json", "-o", d / "j.png"], 1, "JSON"),
+    ("plot-output-is-a-folder", lambda d: ["plot", d / "study" / "schedule.json", "-o", d / "outdir"], 1,
+     "is a folder; pass the path of a file"),
+    ("plot-output-under-a-file", lambda d: ["plot", d / "study" / "schedule.json", "-o", d / "afile" / "p.png"], 1,
+     "is a file, not a folder"),
+    # export
+    ("export-output-is-a-folder", lambda d: ["export", "--out", d / "study", "-o", d / "outdir"], 1,
+     "is a folder; pass the path of a file"),
+    ("export-output-under-a-file", lambda d: ["export", "--out", d / "study", "-o", d / "afile" / "s.json"], 1,
+     "is a file, not a folder"),
+    ("export-unknown-study", lambda d: ["export", "--out", d / "study", "--study", "nope", "-o", d / "x.json"], 1,
+     "storage holds no study 'nope'"),
+    ("export-unknown-storage", lambda d: ["export", "--storage", "redis://localhost/0", "-o", d / "x.json"], 1,
+     "unknown storage kind 'redis'"),
+    ("report-missing-folder", lambda d: ["report", d / "nowhere"], 1, "does not exist"),
+    # data that load_data() returns or a folder holds
+    ("load-data-string-labels", lambda d: ["range-test", d / "str_lists.py", "--steps", "30", "-q"], 1,
+     "y is a list of str, not numbers"),
+    ("load-data-ragged-lists", lambda d: ["range-test", d / "ragged.py", "--steps", "30", "-q"], 1,
+     "rows differ in length"),
+    *[(f"{cmd}-label-out-of-range-later", lambda d, c=cmd, e=extra: [c, d / "label_late.py", *e], 1,
+       "label 10 out of range for 10 classes")
+      for cmd, extra in (("range-test", ["--steps", "40", "--out", "OUT", "-q"]),
+                         ("auto", ["--no-sweeps", "--out", "OUT", *TRAIN]))],
+    ("range-test-label-out-of-range-batch", lambda d: ["range-test", d / "label_late.py", "--steps", "40",
+                                                       "--out", "OUT", "-q"], 1, "in batch 10 of the training data"),
+    ("tune-label-out-of-range-in-a-trial", lambda d: ["tune", d / "label_late.py", "--bounds", "0.01", "0.1",
+                                                      "--pruner", "none", "--out", "OUT", *TRAIN], 1,
+     "label 10 out of range for 10 classes (labels must be 0 to 9) in trial 0 (epoch 1)"),
+    ("tune-halving-label-out-of-range-in-a-trial",
+     lambda d: ["tune", d / "label_late.py", "--bounds", "0.01", "0.1", "--fidelity", "schedule-halving",
+                "--out", "OUT", *TRAIN], 1,
+     "label 10 out of range for 10 classes (labels must be 0 to 9) in trial 0 (epoch 1)"),
+    ("range-test-negative-label", lambda d: ["range-test", d / "label_negative.py", "--steps", "40",
+                                             "--out", "OUT", "-q"], 1, "label -1 out of range"),
+    *[(f"{cmd}-non-image-png", lambda d, c=cmd, e=extra: [c, d / "image_model.py", "--data", d / "images",
+                                                          "--out", "OUT", *e], 1, "notes.png in")
+      for cmd, extra in (("range-test", ["--steps", "30", "-q"]), ("auto", TRAIN), ("tune", TRAIN))],
+    # models the rate cannot change
+    *[(f"{cmd}-no-trainable-weights", lambda d, c=cmd, e=extra: [c, d / "frozen.py", "--out", "OUT", *e], 1,
+       "the model has no trainable weights")
+      for cmd, extra in (("range-test", ["--steps", "30", "-q"]), ("auto", TRAIN),
+                         ("tune", ["--bounds", "0.01", "0.1", *TRAIN]))],
+    # metrics
+    *[(f"{cmd}-metric-unknown-direction", lambda d, c=cmd: [c, _m(d), "--metric", "val_nonsense", *TRAIN], 1,
+       "(--direction on the command line)")
+      for cmd in ("auto", "tune")],
+    ("tune-metric-not-logged", lambda d: ["tune", _m(d), "--metric", "val_nonsense", "--direction", "minimize",
+                                          "--bounds", "0.01", "0.1", "--out", "OUT", *TRAIN], 1,
+     "the model does not produce metric 'val_nonsense'"),
+    # model files
+    ("model-file-is-a-folder", lambda d: ["auto", d / "outdir", *TRAIN], 1, "is a folder"),
+    ("model-file-hdf5", lambda d: ["range-test", d / "model.h5", "-q"], 1, "legacy HDF5 file"),
+    ("model-file-unknown-kind", lambda d: ["range-test", d / "model.txt", "-q"], 1, "unknown model file kind"),
+    # command lines
+    ("unknown-family", lambda d: ["tune", _m(d), "--families", "sawtooth", *TRAIN], 1, "unknown family 'sawtooth'"),
+    ("empty-families", lambda d: ["tune", _m(d), "--families", ",", *TRAIN], 1, "--families needs at least one"),
+    ("range-test-and-bounds", lambda d: ["tune", _m(d), "--range-test", d / "header.csv", "--bounds", "0.1", "1",
+                                         *TRAIN], 1, "not both"),
+    ("val-split-above-one", lambda d: ["auto", _m(d), "--val-split", "1.5"], 2, "must be between 0 and 1"),
+    ("batch-size-zero", lambda d: ["auto", _m(d), "--batch-size", "0"], 2, "must be at least 1"),
+    ("steps-not-a-number", lambda d: ["range-test", _m(d), "--steps", "many"], 2, "expected a whole number"),
+    ("unknown-mode", lambda d: ["range-test", _m(d), "--mode", "log"], 2, "invalid choice: 'log'"),
+    ("dashboard-port", lambda d: ["dashboard", "--port", "70000"], 2, "must be a port number up to 65535"),
+    ("unknown-direction", lambda d: ["tune", _m(d), "--direction", "up"], 2, "invalid choice: 'up'"),
+]
+
+
+def test_the_table_holds_at_least_fifty_cases():
+    assert len(CASES) >= 50
+    assert len({case[0] for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("name,argv,status,message", CASES, ids=[c[0] for c in CASES])
+def test_hostile_input_ends_in_one_line(files, tmp_path, capsys, name, argv, status, message):
+    args = [str(tmp_path / "out") if a == "OUT" else str(a) for a in argv(files)]
+    code = main(args)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{captured.err}"
+    (line,) = lines
+    assert "Traceback" not in captured.err and "unexpected" not in line
+    assert line.startswith("lrsearch: error: ")
+    assert message in line
+    assert code == status
+    assert captured.out == ""
+
+
+# --------------------------------------------------------------------------- handled, not refused
+
+
+def test_load_data_returning_lists_of_numbers_is_read_as_arrays(files, tmp_path, capsys):
+    _variant(tmp_path, "lists.py", RETURN,
+             "return (x[:320].tolist(), y[:320].tolist()), (x[320:480].tolist(), y[320:480].tolist())")
+    code = main(["range-test", str(tmp_path / "lists.py"), "--steps", "30", "--out", str(tmp_path / "r"), "-q"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["base_lr"] > 0
+
+
+def test_plot_of_a_schedule_of_1e12_steps_samples_it(files, tmp_path, capsys):
+    from lrsearch.viz.plots import PLOT_POINTS, schedule_plot_data
+    from lrsearch.schedules import OneCycle
+    from lrsearch.export.spec import ScheduleSpec
+
+    spec = ScheduleSpec(OneCycle(max_lr=0.1, total_steps=10**12), optimizer="SGD")
+    spec.save(tmp_path / "long.json")
+    code = main(["plot", str(tmp_path / "long.json"), "-o", str(tmp_path / "long.png")])
+    assert code == 0 and (tmp_path / "long.png").stat().st_size > 0
+    data = schedule_plot_data(spec)
+    assert len(data.step) == PLOT_POINTS and data.step[0] == 0 and data.step[-1] == 10**12 - 1
+
+
+def test_report_of_a_header_only_curve_says_so_once(files, tmp_path, capsys):
+    (tmp_path / "range_test.csv").write_text("step,lr,loss,smooth_loss\n")
+    code = main(["report", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out.strip() == str(tmp_path / "report.html")
+    assert [line for line in captured.err.splitlines() if "header but no rows" in line] == [
+        f"report: cannot read range_test.csv: {tmp_path / 'range_test.csv'} has a header but no rows; "
+        "a range-test file needs its recorded rows (rerun the range test)"
+    ]
+
+
+def test_image_folder_messages_stay_off_stdout(files, tmp_path, capsys):
+    """'Using N files for training.' is Keras' chatter, not a result: stdout holds JSON only."""
+    shutil.copytree(files / "images", tmp_path / "images")
+    (tmp_path / "images" / "b" / "notes.png").unlink()
+    code = main(["range-test", str(files / "image_model.py"), "--data", str(tmp_path / "images"), "--steps", "30",
+                 "--out", str(tmp_path / "r"), "-q"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "Using" not in captured.out
+    assert set(json.loads(captured.out)) >= {"base_lr", "max_lr"}
+
+
+def test_quiet_silences_warnings(files, tmp_path, capsys):
+    """A 20-step curve warns ("only 20 usable points"); -q keeps stderr empty."""
+    code = main(["range-test", _m(files), "--steps", "20", "--out", str(tmp_path / "r"), "-q"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == ""
+    code = main(["range-test", _m(files), "--steps", "20", "--out", str(tmp_path / "r")])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err.count("usable points: the bounds are rough") == 1
+
+
+def test_ctrl_c_in_range_test_keeps_the_curve(files, tmp_path, capsys, monkeypatch):
+    """The library keeps the curve on the KeyboardInterrupt; the CLI saves it and says so."""
+    import lrsearch.rangetest.finder as finder
+
+    real = finder._run
+
+    def interrupted_after(stepper, *args):
+        calls = []
+        step_fn = stepper.step
+
+        def step(iterator):
+            if len(calls) == 12:
+                raise KeyboardInterrupt
+            calls.append(1)
+            return step_fn(iterator)
+
+        stepper.step = step
+        return real(stepper, *args)
+
+    monkeypatch.setattr(finder, "_run", interrupted_after)
+    out = tmp_path / "r"
+    code = main(["range-test", _m(files), "--steps", "40", "--out", str(out), "-q"])
+    captured = capsys.readouterr()
+    assert code == 130
+    assert captured.err.strip().splitlines()[-1] == (
+        f"lrsearch: interrupted: the curve so far (12 steps) is saved in {out / 'range_test.csv'}; "
+        "'lrsearch suggest' reads it"
+    )
+    frame = finder.RangeTestResult.load(out / "range_test.csv")
+    assert len(frame.frame) == 12 and frame.stopped == "interrupted"
+
+
+def test_auto_tells_each_curve_warning_once(files, tmp_path, capsys):
+    """The range test's warnings are told once (by auto), not again by the finder, the
+    sweeps or the study."""
+    code = main(["auto", _m(files), "--steps", "20", "--trials", "1", "--epochs", "1", "--out", str(tmp_path / "r"),
+                 "--pruner", "none"])
+    assert code == 0
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if "only 20 usable points" in line]
+    assert said[0] == "range test: only 20 usable points: the bounds are rough; rerun with more steps"
+    assert not [line for line in said[1:] if line.startswith(("range test", "range-test"))]
+    sweep_lines = [line for line in err.splitlines() if line.startswith(("momentum=", "weight_decay="))]
+    assert len(sweep_lines) == len(set(sweep_lines))  # each sweep curve's warning once (not again by the report)
+
+
+def test_optuna_trial_failure_lines_are_dropped(files, tmp_path, capsys):
+    """A trial that fails on the data: Optuna's "Trial 0 failed with ..." lines are not shown,
+    lrsearch's one line is."""
+    code = main(["tune", str(files / "label_late.py"), "--bounds", "0.01", "0.1", "--trials", "1", "--epochs", "1",
+                 "--pruner", "none", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "failed with" not in err
+    assert err.strip().splitlines()[-1].startswith("lrsearch: error: label 10 out of range")
