@@ -1,4 +1,4 @@
-"""fastai's rules as the suggestion benchmark runs them (scripts/fastai_anchor.py).
+"""fastai's rules as the suggestion benchmark runs them (scripts/references/fastai_anchor.py).
 
 The benchmark compares lrsearch with fastai's valley, steep and minimum; these pin the
 fallback transcription on curves whose answers are worked out by hand, fastai's
@@ -13,10 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import ROOT
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import fastai_anchor  # noqa: E402
+from scripts.references import fastai_anchor
 
 LRS = 10.0 ** np.arange(-6, 1)  # 1e-6 ... 1
 # falls (steepest from 1e-5 to 1e-4), lowest at 1e-2, rises again

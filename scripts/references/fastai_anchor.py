@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-from lrsearch.rangetest.analysis import smooth_loss
+from lrsearch.rangetest.curve import smooth_loss
 
 NUM_IT = 100
 """fastai's `lr_find(num_it=100)`."""
@@ -75,7 +75,7 @@ def suggestions(lrs: np.ndarray, losses: np.ndarray) -> dict[str, float]:
         _source.append(f"fastai's own functions ({out.pop('version')}, run by {python()})")
         return out
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        _source.append("the transcription in scripts/fastai_anchor.py (fastai not importable)")
+        _source.append("the transcription in scripts/references/fastai_anchor.py (fastai not importable)")
         return {"valley": valley(rl, rs), "steep": steep(rl, rs), "minimum": minimum(rl, rs)}
 
 

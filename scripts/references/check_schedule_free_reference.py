@@ -6,7 +6,7 @@ Trains the same tanh MLP on scikit-learn's digits for `--steps` batches with lrs
 the same initial weights and batches, and prints the largest relative difference of the
 final averaged weights x and both evaluation losses. Needs `pip install -e ".[reference]"`.
 
-    python scripts/check_schedule_free_reference.py [--steps 300] [--batch-size 32]
+    python -m scripts.references.check_schedule_free_reference [--steps 300] [--batch-size 32]
 """
 
 from __future__ import annotations
