@@ -37,7 +37,8 @@ from lrsearch.core.errors import (
 if TYPE_CHECKING:  # what the lazy names are, for editors and type checkers
     from lrsearch.export.spec import ScheduleSpec, load_schedule
     from lrsearch.rangetest.analysis import LRSuggestion, suggest
-    from lrsearch.rangetest.finder import RangeTestResult, range_test
+    from lrsearch.rangetest.finder import range_test
+    from lrsearch.rangetest.result import RangeTestResult
     from lrsearch.rangetest.sweeps import SweepResult, sweep
     from lrsearch.run.auto import AutoResult, auto
     from lrsearch.run.quick import OneCycleFit, fit_one_cycle
@@ -51,7 +52,7 @@ _LAZY = {
     "suggest": "lrsearch.rangetest.analysis",
     "LRSuggestion": "lrsearch.rangetest.analysis",
     "range_test": "lrsearch.rangetest.finder",
-    "RangeTestResult": "lrsearch.rangetest.finder",
+    "RangeTestResult": "lrsearch.rangetest.result",
     "sweep": "lrsearch.rangetest.sweeps",
     "SweepResult": "lrsearch.rangetest.sweeps",
     "ScheduleSpec": "lrsearch.export.spec",

@@ -63,7 +63,7 @@ import lrsearch  # noqa: E402
 from bench_suggestions import SETUPS, Setup, optimizer, pretrain  # noqa: E402
 from lrsearch.rangetest import finder  # noqa: E402
 from lrsearch.core.errors import CurveError  # noqa: E402
-from lrsearch.rangetest.finder import RangeTestResult  # noqa: E402
+from lrsearch.rangetest.result import RangeTestResult  # noqa: E402
 from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeSGD, recompute_batchnorm  # noqa: E402
 
 DEFAULT_RATE = 0.0025

@@ -57,9 +57,9 @@ from sklearn.datasets import load_digits, make_classification  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import lrsearch  # noqa: E402
-from lrsearch.rangetest.analysis import smooth_loss  # noqa: E402
+from lrsearch.rangetest.curve import smooth_loss  # noqa: E402
 from lrsearch.core.errors import CurveError  # noqa: E402
-from lrsearch.rangetest.finder import RangeTestResult  # noqa: E402
+from lrsearch.rangetest.result import RangeTestResult  # noqa: E402
 from lrsearch.schedules import OneCycle  # noqa: E402
 
 import fastai_anchor  # noqa: E402  (beside this script)

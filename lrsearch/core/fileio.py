@@ -2,13 +2,20 @@
 
 Each write goes to a temporary file in the target's folder, then `os.replace` puts it
 in place in one step; on failure the temporary file is removed and any old file stays.
+The file gets the mode a plain `open(path, "w")` would give it (0666 less the umask),
+or keeps the mode of the file it replaces.
+
+A table (a range test's or a sweep's curve) is a CSV with its metadata as JSON beside
+it, `<stem>.meta.json`: `write_table` and `read_table` are its one writer and reader.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +47,35 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     os.close(fd)
     tmp = Path(name)
     try:
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes it 0600, private to its owner
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask; Linux shows it in /proc, elsewhere it is set and set back."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path) -> int:
+    """The mode of the file `path` (when it exists), else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -56,6 +86,57 @@ def write_text(path: str | Path, text: str) -> Path:
 def write_csv(frame: Any, path: str | Path) -> Path:
     """Write a pandas DataFrame to `path` as CSV (no index) atomically."""
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def meta_path(path: str | Path) -> Path:
+    """The metadata file beside the table `path`: `curve.csv` -> `curve.meta.json`."""
+    path = Path(path)
+    return path.with_name(path.stem + ".meta.json")
+
+
+def _json_default(value: Any) -> Any:
+    item = getattr(value, "item", None)  # NumPy scalars (np.float32, np.int64, ...)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def write_table(path: str | Path, frame: Any, meta: Mapping[str, Any]) -> Path:
+    """Write `frame` as CSV at `path` and `meta` as JSON at `meta_path(path)`, each
+    atomically; NumPy scalars in `meta` are written as numbers.
+
+    Returns:
+        The CSV path.
+    """
+    path = Path(path)
+    text = json.dumps(dict(meta), indent=2, default=_json_default) + "\n"  # refused before anything is written
+    write_csv(frame, path)
+    write_text(meta_path(path), text)
+    return path
+
+
+def read_table(path: str | Path, read_frame: Callable[[Path], Any]) -> tuple[Any, dict[str, Any]]:
+    """The table `read_frame(path)` and its metadata (`{}` when there is no
+    `.meta.json` beside it).
+
+    Raises:
+        DataError: the metadata file is not JSON, or not a JSON object.
+        whatever `read_frame` raises for a missing or malformed CSV.
+    """
+    from lrsearch.core.errors import DataError
+
+    path = Path(path)
+    frame = read_frame(path)
+    mp = meta_path(path)
+    if not mp.exists():
+        return frame, {}
+    try:
+        meta = json.loads(mp.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{mp} is not JSON ({exc}); delete it or save again") from exc
+    if not isinstance(meta, dict):
+        raise DataError(f"{mp} holds a JSON {type(meta).__name__}, not an object; delete it or save again")
+    return frame, meta
 
 
 def writable_folder(path: str | Path, what: str = "output folder") -> Path:

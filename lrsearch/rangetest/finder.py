@@ -32,12 +32,9 @@ own `iterations`, and the batches come through Keras' data adapters (`lrsearch.d
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -45,9 +42,9 @@ import numpy as np
 import pandas as pd
 
 from lrsearch.core import progress
-from lrsearch.rangetest.analysis import UNREADABLE, LRSuggestion, smooth_loss, suggest
+from lrsearch.rangetest.analysis import UNREADABLE
+from lrsearch.rangetest.curve import smooth_loss
 from lrsearch.data.reader import num_samples
-from lrsearch.data.files import read_csv
 from lrsearch.core.defaults import MAX_RANGE_STEPS
 from lrsearch.core.errors import (
     ConfigError,
@@ -57,13 +54,13 @@ from lrsearch.core.errors import (
     data_cause,
     first_line,
 )
-from lrsearch.core.fileio import write_csv, write_text
+from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.rangetest.steppers.common import Snapshot, build_like_fit, replicas
 from lrsearch.rangetest.steppers.dispatch import check_backend, open_source, open_stepper
 from lrsearch.optimizers.base import unwrap
 from lrsearch.optimizers.schedule_free_training import pause_warmup
 
-__all__ = ["RangeTestResult", "lr_sweep", "range_test", "require_trainable", "DEFAULT_MIN_STEPS",
+__all__ = ["lr_sweep", "range_test", "require_trainable", "DEFAULT_MIN_STEPS",
            "DEFAULT_MAX_STEPS"]
 
 logger = logging.getLogger(__name__)
@@ -72,11 +69,6 @@ DEFAULT_MIN_STEPS = 100
 """`steps=None` runs one pass over the data, but at least this many steps ..."""
 DEFAULT_MAX_STEPS = 1000
 """... and at most this many."""
-
-FORMAT = "lrsearch.range_test"
-VERSION = 1
-COLUMNS = ("step", "lr", "loss", "smooth_loss")
-
 
 def lr_sweep(min_lr: float, max_lr: float, steps: int, mode: str = "exp") -> np.ndarray:
     """The rate of each step: `min_lr` at step 0, `max_lr` at step `steps - 1`.
@@ -125,120 +117,6 @@ def _check_sweep(min_lr: float, max_lr: float, steps: int | None, mode: str) -> 
                           f"bounds). Received: steps={steps}")
     if mode not in ("exp", "linear"):
         raise ConfigError(f"Argument `mode` must be 'exp' or 'linear'. Received: mode={mode!r}")
-
-
-# ---------------------------------------------------------------------------- result
-
-
-@dataclass
-class RangeTestResult:
-    """What a range test recorded: one row per optimizer step, plus how it ran.
-
-    Attributes:
-        frame: DataFrame with columns `step, lr, loss, smooth_loss` (+ `val_loss`):
-            the rate of the step, the loss of that step's batch before the update, its
-            debiased moving average, and the validation loss after the update.
-        meta: how the test ran (`min_lr, max_lr, steps, mode, batch_size, smooth,
-            diverge`) and how it ended (`stopped`: "completed", "diverged", "nan" or
-            "interrupted").
-    """
-
-    frame: pd.DataFrame
-    meta: dict[str, Any] = field(default_factory=dict)
-    _suggestion: LRSuggestion | None = field(default=None, init=False, repr=False)
-
-    @property
-    def suggestion(self) -> LRSuggestion:
-        """`lrsearch.suggest` on the recorded rates and raw losses (computed once), with
-        the margin of the optimizer that ran the test.
-
-        Raises:
-            CurveError: the curve is too short to read anything from.
-        """
-        if self._suggestion is None:
-            self._suggestion = suggest(
-                self.frame["lr"].to_numpy(),
-                self.frame["loss"].to_numpy(),
-                diverge=float(self.meta.get("diverge") or 0.0),
-                optimizer=self.meta.get("optimizer"),
-            )
-        return self._suggestion
-
-    @property
-    def stopped(self) -> str:
-        """How the test ended: "completed", "diverged", "nan" or "interrupted"."""
-        return str(self.meta.get("stopped", "completed"))
-
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Loss against log-lr with the suggestions marked; returns the figure.
-
-        See `lrsearch.viz.plots.plot_range_test` for the keyword arguments.
-        """
-        from lrsearch.viz.plots import plot_range_test
-
-        return plot_range_test(self, ax=ax, **kwargs)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the frame as CSV at `path` and `meta` (+ suggestion) as `<stem>.meta.json`.
-
-        Returns:
-            The CSV path.
-        """
-        path = Path(path)
-        write_csv(self.frame, path)
-        meta = {"format": FORMAT, "version": VERSION, **self.meta}
-        try:
-            meta["suggestion"] = self.suggestion.to_dict()
-        except CurveError as exc:
-            meta["suggestion"] = None
-            meta["suggestion_error"] = str(exc)
-        write_text(_meta_path(path), json.dumps(meta, indent=2, default=_json_default) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> RangeTestResult:
-        """Read a CSV written by `save` (its `.meta.json` is optional).
-
-        A CSV from elsewhere needs `lr` and `loss` columns; `step` and `smooth_loss`
-        are filled in when missing.
-
-        Raises:
-            DataError: the file is missing or not a CSV.
-            CurveError: a needed column is missing.
-        """
-        path = Path(path)
-        frame = read_csv(path, "range-test file", ["lr", "loss"], missing_error=CurveError, numeric=True)
-        meta: dict[str, Any] = {}
-        mp = _meta_path(path)
-        if mp.exists():
-            try:
-                meta = json.loads(mp.read_text())
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{mp} is not JSON ({exc}); delete it or save again") from exc
-            meta.pop("format", None)
-            meta.pop("version", None)
-            meta.pop("suggestion", None)
-            meta.pop("suggestion_error", None)
-        if "step" not in frame.columns:
-            frame.insert(0, "step", np.arange(len(frame)))
-        if "smooth_loss" not in frame.columns:
-            frame["smooth_loss"] = smooth_loss(frame["loss"].to_numpy(), meta.get("smooth", 0.98))
-        return cls(frame=frame, meta=meta)
-
-    def _repr_html_(self) -> str:
-        from lrsearch.viz.notebook import range_test_html  # notebook display
-        from lrsearch.viz.plots import png_tag
-        return range_test_html(self, png_tag(self.plot))
-
-
-def _meta_path(path: Path) -> Path:
-    return path.with_name(path.stem + ".meta.json")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 # ---------------------------------------------------------------------------- the test

@@ -16,7 +16,6 @@ values a study should still search.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -31,9 +30,10 @@ import pandas as pd
 from lrsearch.core import progress
 from lrsearch.rangetest.analysis import LRSuggestion
 from lrsearch.data.files import read_csv
-from lrsearch.core.errors import ConfigError, CurveError, DataError
-from lrsearch.core.fileio import write_csv, write_text
-from lrsearch.rangetest.finder import RangeTestResult, range_test
+from lrsearch.core.errors import ConfigError, CurveError
+from lrsearch.core.fileio import read_table, write_table
+from lrsearch.rangetest.finder import range_test
+from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.rangetest.steppers.common import backend_rng_state, set_backend_rng_state
 
 __all__ = ["PARAMS", "SweepResult", "sweep", "DEFAULT_VALUES"]
@@ -162,8 +162,6 @@ class SweepResult:
 
     def save(self, path: str | Path) -> Path:
         """Write the long frame as CSV at `path`, how each test ran as `<stem>.meta.json`."""
-        path = Path(path)
-        write_csv(self.frame, path)
         meta = {
             "format": FORMAT,
             "version": VERSION,
@@ -175,9 +173,7 @@ class SweepResult:
             "best": self.best,
             "candidates": list(self.candidates),
         }
-        write_text(path.with_name(path.stem + ".meta.json"),
-                   json.dumps(meta, indent=2, default=_json_default) + "\n")
-        return path
+        return write_table(path, self.frame, meta)
 
     @classmethod
     def load(cls, path: str | Path) -> SweepResult:
@@ -186,16 +182,8 @@ class SweepResult:
         Raises:
             DataError: the file is missing or not a sweep CSV.
         """
-        path = Path(path)
-        frame = read_csv(path, "sweep file", ["value", "lr", "loss"], numeric=True,
-                         hint="a range-test CSV is read with RangeTestResult.load")
-        mp = path.with_name(path.stem + ".meta.json")
-        meta: dict[str, Any] = {}
-        if mp.exists():
-            try:
-                meta = json.loads(mp.read_text())
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{mp} is not JSON ({exc}); delete it or save again") from exc
+        frame, meta = read_table(path, lambda p: read_csv(p, "sweep file", ["value", "lr", "loss"], numeric=True,
+                                 hint="a range-test CSV is read with RangeTestResult.load"))
         values = meta.get("values") or list(dict.fromkeys(frame["value"].tolist()))
         tests = meta.get("tests") or [{} for _ in values]
         results = {}
@@ -213,12 +201,6 @@ class SweepResult:
         from lrsearch.viz.notebook import sweep_html  # notebook display
         from lrsearch.viz.plots import png_tag
         return sweep_html(self, png_tag(self.plot))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 def _check_values(param: str, values: Sequence[float]) -> tuple[float, ...]:

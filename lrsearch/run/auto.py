@@ -159,7 +159,8 @@ def _range_test(source: Any, out: Path, options: StudyOptions, *, reuse: bool, v
                 fingerprint: dict[str, Any] | None = None) -> Any:
     """A range test, or the one in `out` when `fingerprint` (see `lrsearch.run.evidence`) still holds."""
     from lrsearch.run import evidence
-    from lrsearch.rangetest.finder import RangeTestResult, range_test
+    from lrsearch.rangetest.finder import range_test
+    from lrsearch.rangetest.result import RangeTestResult
     from lrsearch.viz.plots import save_figure
 
     csv = out / "range_test.csv"
@@ -319,7 +320,7 @@ def run_tune(
     Returns:
         `(TuneResult, out_dir)`; the tables and `schedule.json` are written there.
     """
-    from lrsearch.rangetest.finder import RangeTestResult
+    from lrsearch.rangetest.result import RangeTestResult
 
     if options is None:
         study_options.setdefault("seed", 0)

@@ -413,7 +413,7 @@ def load_model_file(
 
 
 def _pair(data: Any, what: str) -> Any:
-    from lrsearch.data.reader import as_pair
+    from lrsearch.data.fit_data import as_pair
 
     return as_pair(data, what)
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import keras
 
-from lrsearch.data.reader import prepare_data
+from lrsearch.data.fit_data import prepare_data
 from lrsearch.core.errors import ConfigError
-from lrsearch.rangetest.finder import RangeTestResult, range_test
+from lrsearch.rangetest.finder import range_test
+from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.schedules import OneCycle
 from lrsearch.study.space import TrialSetup
 from lrsearch.export.spec import ScheduleSpec
@@ -83,15 +84,13 @@ def fit_one_cycle(
         DataError: data that cannot be used.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"Argument `epochs` must be an integer >= 1. Received: epochs={epochs!r}")
+        raise argument_error("epochs", "an integer >= 1", epochs)
     if max_lr is not None and not float(max_lr) > 0:
-        raise ConfigError(f"Argument `max_lr` must be > 0. Received: max_lr={max_lr!r}")
+        raise argument_error("max_lr", "> 0", max_lr)
     for cb in callbacks or ():
         if isinstance(cb, keras.callbacks.ReduceLROnPlateau | keras.callbacks.LearningRateScheduler):
-            raise ConfigError(
-                f"Argument `callbacks` must not set the learning rate; the one-cycle schedule "
-                f"does. Received: {type(cb).__name__}"
-            )
+            raise argument_error("callbacks", "free of callbacks that set the learning rate (the one-cycle "
+                                 "schedule sets it)", cb, received=type(cb).__name__)
     fit_data = prepare_data(data, validation_data, batch_size)
     updates = updates_per_epoch(model.optimizer, fit_data.steps_per_epoch)
     options: dict[str, Any] = {"verbose": 0 if verbose == 0 else 1, **(range_test_kwargs or {})}

@@ -87,7 +87,7 @@ def plot_file(path: str | Path, output: str | Path | None = None) -> Path:
 
             fig = SweepResult.load(path).plot()
         elif {"lr", "loss"} <= columns:
-            from lrsearch.rangetest.finder import RangeTestResult
+            from lrsearch.rangetest.result import RangeTestResult
 
             fig = RangeTestResult.load(path).plot()
         else:
@@ -148,7 +148,7 @@ def collect(
     data = ReportData(title=study_name or folder.resolve().name)
     notes = data.notes
     if (folder / "range_test.csv").exists():
-        from lrsearch.rangetest.finder import RangeTestResult
+        from lrsearch.rangetest.result import RangeTestResult
 
         data.range_test = _try("range_test.csv", lambda: RangeTestResult.load(folder / "range_test.csv"), notes)
     for param, name in SWEEP_FILES.items():

@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import pandas as pd
 
-from lrsearch.data.reader import prepare_data
+from lrsearch.data.fit_data import prepare_data
 from lrsearch.core.errors import ConfigError
 from lrsearch.core.fileio import write_csv
 from lrsearch.study.halving import RungSpace

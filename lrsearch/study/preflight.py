@@ -16,7 +16,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from lrsearch.data.reader import as_pair, probe_batch, unpack
+from lrsearch.data.fit_data import as_pair, probe_batch
+from lrsearch.data.reader import unpack
 from lrsearch.core.errors import ConfigError, DataError, DivergenceError, first_line
 from lrsearch.core.defaults import DEFAULT_BATCH_SIZE
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from lrsearch import optimizers as lr_optimizers
 from lrsearch.core import progress
-from lrsearch.data.reader import FitData
+from lrsearch.data.fit_data import FitData
 from lrsearch.core.errors import ConfigError
 from lrsearch.optimizers.schedule_free_training import ScheduleFreeEval, as_schedule_free
 from lrsearch.study.space import SearchSpace, TrialSetup

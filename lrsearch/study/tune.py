@@ -1,7 +1,7 @@
 """`tune`: a study of schedules inside learning-rate bounds, run by Optuna or KerasTuner.
 
 `tune` checks its arguments once (`StudyOptions`), prepares the data once
-(`lrsearch.data.reader.prepare_data`), runs the pre-flight check (`lrsearch.study.preflight`), finds
+(`lrsearch.data.fit_data.prepare_data`), runs the pre-flight check (`lrsearch.study.preflight`), finds
 or reuses the bounds, and hands a `Plan` to a backend (`lrsearch.study.backends.optuna_study`,
 `lrsearch.study.backends.kerastuner_study`). Each trial is the same whichever backend runs it
 (`lrsearch.study.trial`); the tables and the chosen schedule come from `lrsearch.study.results`.
@@ -33,7 +33,7 @@ import keras
 
 from lrsearch import optimizers as lr_optimizers
 from lrsearch.rangetest.analysis import LRSuggestion
-from lrsearch.data.reader import FitData, prepare_data
+from lrsearch.data.fit_data import FitData, prepare_data
 from lrsearch.core.errors import ConfigError, argument_error
 from lrsearch.study.options import BACKENDS, PRUNERS, StudyOptions, infer_direction
 from lrsearch.study.backends.optuna_study import OptunaObjective, make_pruner

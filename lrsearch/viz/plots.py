@@ -24,7 +24,7 @@ from lrsearch.core.errors import CurveError, LRSearchError
 from lrsearch.core.fileio import atomic_write
 
 if TYPE_CHECKING:
-    from lrsearch.rangetest.finder import RangeTestResult
+    from lrsearch.rangetest.result import RangeTestResult
     from lrsearch.export.spec import ScheduleSpec
     from lrsearch.rangetest.sweeps import SweepResult
 

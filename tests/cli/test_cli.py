@@ -20,7 +20,7 @@ import pytest
 
 import lrsearch
 from lrsearch.cli.main import main
-from lrsearch.rangetest.finder import RangeTestResult
+from lrsearch.rangetest.result import RangeTestResult
 from tests.support import CLI_MODEL, ROOT
 
 MODEL = CLI_MODEL

@@ -52,8 +52,8 @@ def test_interrupt_during_write_keeps_old_file(tmp_path):
 
 def test_range_test_save_keeps_old_curve(tmp_path, monkeypatch):
     """A range test's save keeps the old curve when the CSV write fails midway."""
-    from lrsearch.rangetest.analysis import smooth_loss
-    from lrsearch.rangetest.finder import RangeTestResult
+    from lrsearch.rangetest.curve import smooth_loss
+    from lrsearch.rangetest.result import RangeTestResult
 
     lrs = [10 ** (-6 + 5 * i / 39) for i in range(40)]
     loss = [2.0 - 0.02 * i for i in range(40)]

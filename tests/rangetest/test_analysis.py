@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrsearch.rangetest.analysis import MIN_POINTS, LRSuggestion, smooth_loss, suggest, trim_curve
+from lrsearch.rangetest.analysis import MIN_POINTS, LRSuggestion, suggest
+from lrsearch.rangetest.curve import smooth_loss, trim_curve
 from lrsearch.core.errors import ConfigError, CurveError
 from tests.support import DATA
 

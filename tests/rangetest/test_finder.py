@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from lrsearch.data.reader import as_dataset, steps_per_epoch, take_batches
 from lrsearch.core.errors import ConfigError, CurveError, DataError, DivergenceError
-from lrsearch.rangetest.finder import RangeTestResult, lr_sweep, range_test
+from lrsearch.rangetest.finder import lr_sweep, range_test
+from lrsearch.rangetest.result import RangeTestResult
 
 D = 3
 

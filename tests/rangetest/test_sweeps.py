@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from lrsearch.core.errors import ConfigError
-from lrsearch.rangetest.finder import RangeTestResult, lr_sweep
+from lrsearch.rangetest.finder import lr_sweep
+from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.rangetest.sweeps import SweepResult, sweep
 
 D = 3

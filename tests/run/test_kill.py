@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lrsearch.run import evidence
-from lrsearch.rangetest.finder import RangeTestResult
+from lrsearch.rangetest.result import RangeTestResult
 from tests.support import CLI_MODEL, ROOT
 
 MODEL = CLI_MODEL

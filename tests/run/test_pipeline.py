@@ -95,7 +95,7 @@ def test_auto_refuses_bad_options_before_training(tmp_path):
 def test_sweeps_test_the_window_the_first_curve_spoke_about():
     """Sweeping every value over the whole first range spends most batches on decades
     where all curves are flat: here 97 steps per sweep test instead of 161."""
-    from lrsearch.rangetest.finder import RangeTestResult
+    from lrsearch.rangetest.result import RangeTestResult
     from lrsearch.run.auto import sweep_window
 
     lr = np.geomspace(1e-6, 10.0, 161)

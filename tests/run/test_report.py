@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from lrsearch.rangetest.analysis import LRSuggestion
-from lrsearch.rangetest.finder import RangeTestResult
+from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.run.report import MIN_TRIALS_FOR_IMPORTANCE, plot_file, write_report
 from lrsearch.study.tune import tune
 

@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 
 from lrsearch import schedules
 from lrsearch.rangetest.analysis import LRSuggestion
-from lrsearch.data.reader import prepare_data
+from lrsearch.data.fit_data import prepare_data
 from lrsearch.study.results import ATTR, HISTORY
 from lrsearch.study.reuse import TableSchedule, TrialModels
 from lrsearch.study.space import SearchSpace, TrialSetup

@@ -12,7 +12,7 @@ import pytest
 
 from lrsearch.rangetest.analysis import LRSuggestion
 from lrsearch.viz.notebook import cell
-from lrsearch.rangetest.finder import RangeTestResult
+from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.study.results import TuneResult
 from lrsearch.schedules import OneCycle
 from lrsearch.export.spec import ScheduleSpec

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrsearch.rangetest.finder import RangeTestResult
+from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.viz.plots import (
     figure_to_base64,
     plot_range_test,
