@@ -132,3 +132,100 @@ def test_atomic_write_refuses_a_folder_and_leaves_no_temp(tmp_path):
     with pytest.raises(ConfigError, match="is a folder; pass the path of a file"):
         write_text(tmp_path / "out", "{}")
     assert os.listdir(tmp_path / "out") == [] and os.listdir(tmp_path) == ["out"]
+
+
+# --------------------------------------------------------------------------- file modes
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_mode_of_a_plain_open(tmp_path, umask, mode):
+    """The temporary file's 0600 does not survive the rename: a new file has 0666 less the umask."""
+    old = os.umask(umask)
+    try:
+        write_text(tmp_path / "schedule.json", "{}\n")
+        write_csv(pd.DataFrame({"lr": [1e-3]}), tmp_path / "curve.csv")
+        with open(tmp_path / "plain.txt", "w"):
+            pass
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "plain.txt").stat().st_mode & 0o777) == oct(mode)
+    assert oct((tmp_path / "schedule.json").stat().st_mode & 0o777) == oct(mode)
+    assert oct((tmp_path / "curve.csv").stat().st_mode & 0o777) == oct(mode)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_replacing_a_file_keeps_its_mode(tmp_path, umask):
+    path = tmp_path / "schedule.json"
+    path.write_text("{}\n")
+    path.chmod(0o640)
+    old = os.umask(umask)
+    try:
+        write_text(path, '{"lr": 0.1}\n')
+    finally:
+        os.umask(old)
+    assert path.read_text() == '{"lr": 0.1}\n'
+    assert oct(path.stat().st_mode & 0o777) == oct(0o640)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_write_table_round_trips_numpy_scalars_beside_the_csv(tmp_path):
+    import numpy as np
+
+    from lrsearch.core.fileio import meta_path, read_table, write_table
+
+    frame = pd.DataFrame({"lr": [1e-3, 1e-2], "loss": [2.5, 1.5]})
+    path = write_table(tmp_path / "sweep_momentum.csv", frame,
+                       {"best": np.float32(0.5), "steps": np.int64(71), "values": [0.9, 0.85]})
+    assert meta_path(path) == tmp_path / "sweep_momentum.meta.json"
+    assert sorted(os.listdir(tmp_path)) == ["sweep_momentum.csv", "sweep_momentum.meta.json"]
+    back, meta = read_table(path, pd.read_csv)
+    assert back.to_dict("list") == {"lr": [1e-3, 1e-2], "loss": [2.5, 1.5]}
+    assert meta == {"best": 0.5, "steps": 71, "values": [0.9, 0.85]}
+
+
+def test_write_table_refuses_unserializable_meta_before_writing(tmp_path):
+    from lrsearch.core.fileio import write_table
+
+    with pytest.raises(TypeError, match="not JSON serializable: object"):
+        write_table(tmp_path / "t.csv", pd.DataFrame({"lr": [1.0]}), {"x": object()})
+    assert os.listdir(tmp_path) == []
+
+
+def test_read_table_without_meta_and_with_broken_meta(tmp_path):
+    from lrsearch.core.errors import DataError
+    from lrsearch.core.fileio import read_table
+
+    (tmp_path / "t.csv").write_text("lr,loss\n0.001,2.0\n")
+    frame, meta = read_table(tmp_path / "t.csv", pd.read_csv)
+    assert meta == {} and frame["loss"].tolist() == [2.0]
+    (tmp_path / "t.meta.json").write_text('{"half": ')
+    with pytest.raises(DataError, match=r"t\.meta\.json is not JSON .*; delete it or save again"):
+        read_table(tmp_path / "t.csv", pd.read_csv)
+    (tmp_path / "t.meta.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match=r"holds a JSON list, not an object; delete it or save again"):
+        read_table(tmp_path / "t.csv", pd.read_csv)
+
+
+def test_files_written_before_the_shared_writer_still_load(tmp_path):
+    """A range test and a sweep as the 0.1 layout wrote them (same names, same keys)."""
+    from lrsearch.rangetest.result import RangeTestResult
+    from lrsearch.rangetest.sweeps import SweepResult
+
+    (tmp_path / "range_test.csv").write_text("step,lr,loss,smooth_loss\n0,1e-06,2.3,2.3\n1,1e-05,2.2,2.25\n")
+    (tmp_path / "range_test.meta.json").write_text(
+        '{"format": "lrsearch.range_test", "version": 1, "smooth": 0.98, "diverge": 4.0, '
+        '"optimizer": "SGD", "stopped": "diverged", "suggestion": null, "suggestion_error": "short"}\n')
+    rt = RangeTestResult.load(tmp_path / "range_test.csv")
+    assert rt.meta == {"smooth": 0.98, "diverge": 4.0, "optimizer": "SGD", "stopped": "diverged"}
+    assert rt.frame["loss"].tolist() == [2.3, 2.2]
+    (tmp_path / "sweep_momentum.csv").write_text("value,step,lr,loss,smooth_loss\n0.9,0,1e-3,2.0,2.0\n"
+                                                 "0.85,0,1e-3,1.9,1.9\n")
+    (tmp_path / "sweep_momentum.meta.json").write_text(
+        '{"format": "lrsearch.sweep", "version": 1, "param": "momentum", "values": [0.9, 0.85], '
+        '"tolerance": 0.1, "max_candidates": 2, "tests": [{"stopped": "completed"}, {"stopped": "nan"}], '
+        '"best": 0.85, "candidates": [0.85, 0.9]}\n')
+    sw = SweepResult.load(tmp_path / "sweep_momentum.csv")
+    assert (sw.param, sw.values, sw.tolerance, sw.max_candidates) == ("momentum", (0.9, 0.85), 0.1, 2)
+    assert [r.stopped for r in sw.results.values()] == ["completed", "nan"]
