@@ -4,61 +4,34 @@ Each result class has a short `_repr_html_` that calls one function here: a comp
 table and, where the result has a curve, the plot inline. The image comes in as an
 `<img>` tag made by the caller with `lrsearch.viz.plots.png_tag`, so this module stays at the
 bottom of the import layers (plain strings and numbers; no Keras, no matplotlib) and
-`LRSuggestion` can use it too. Missing or non-finite values are blank cells.
+`LRSuggestion` can use it too. The tables are `lrsearch.viz.tables`' (the run report's
+too): one number format, missing or non-finite values blank.
 """
 
 from __future__ import annotations
 
 import html
-import math
-import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lrsearch.core.errors import CurveError
+from lrsearch.viz.tables import cell, frame_table, pairs_table
 
-__all__ = ["cell", "one_cycle_html", "range_test_html", "schedule_html", "suggestion_html", "sweep_html",
+__all__ = ["one_cycle_html", "range_test_html", "schedule_html", "suggestion_html", "sweep_html",
            "tune_html"]
 
 _STYLE = "border-collapse:collapse;font-size:12px;margin:4px 0"
+_CELL = "text-align:left;padding:1px 8px"
 _MAX_ROWS = 12
 
 
-def cell(value: Any) -> str:
-    """A value as table text: numbers to 4 significant digits; None, NaN, inf blank."""
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return html.escape(str(value))
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    v = float(value)
-    return f"{v:.4g}" if math.isfinite(v) else ""
-
-
 def _table(rows: Iterable[tuple[str, Any]], title: str) -> str:
-    body = "".join(
-        f"<tr><th style='text-align:left;padding:1px 8px'>{html.escape(k)}</th>"
-        f"<td style='text-align:left;padding:1px 8px'>{cell(v)}</td></tr>"
-        for k, v in rows
-    )
-    return f"<table style='{_STYLE}'><caption style='text-align:left'><b>{html.escape(title)}</b>" \
-           f"</caption>{body}</table>"
+    return pairs_table(rows, caption=title, style=_STYLE, cell_style=_CELL)
 
 
 def _frame(frame: Any, title: str) -> str:
     """A DataFrame as an HTML table (first `_MAX_ROWS` rows), blank for missing values."""
-    shown = frame.head(_MAX_ROWS)
-    cols = list(shown.columns)
-    head = "".join(f"<th style='padding:1px 6px'>{html.escape(str(c))}</th>" for c in cols)
-    rows = "".join(
-        "<tr>" + "".join(f"<td style='padding:1px 6px'>{cell(v)}</td>" for v in rec) + "</tr>"
-        for rec in shown.itertuples(index=False)
-    )
-    more = f"<p style='font-size:11px'>{len(frame) - len(shown)} more rows</p>" \
-        if len(frame) > len(shown) else ""
-    return f"<table style='{_STYLE}'><caption style='text-align:left'><b>{html.escape(title)}</b>" \
-           f"</caption><tr>{head}</tr>{rows}</table>{more}"
+    return frame_table(frame, max_rows=_MAX_ROWS, caption=title, style=_STYLE, cell_style=_CELL)
 
 
 def _warnings(warnings: Iterable[str]) -> str:

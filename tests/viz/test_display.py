@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from lrsearch.rangetest.analysis import LRSuggestion
-from lrsearch.viz.notebook import cell
 from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.study.results import TuneResult
 from lrsearch.schedules import OneCycle
 from lrsearch.export.spec import ScheduleSpec
 from lrsearch.rangetest.sweeps import SweepResult
+from lrsearch.viz.tables import Html, cell, frame_table, pairs_table
 
 PNG = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
 
@@ -43,11 +43,29 @@ def test_cell(value, text):
     assert cell(value) == text
 
 
+@pytest.mark.parametrize("value, text", [(pd.NA, ""), (pd.NaT, ""), (np.nan, ""),
+                                         (pd.Timestamp("2026-12-04 01:13:32.480373"), "2026-12-04 01:13:32"),
+                                         (Html("<code>x</code>"), "<code>x</code>"), (123456.7, "1.235e+05")])
+def test_cell_blanks_pandas_missing_values_and_keeps_times_to_the_second(value, text):
+    assert cell(value) == text
+
+
+def test_one_table_kit_for_pairs_and_frames():
+    pairs = pairs_table([("peak", 0.0123456), ("epochs", 7)], cls="summary")
+    assert pairs == ('<table class="summary"><tbody><tr><th>peak</th><td>0.01235</td></tr>'
+                     "<tr><th>epochs</th><td>7</td></tr></tbody></table>")
+    frame = pd.DataFrame({"number": [0, 1, 2], "value": [0.5, np.nan, 0.25]})
+    page = frame_table(frame, max_rows=2, highlight=0, cell_style="padding:1px")
+    assert page.count("<tr") == 3 and page.count('class="best"') == 1
+    assert '<th style="padding:1px">value</th>' in page and '<td style="padding:1px"></td>' in page
+    assert page.endswith('<p style="font-size:11px">1 more rows</p>') and ">0.25<" not in page
+
+
 def test_suggestion_html_shows_its_rates_and_warnings():
     s = LRSuggestion(1e-4, 0.0321, 1e-3, 2e-3, 0.05, warnings=("the loss is flat",),
                      problems=("flat",))
     html = s._repr_html_()
-    assert "<td style='text-align:left;padding:1px 8px'>0.0321</td>" in html
+    assert '<td style="text-align:left;padding:1px 8px">0.0321</td>' in html
     assert ">0.0001<" in html and ">0.05<" in html
     assert "the loss is flat" in html and "<img" not in html
 
@@ -103,7 +121,7 @@ def test_tune_html_lists_trials_best_first_with_blanks():
     assert ">0.2345<" in html and ">val_loss (minimize)<" in html
     table = html.split("trials, best first")[1]
     assert table.index(">0.2345<") < table.index(">0.5<")  # best first
-    assert ">nan<" not in html and "<td style='padding:1px 6px'></td>" in html
+    assert ">nan<" not in html and '<td style="text-align:left;padding:1px 8px"></td>' in html
     assert "duration_s" not in html
     _png(html)
     empty = TuneResult(study=None, trials=trials.iloc[:0], history=pd.DataFrame(), best=None)
