@@ -2,18 +2,19 @@
 
 A `ScheduleSpec` holds everything a training script needs to reproduce a run's
 optimization: the learning-rate schedule, the momentum (or `beta_1`) and weight-decay
-schedules or values, the optimizer class and its other arguments, the run's length, and
-where the choice came from (range-test bounds, study, trial, metric, value):
+schedules or values, the optimizer class and its other arguments, the run's length and
+the batch size its steps were counted at, and where the choice came from (range-test
+bounds, study, trial, metric, value):
 
 ```python
 spec = lrsearch.load_schedule("schedule.json")
 model.compile(optimizer=spec.build_optimizer(), loss="sparse_categorical_crossentropy")
-model.fit(x, y, batch_size=..., epochs=spec.epochs)
+model.fit(x, y, batch_size=spec.batch_size, epochs=spec.epochs, callbacks=[spec.callback()])
 ```
 
-Schedules are written with Keras' own serialization (`class_name` + `config`, the
-constructor arguments), so any registered schedule round-trips, and save -> load ->
-build gives the same values step for step. The format is described in the README.
+The file's format (fields, versions, the JSON of schedules) is `lrsearch.export.document`;
+save -> load -> build gives the same values step for step. `spec.callback()` warns once
+when a fit runs another number of steps than the schedule was sized for.
 """
 
 from __future__ import annotations
@@ -30,71 +31,20 @@ import keras
 import numpy as np
 import pandas as pd
 
-from lrsearch.core.version import __version__
-from lrsearch import schedules as _schedules  # noqa: F401  (registered, so saved schedules load)
 from lrsearch.core.errors import ConfigError, ScheduleFormatError
 from lrsearch.core.fileio import write_text
+from lrsearch.core.version import __version__
+from lrsearch.export.document import FORMAT, VERSION, decode, encode, parse, read_json, whole
+from lrsearch.export.fit_check import FitLengthCheck
 from lrsearch.optimizers.base import unwrap
 from lrsearch.optimizers.registry import SCHEDULABLE, momentum_attribute, schedulable_class
 from lrsearch.schedules.base import LearningRateSchedule
 
-__all__ = ["FORMAT", "VERSION", "ScheduleSpec", "load_schedule", "plot_schedule"]
+__all__ = ["FORMAT", "VERSION", "ScheduleSpec", "load_schedule"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "lrsearch.schedule"
-VERSION = 1
-FIELDS = (
-    "format",
-    "version",
-    "schedule",
-    "momentum",
-    "weight_decay",
-    "optimizer",
-    "steps_per_epoch",
-    "epochs",
-    "provenance",
-)
 _OWN_KEYS = ("learning_rate", "name")  # never part of `optimizer_config`
-
-
-def _encode(value: Any) -> Any:
-    """A schedule as Keras' serialized dict, a number as a float, None as None."""
-    if value is None:
-        return None
-    if isinstance(value, LearningRateSchedule):
-        return keras.saving.serialize_keras_object(value)
-    return float(value)
-
-
-def _decode(value: Any, field: str) -> Any:
-    if value is None or isinstance(value, LearningRateSchedule):
-        return value
-    if isinstance(value, Mapping):
-        try:
-            decoded = keras.saving.deserialize_keras_object(dict(value))
-        except Exception as exc:  # Keras raises TypeError/ValueError/KeyError
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ScheduleFormatError(
-                f"field `{field}` is not a schedule Keras can rebuild ({reason}); "
-                "check its class_name and config"
-            ) from None
-        if not isinstance(decoded, LearningRateSchedule):
-            raise ScheduleFormatError(
-                f"field `{field}` holds a {type(decoded).__name__}, not a learning-rate schedule"
-            )
-        return decoded
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ScheduleFormatError(f"field `{field}` must be a number, a schedule or null; got {value!r}")
-    return float(value)
-
-
-def _whole(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or value != int(value) or value < 1:
-        raise ConfigError(f"Argument `{name}` must be a whole number > 0 or None. Received: {name}={value!r}")
-    return int(value)
 
 
 class ScheduleSpec:
@@ -104,7 +54,7 @@ class ScheduleSpec:
     sched = lrsearch.schedules.OneCycle(max_lr=0.05, total_steps=10 * 34)
     spec = ScheduleSpec(sched, optimizer="SGD", optimizer_config={"nesterov": True},
                         momentum=sched.momentum_schedule(), weight_decay=5e-4,
-                        steps_per_epoch=34, epochs=10,
+                        steps_per_epoch=34, epochs=10, batch_size=32,
                         provenance={"study": "digits", "trial": 7, "metric": "val_loss", "value": 0.21})
     spec.save("schedule.json")
     ```
@@ -126,6 +76,9 @@ class ScheduleSpec:
             the count lrsearch optimizers feed their schedules.
         epochs: the run's length in epochs.
         provenance: any JSON-serializable dict (range-test bounds, study, trial, ...).
+        batch_size: the batch size `steps_per_epoch` was counted at (None when unknown,
+            e.g. data that came batched); a fit at another batch size runs another
+            number of steps, which `callback()` warns of.
 
     Raises:
         ConfigError: an unknown optimizer, a bad value, or something not JSON-serializable.
@@ -141,6 +94,7 @@ class ScheduleSpec:
         steps_per_epoch: int | None = None,
         epochs: int | None = None,
         provenance: Mapping[str, Any] | None = None,
+        batch_size: int | None = None,
     ) -> None:
         if isinstance(schedule, bool) or not isinstance(schedule, (LearningRateSchedule, int, float)):
             raise ConfigError(
@@ -186,8 +140,9 @@ class ScheduleSpec:
         self.momentum = self._checked("momentum", momentum)
         self.weight_decay = self._checked("weight_decay", weight_decay)
         self.optimizer_config = config
-        self.steps_per_epoch = _whole("steps_per_epoch", steps_per_epoch)
-        self.epochs = _whole("epochs", epochs)
+        self.steps_per_epoch = whole("steps_per_epoch", steps_per_epoch)
+        self.epochs = whole("epochs", epochs)
+        self.batch_size = whole("batch_size", batch_size)
         self.provenance = dict(provenance or {})
         for name, value in (("optimizer_config", self.optimizer_config), ("provenance", self.provenance)):
             try:
@@ -199,7 +154,7 @@ class ScheduleSpec:
     @staticmethod
     def _checked(name: str, value: Any) -> Any:
         try:
-            return _decode(value, name)
+            return decode(value, name)
         except ScheduleFormatError as exc:
             raise ConfigError(str(exc).replace("field", "Argument", 1)) from None
 
@@ -227,10 +182,11 @@ class ScheduleSpec:
         return {
             "format": FORMAT,
             "version": VERSION,
-            "schedule": _encode(self.schedule),
-            "momentum": _encode(self.momentum),
-            "weight_decay": _encode(self.weight_decay),
+            "schedule": encode(self.schedule),
+            "momentum": encode(self.momentum),
+            "weight_decay": encode(self.weight_decay),
             "optimizer": {"class_name": self.optimizer, "config": dict(self.optimizer_config)},
+            "batch_size": self.batch_size,
             "steps_per_epoch": self.steps_per_epoch,
             "epochs": self.epochs,
             "provenance": dict(self.provenance),
@@ -239,64 +195,16 @@ class ScheduleSpec:
 
     @classmethod
     def from_dict(cls, data: Any) -> ScheduleSpec:
-        """Read a document written by `to_dict()`.
+        """Read a document written by `to_dict()` (this version or version 1, which has no
+        `batch_size`).
 
         Raises:
             ScheduleFormatError: another format, an unknown version, a missing or
                 malformed field; the message names it.
         """
-        if not isinstance(data, Mapping):
-            raise ScheduleFormatError(
-                f"an lrsearch schedule is a JSON object, got {type(data).__name__}; "
-                "write it with ScheduleSpec.save"
-            )
-        if data.get("format") != FORMAT:
-            raise ScheduleFormatError(
-                f"not an lrsearch schedule: format is {data.get('format')!r}, expected {FORMAT!r}"
-            )
-        version = data.get("version")
-        if version != VERSION:
-            hint = "upgrade lrsearch" if isinstance(version, int) and version > VERSION else "re-export it"
-            raise ScheduleFormatError(
-                f"schedule file version {version!r} is not supported (this lrsearch reads version {VERSION}); {hint}"
-            )
-        missing = [f for f in FIELDS if f not in data]
-        if missing:
-            raise ScheduleFormatError(
-                f"schedule file misses field{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(f'`{m}`' for m in missing)}; re-export it"
-            )
-        unknown = sorted(set(data) - set(FIELDS) - {"lrsearch_version"})
-        if unknown:
-            log.warning("ignoring unknown fields in schedule file: %s", ", ".join(unknown))
-        optimizer = data["optimizer"]
-        if not isinstance(optimizer, Mapping) or "class_name" not in optimizer:
-            raise ScheduleFormatError("field `optimizer` must be an object with `class_name` and `config`")
-        if optimizer["class_name"] not in SCHEDULABLE:
-            raise ScheduleFormatError(
-                f"field `optimizer`: unknown class {optimizer['class_name']!r}; "
-                f"expected one of {', '.join(SCHEDULABLE)}"
-            )
-        config = optimizer.get("config") or {}
-        if not isinstance(config, Mapping):
-            raise ScheduleFormatError("field `optimizer.config` must be an object")
-        schedule = _decode(data["schedule"], "schedule")
-        if schedule is None:
-            raise ScheduleFormatError("field `schedule` is null; it must be a schedule or a rate")
-        provenance = data["provenance"]
-        if provenance is not None and not isinstance(provenance, Mapping):
-            raise ScheduleFormatError("field `provenance` must be an object or null")
+        fields = parse(data)
         try:
-            return cls(
-                schedule,
-                optimizer=optimizer["class_name"],
-                optimizer_config=dict(config),
-                momentum=_decode(data["momentum"], "momentum"),
-                weight_decay=_decode(data["weight_decay"], "weight_decay"),
-                steps_per_epoch=data["steps_per_epoch"],
-                epochs=data["epochs"],
-                provenance=provenance,
-            )
+            return cls(**fields)
         except ConfigError as exc:
             raise ScheduleFormatError(f"invalid schedule file: {exc}") from None
 
@@ -307,22 +215,28 @@ class ScheduleSpec:
     # ------------------------------------------------------------------ build
     def build_schedule(self) -> LearningRateSchedule | float:
         """A fresh copy of the learning-rate schedule (or the constant rate)."""
-        return _decode(_encode(self.schedule), "schedule")
+        return decode(encode(self.schedule), "schedule")
 
     def build_optimizer(self) -> keras.optimizers.Optimizer:
         """A fresh, unbuilt lrsearch optimizer with the rate, momentum and decay schedules."""
         kwargs = dict(self.optimizer_config)
         kwargs["learning_rate"] = self.build_schedule()
         if self.momentum is not None:
-            kwargs[self.momentum_name] = _decode(_encode(self.momentum), "momentum")
+            kwargs[self.momentum_name] = decode(encode(self.momentum), "momentum")
         if self.weight_decay is not None:
-            kwargs["weight_decay"] = _decode(_encode(self.weight_decay), "weight_decay")
+            kwargs["weight_decay"] = decode(encode(self.weight_decay), "weight_decay")
         try:
             return SCHEDULABLE[self.optimizer](**kwargs)
         except ConfigError:
             raise
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"cannot build {self.optimizer} from this schedule: {exc}") from None
+
+    def callback(self) -> FitLengthCheck:
+        """A Keras callback for `fit` that warns once, as training begins, when the run
+        has another number of steps than this schedule was sized for (another batch size
+        or number of epochs), naming the `batch_size` and `epochs` to use."""
+        return FitLengthCheck(self.steps_per_epoch, self.epochs, self.batch_size)
 
     # ------------------------------------------------------------------ inspect
     def table(self, steps: int | None = None, points: int | None = None) -> pd.DataFrame:
@@ -339,12 +253,12 @@ class ScheduleSpec:
             ConfigError: no `steps` given and none known, or more steps than fit in memory
                 without `points`.
         """
-        steps = self.total_steps if steps is None else _whole("steps", steps)
+        steps = self.total_steps if steps is None else whole("steps", steps)
         if steps is None:
             raise ConfigError(
                 "Argument `steps` is needed: the spec has no steps_per_epoch * epochs and the schedule no length"
             )
-        if points is not None and steps > _whole("points", points):
+        if points is not None and steps > whole("points", points):
             index = np.unique(np.linspace(0, steps - 1, points).round().astype(np.int64))
         elif steps > MAX_TABLE_STEPS:
             raise ConfigError(
@@ -367,6 +281,8 @@ class ScheduleSpec:
 
     def plot(self, ax: Any = None, steps: int | None = None) -> Any:
         """Plot the rate and the momentum over the steps, epochs marked; returns the figure."""
+        from lrsearch.viz.plots import plot_schedule
+
         return plot_schedule(self, ax=ax, steps=steps)
 
     def __eq__(self, other: object) -> bool:
@@ -381,7 +297,8 @@ class ScheduleSpec:
         sched = self.schedule if isinstance(self.schedule, float) else type(self.schedule).__name__
         return (
             f"ScheduleSpec({sched}, optimizer={self.optimizer!r}, momentum={self.momentum!r}, "
-            f"weight_decay={self.weight_decay!r}, steps_per_epoch={self.steps_per_epoch}, epochs={self.epochs})"
+            f"weight_decay={self.weight_decay!r}, steps_per_epoch={self.steps_per_epoch}, epochs={self.epochs}, "
+            f"batch_size={self.batch_size})"
         )
 
     def _repr_html_(self) -> str:
@@ -408,52 +325,21 @@ def _evaluate(value: Any, steps: np.ndarray) -> np.ndarray:
 
 
 def load_schedule(path: str | os.PathLike[str]) -> ScheduleSpec:
-    """Read a schedule file written by `ScheduleSpec.save`.
+    """Read a schedule file written by `ScheduleSpec.save`; a file of version 1 (which
+    does not record its batch size) reads with one logged note saying so.
 
     Raises:
         ScheduleFormatError: the file is missing, not JSON, of another format or version,
             or misses a field; the message names the file and the problem.
     """
     path = Path(path)
+    data = read_json(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScheduleFormatError(f"{path}: no such schedule file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScheduleFormatError(f"{path}: cannot read the schedule file ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ScheduleFormatError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    try:
-        return ScheduleSpec.from_dict(data)
+        spec = ScheduleSpec.from_dict(data)
     except ScheduleFormatError as exc:
         raise ScheduleFormatError(f"{path}: {exc}") from None
-
-
-def plot_schedule(
-    spec_or_schedule: ScheduleSpec | LearningRateSchedule,
-    ax: Any = None,
-    steps: int | None = None,
-) -> Any:
-    """Plot a schedule: the rate (left axis) and the momentum (right axis) over the steps,
-    with a faint line at each epoch boundary when steps per epoch are known.
-
-    Args:
-        spec_or_schedule: a `ScheduleSpec`, or a bare schedule (with `steps`, or one that
-            knows its length).
-        ax: matplotlib axes to draw on; a new figure when None (pyplot is not used).
-        steps: how many steps to show (default: the whole run).
-
-    Returns:
-        The matplotlib figure.
-    """
-    spec = spec_or_schedule
-    if not isinstance(spec, ScheduleSpec):
-        momentum = getattr(spec, "momentum_schedule", lambda: None)()
-        spec = ScheduleSpec(spec, momentum=momentum)
-    from lrsearch.viz.plots import plot_schedule as draw
-
-    return draw(spec, ax=ax, steps=steps)
+    if data.get("version") == 1:
+        log.warning("%s is a version 1 schedule file: it does not record the batch size its %s steps an epoch "
+                    "were counted at; fit at the batch size of the run that wrote it (set spec.batch_size and save it "
+                    "again to record it)", path, spec.steps_per_epoch)
+    return spec

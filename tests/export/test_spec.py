@@ -21,8 +21,8 @@ from lrsearch.schedules import (
     WarmupCosine,
     WarmupStableDecay,
 )
-from lrsearch.export.spec import FORMAT, VERSION, ScheduleSpec, load_schedule, plot_schedule
-from tests.support import ROOT
+from lrsearch.export.spec import FORMAT, VERSION, ScheduleSpec, load_schedule
+from tests.support import DATA, ROOT
 
 README = ROOT / "README.md"
 
@@ -30,7 +30,7 @@ README = ROOT / "README.md"
 def one_cycle_spec(**kwargs):
     sched = OneCycle(0.05, 100, pct_start=0.25)
     args = dict(optimizer="SGD", optimizer_config={"nesterov": True}, momentum=sched.momentum_schedule(),
-                weight_decay=5e-4, steps_per_epoch=10, epochs=10,
+                weight_decay=5e-4, steps_per_epoch=10, epochs=10, batch_size=32,
                 provenance={"study": "digits", "trial": 7, "metric": "val_loss", "value": 0.21,
                             "range_test": {"base_lr": 0.002, "max_lr": 0.05}})
     args.update(kwargs)
@@ -114,13 +114,15 @@ def test_schedule_free_export_builds_its_optimizer(tmp_path):
 def test_the_document_is_readable_and_complete(tmp_path):
     spec = one_cycle_spec()
     doc = json.loads(spec.save(tmp_path / "s.json").read_text())
-    assert doc["format"] == FORMAT == "lrsearch.schedule" and doc["version"] == VERSION == 1
+    assert doc["format"] == FORMAT == "lrsearch.schedule" and doc["version"] == VERSION == 2
     assert doc["schedule"]["class_name"] == "OneCycle"
     assert doc["schedule"]["config"] == spec.schedule.get_config()
     assert doc["momentum"]["class_name"] == "OneCycleMomentum"
     assert doc["weight_decay"] == 5e-4
     assert doc["optimizer"] == {"class_name": "SGD", "config": {"nesterov": True}}
-    assert (doc["steps_per_epoch"], doc["epochs"]) == (10, 10)
+    assert (doc["batch_size"], doc["steps_per_epoch"], doc["epochs"]) == (32, 10, 10)
+    assert list(doc) == ["format", "version", "schedule", "momentum", "weight_decay", "optimizer", "batch_size",
+                         "steps_per_epoch", "epochs", "provenance", "lrsearch_version"]
     assert doc["provenance"]["trial"] == 7 and doc["provenance"]["range_test"]["max_lr"] == 0.05
 
 
@@ -205,7 +207,10 @@ def good_doc():
 
 BROKEN = [
     (lambda d: {**d, "format": "keras.config"}, "not an lrsearch schedule: format is 'keras.config'"),
-    (lambda d: {**d, "version": 2}, "version 2 is not supported (this lrsearch reads version 1); upgrade lrsearch"),
+    (lambda d: {**d, "version": 3}, "version 3 is not supported (this lrsearch reads versions 1, 2); upgrade lrsearch"),
+    (lambda d: {**d, "version": 0}, "version 0 is not supported (this lrsearch reads versions 1, 2); re-export it"),
+    (lambda d: {k: v for k, v in d.items() if k != "batch_size"}, "misses field `batch_size`"),
+    (lambda d: {**d, "batch_size": 0}, "Argument `batch_size` must be a whole number > 0"),
     (lambda d: {k: v for k, v in d.items() if k != "version"}, "version None is not supported"),
     (lambda d: {k: v for k, v in d.items() if k != "epochs"}, "misses field `epochs`"),
     (lambda d: {k: v for k, v in d.items() if k not in ("epochs", "schedule")}, "misses fields `schedule`, `epochs`"),
@@ -245,6 +250,8 @@ BAD_SPECS = [
     (lambda: ScheduleSpec("fast"), "Argument `schedule` must be a LearningRateSchedule or a float"),
     (lambda: ScheduleSpec(-0.1), "Argument `schedule` must be > 0"),
     (lambda: ScheduleSpec(0.1, epochs=0), "Argument `epochs` must be a whole number > 0"),
+    (lambda: ScheduleSpec(0.1, batch_size=2.5), "Argument `batch_size` must be a whole number > 0 or None. "
+                                                "Received: batch_size=2.5"),
     (lambda: ScheduleSpec(0.1, provenance={"value": object()}), "Argument `provenance` must be JSON-serializable"),
     (lambda: ScheduleSpec(0.1, optimizer="Adam", optimizer_config={"momentum": 0.9}), "use `beta_1`"),
     (lambda: ScheduleSpec(0.1, optimizer_config={"nesterov": True, "colour": 1}), "cannot build SGD"),
@@ -278,7 +285,7 @@ def test_plot_draws_the_table():
     from matplotlib.figure import Figure
 
     given = Figure().add_subplot()
-    assert plot_schedule(CyclicLR(0.01, 0.1, step_size_up=5), ax=given, steps=40) is given.figure
+    assert ScheduleSpec(CyclicLR(0.01, 0.1, step_size_up=5)).plot(ax=given, steps=40) is given.figure
     assert len(given.get_lines()[0].get_ydata()) == 40
 
 

@@ -1,0 +1,177 @@
+"""The `schedule.json` document: its format name, version and fields, how schedules and
+numbers are written to JSON and read back, and the checks a file must pass.
+
+Schedules are written with Keras' own serialization (`class_name` + `config`, the
+constructor arguments), so any registered schedule round-trips. `ScheduleSpec`
+(`lrsearch.export.spec`) builds on these functions; they know nothing of it.
+
+Version 2 added `batch_size` (the batch size the steps were counted at); a version 1
+file still reads, its `batch_size` None.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from lrsearch import schedules as _schedules  # noqa: F401  (registered, so saved schedules load)
+from lrsearch.core.errors import ConfigError, ScheduleFormatError
+from lrsearch.optimizers.registry import SCHEDULABLE
+from lrsearch.schedules.base import LearningRateSchedule
+
+__all__ = ["FIELDS", "FORMAT", "READABLE", "VERSION", "decode", "encode", "parse", "read_json", "whole"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "lrsearch.schedule"
+VERSION = 2
+"""The version written; 2 added `batch_size`."""
+READABLE = (1, 2)
+"""The versions read."""
+FIELDS = (
+    "format",
+    "version",
+    "schedule",
+    "momentum",
+    "weight_decay",
+    "optimizer",
+    "batch_size",
+    "steps_per_epoch",
+    "epochs",
+    "provenance",
+)
+_ADDED = {"batch_size": 2}  # field -> the version that added it
+
+
+def encode(value: Any) -> Any:
+    """A schedule as Keras' serialized dict, a number as a float, None as None."""
+    if value is None:
+        return None
+    if isinstance(value, LearningRateSchedule):
+        return keras.saving.serialize_keras_object(value)
+    return float(value)
+
+
+def decode(value: Any, field: str) -> Any:
+    """What `encode` wrote, back: a fresh schedule, a float or None.
+
+    Raises:
+        ScheduleFormatError: a dict Keras cannot rebuild, something not a schedule, or
+            a value neither number, schedule nor null; the message names `field`.
+    """
+    if value is None or isinstance(value, LearningRateSchedule):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            decoded = keras.saving.deserialize_keras_object(dict(value))
+        except Exception as exc:  # Keras raises TypeError/ValueError/KeyError
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ScheduleFormatError(
+                f"field `{field}` is not a schedule Keras can rebuild ({reason}); "
+                "check its class_name and config"
+            ) from None
+        if not isinstance(decoded, LearningRateSchedule):
+            raise ScheduleFormatError(
+                f"field `{field}` holds a {type(decoded).__name__}, not a learning-rate schedule"
+            )
+        return decoded
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScheduleFormatError(f"field `{field}` must be a number, a schedule or null; got {value!r}")
+    return float(value)
+
+
+def whole(name: str, value: Any) -> int | None:
+    """`value` as an int > 0, or None.
+
+    Raises:
+        ConfigError: anything else, in Keras' argument message shape.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or value != int(value) or value < 1:
+        raise ConfigError(f"Argument `{name}` must be a whole number > 0 or None. Received: {name}={value!r}")
+    return int(value)
+
+
+def parse(data: Any) -> dict[str, Any]:
+    """A document's fields, checked and decoded: the keyword arguments of `ScheduleSpec`.
+
+    Raises:
+        ScheduleFormatError: another format, an unknown version, a missing or malformed
+            field; the message names it.
+    """
+    if not isinstance(data, Mapping):
+        raise ScheduleFormatError(
+            f"an lrsearch schedule is a JSON object, got {type(data).__name__}; write it with ScheduleSpec.save"
+        )
+    if data.get("format") != FORMAT:
+        raise ScheduleFormatError(f"not an lrsearch schedule: format is {data.get('format')!r}, expected {FORMAT!r}")
+    version = data.get("version")
+    if isinstance(version, bool) or version not in READABLE:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > VERSION
+        raise ScheduleFormatError(
+            f"schedule file version {version!r} is not supported (this lrsearch reads versions "
+            f"{', '.join(map(str, READABLE))}); {'upgrade lrsearch' if newer else 're-export it'}"
+        )
+    expected = [f for f in FIELDS if _ADDED.get(f, 1) <= version]
+    missing = [f for f in expected if f not in data]
+    if missing:
+        raise ScheduleFormatError(
+            f"schedule file misses field{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(f'`{m}`' for m in missing)}; re-export it"
+        )
+    unknown = sorted(set(data) - set(expected) - {"lrsearch_version"})
+    if unknown:
+        log.warning("ignoring unknown fields in schedule file: %s", ", ".join(unknown))
+    optimizer = data["optimizer"]
+    if not isinstance(optimizer, Mapping) or "class_name" not in optimizer:
+        raise ScheduleFormatError("field `optimizer` must be an object with `class_name` and `config`")
+    if optimizer["class_name"] not in SCHEDULABLE:
+        raise ScheduleFormatError(
+            f"field `optimizer`: unknown class {optimizer['class_name']!r}; expected one of {', '.join(SCHEDULABLE)}"
+        )
+    config = optimizer.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise ScheduleFormatError("field `optimizer.config` must be an object")
+    schedule = decode(data["schedule"], "schedule")
+    if schedule is None:
+        raise ScheduleFormatError("field `schedule` is null; it must be a schedule or a rate")
+    provenance = data["provenance"]
+    if provenance is not None and not isinstance(provenance, Mapping):
+        raise ScheduleFormatError("field `provenance` must be an object or null")
+    return {
+        "schedule": schedule,
+        "optimizer": optimizer["class_name"],
+        "optimizer_config": dict(config),
+        "momentum": decode(data["momentum"], "momentum"),
+        "weight_decay": decode(data["weight_decay"], "weight_decay"),
+        "batch_size": data.get("batch_size"),
+        "steps_per_epoch": data["steps_per_epoch"],
+        "epochs": data["epochs"],
+        "provenance": provenance,
+    }
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value in the file at `path`.
+
+    Raises:
+        ScheduleFormatError: the file is missing, unreadable or not JSON; the message
+            names the file.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScheduleFormatError(f"{path}: no such schedule file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScheduleFormatError(f"{path}: cannot read the schedule file ({exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScheduleFormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
