@@ -106,7 +106,7 @@ def fit_one_cycle(
     optimizer = configure_model(model, setup)
     spec = ScheduleSpec(
         sched, optimizer=optimizer, momentum=setup.momentum,
-        steps_per_epoch=updates, epochs=epochs,
+        steps_per_epoch=updates, epochs=epochs, batch_size=fit_data.batch_size,
         provenance={
             "family": "one_cycle",
             "params": {"max_lr": peak},

@@ -68,7 +68,7 @@ def final_fit(build_model: Callable[[], keras.Model], train: Any, validation: An
     data = prepare_data(train, validation, batch_size, steps_per_epoch)
     logger.info("final fit: trial %s's schedule over %d epochs", best.provenance.get("trial"), epochs)
     history = model.fit(epochs=int(epochs), callbacks=trial_callbacks(setup), verbose=0, **data.fit_kwargs)
-    spec = trial_spec(optimizer, setup, rung)
+    spec = trial_spec(optimizer, setup, rung, data.batch_size)
     spec.provenance = {**best.provenance, "final_epochs": int(epochs)}
     out = Path(out_dir)
     paths = {name: out / name for name in FILES}

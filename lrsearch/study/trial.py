@@ -183,10 +183,11 @@ def _rate(optimizer: Any) -> float:
     return lr
 
 
-def trial_spec(optimizer: keras.Optimizer, setup: TrialSetup, space: SearchSpace) -> ScheduleSpec:
+def trial_spec(optimizer: keras.Optimizer, setup: TrialSetup, space: SearchSpace,
+               batch_size: int | None = None) -> ScheduleSpec:
     """The trial's schedule as a `ScheduleSpec` (stored with the trial): the optimizer's
-    class and settings, the rate schedule, and the momentum / weight decay (scheduled, or
-    the optimizer's own constants)."""
+    class and settings, the rate schedule, the momentum / weight decay (scheduled, or
+    the optimizer's own constants), and the batch size its steps were counted at."""
     provenance: dict[str, Any] = {"family": setup.family, "params": dict(setup.params)}
     if setup.label_smoothing is not None:
         provenance["label_smoothing"] = setup.label_smoothing
@@ -198,6 +199,7 @@ def trial_spec(optimizer: keras.Optimizer, setup: TrialSetup, space: SearchSpace
         steps_per_epoch=space.steps_per_epoch,
         epochs=space.epochs,
         provenance=provenance,
+        batch_size=batch_size,
     )
 
 

@@ -103,7 +103,7 @@ class _HyperModel(keras_tuner.HyperModel):
         optimizer = configure_model(model, setup)
         record: dict[str, Any] = {
             "params": params,
-            SPEC: trial_spec(optimizer, setup, plan.space).to_dict(),
+            SPEC: trial_spec(optimizer, setup, plan.space, plan.data.batch_size).to_dict(),
             HISTORY: [],
             EPOCHS_RUN: 0,
             "started": time.time(),

@@ -243,7 +243,7 @@ class OptunaObjective:
         params = space.sample(OptunaSampler(trial))
         setup = space.build(params)
         prepared = self.models.prepare(setup, None if plan.seed is None else int(plan.seed) + trial.number)
-        trial.set_user_attr(SPEC, trial_spec(prepared.optimizer, setup, space).to_dict())
+        trial.set_user_attr(SPEC, trial_spec(prepared.optimizer, setup, space, plan.data.batch_size).to_dict())
 
         def on_epoch(epoch: int, value: float, rows: list[dict]) -> bool:
             trial.set_user_attr(HISTORY, rows)  # one write per epoch; epochs run = len(rows)
