@@ -67,13 +67,15 @@ def first_line(exc: BaseException, limit: int = 240) -> str:
 
 
 def argument_error(name: str, requirement: str, value: object,
-                   cls: type[LRSearchError] = ConfigError) -> LRSearchError:
+                   cls: type[LRSearchError] = ConfigError, *, received: str | None = None) -> LRSearchError:
     """An error in Keras' shape: "Argument `name` must be REQUIREMENT. Received: name=VALUE".
 
     `requirement` continues "must be" ("an integer >= 1", "one of ('a', 'b')"); the caller
-    raises what it returns, so the traceback points at the check.
+    raises what it returns, so the traceback points at the check. `received` replaces
+    `name=VALUE` when the value is better told otherwise (cut short, or beside another).
     """
-    return cls(f"Argument `{name}` must be {requirement}. Received: {name}={value!r}")
+    shown = f"{name}={value!r}" if received is None else received
+    return cls(f"Argument `{name}` must be {requirement}. Received: {shown}")
 
 
 _LABEL = re.compile(r"label value of (-?\d+) which is outside the valid range of \[0, (\d+)\)")

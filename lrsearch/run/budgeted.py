@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lrsearch.study.budget import MIN_TRIALS, RACE_TRIALS, Budget, BudgetPlan, Spend, epochs_for_seconds, plan_budget
+from lrsearch.study.budget import (
+    MIN_BUDGET_TRIALS,
+    RACE_TRIALS,
+    Budget,
+    BudgetPlan,
+    Spend,
+    epochs_for_seconds,
+    plan_budget,
+)
 from lrsearch.core.errors import ConfigError
 from lrsearch.study.options import StudyOptions
 
@@ -96,7 +104,7 @@ class BudgetedRun:
             self.epochs_budget, self.spe, epochs=self.fixed_epochs or self.options.epochs, range_steps=range_steps,
             sweep_values=self.sweep_values if sweeps else None, sweep_steps=sweep_steps,
             spent=spent + self.existing, final_epochs=self.final_epochs, halving_eta=eta,
-            min_trials=1 if self.fixed_epochs else MIN_TRIALS,
+            min_trials=1 if self.fixed_epochs else MIN_BUDGET_TRIALS,
         )
         return dataclasses.replace(plan, race=self.race)
 

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 
 from lrsearch.data.fit_data import prepare_data
-from lrsearch.core.errors import ConfigError
+from lrsearch.core.errors import argument_error
 from lrsearch.rangetest.finder import range_test
 from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.schedules import OneCycle

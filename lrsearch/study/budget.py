@@ -10,12 +10,12 @@ ran, the final fit its epochs. `plan_budget` splits a budget between them:
    dropped, then the momentum sweep (on digits, 45 batches an epoch, the full sweeps cost
    9 of 48 epochs and delayed the target accuracy; BENCHMARKS.md, search efficiency);
 3. the study gets the rest: whole trials of `epochs` epochs, or one bracket of
-   schedule-halving rungs (`halving_rungs`). When fewer than `MIN_TRIALS` trials fit,
-   the trials are shortened until they do.
+   schedule-halving rungs (`halving_rungs`). When fewer than `MIN_BUDGET_TRIALS` trials
+   fit, the trials are shortened until they do.
 
 A short budget with the final fit left to the planner (`final_epochs=None`, trials not
-halved) is spent another way: when fewer than `MIN_TRIALS` trials of `epochs` fit after
-the evidence, the sweeps are skipped, `FINAL_SHARE` of what is left goes to one final fit
+halved) is spent another way: when fewer than `MIN_BUDGET_TRIALS` trials of `epochs` fit
+after the evidence, the sweeps are skipped, `FINAL_SHARE` of what is left goes to one final fit
 of the winner and the rest to a race of about `RACE_TRIALS` short complete schedules that
 picks its peak.
 Trials cut short to fit four lost at an equal budget to one long run (BENCHMARKS.md 3c:
@@ -42,14 +42,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lrsearch.core.errors import ConfigError
+from lrsearch.core.errors import ConfigError, argument_error
 
 __all__ = [
     "Budget",
     "BudgetPlan",
     "FINAL_SHARE",
     "MIN_SWEEP_STEPS",
-    "MIN_TRIALS",
+    "MIN_BUDGET_TRIALS",
     "RACE_TRIALS",
     "Rung",
     "SWEEP_SHARE",
@@ -64,7 +64,7 @@ SWEEP_SHARE = 0.1
 """The largest share of a budget the momentum and weight-decay sweeps may take."""
 MIN_SWEEP_STEPS = 30
 """Fewest batches of one sweep range test (as `lrsearch.run.auto.sweep_window`)."""
-MIN_TRIALS = 4
+MIN_BUDGET_TRIALS = 4
 """Fewest trials (or first-rung trials) a budgeted study runs; trials shorten to fit them."""
 
 RACE_TRIALS = 3
@@ -148,7 +148,7 @@ def halving_rungs(trials: int, epochs: int, eta: int = 2) -> tuple[Rung, ...]:
     """
     for name, value, low in (("trials", trials, 1), ("epochs", epochs, 1), ("eta", eta, 2)):
         if isinstance(value, bool) or int(value) != value or value < low:
-            raise ConfigError(f"Argument `{name}` must be an integer >= {low}. Received: {name}={value!r}")
+            raise argument_error(name, f"an integer >= {low}", value)
     rungs = max(1, min(_ilog(trials, eta), _ilog(epochs, eta) + 1))
     out = []
     for k in range(rungs):
@@ -275,7 +275,7 @@ def plan_budget(
     final_epochs: int | None = 0,
     halving_eta: int | None = None,
     sweep_share: float = SWEEP_SHARE,
-    min_trials: int = MIN_TRIALS,
+    min_trials: int = MIN_BUDGET_TRIALS,
 ) -> BudgetPlan:
     """Split `budget` epochs between the range test, the sweeps, the study and a final fit.
 

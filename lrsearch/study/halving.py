@@ -43,7 +43,8 @@ from lrsearch.study.backends.optuna_study import (
 )
 from lrsearch.study.reuse import TrialModels
 from lrsearch.study.results import ATTR, RUNG, TuneResult
-from lrsearch.study.space import Param, SearchSpace, TrialSetup
+from lrsearch.study.sampling import Param
+from lrsearch.study.space import SearchSpace, TrialSetup
 from lrsearch.study.trial import Plan
 
 __all__ = ["RungSpace", "run"]

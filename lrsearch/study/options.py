@@ -84,19 +84,17 @@ def _check_study_name(name: Any) -> None:
     """A study name names the run folder and a row in the storage: a plain, short name."""
     if name is None:
         return
-    shown = repr(name) if not isinstance(name, str) or len(name) <= 60 else repr(name[:40] + "...")
+    shown = "study_name=" + (repr(name) if not isinstance(name, str) or len(name) <= 60 else repr(name[:40] + "..."))
     if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"Argument `study_name` (--study) must be a non-empty name. Received: {shown}")
+        raise argument_error("study_name", "a non-empty name (--study)", name, received=shown)
     if len(name) > MAX_STUDY_NAME:
-        raise ConfigError(
-            f"Argument `study_name` (--study) must be at most {MAX_STUDY_NAME} characters (it names the run "
-            f"folder and the study's row in the storage). Received: {len(name)} characters, {shown}"
-        )
+        raise argument_error(
+            "study_name", f"at most {MAX_STUDY_NAME} characters (--study; it names the run folder and the "
+            "study's row in the storage)", name, received=f"{shown} ({len(name)} characters)")
     if any(c in name for c in "/\\\0") or name in (".", ".."):
-        raise ConfigError(
-            "Argument `study_name` (--study) must be a plain name without '/' or '\\' (it names the run "
-            f"folder under runs/); use --out to choose the folder. Received: {shown}"
-        )
+        raise argument_error(
+            "study_name", "a plain name without '/' or '\\' (--study; it names the run folder under runs/); "
+            "use --out to choose the folder", name, received=shown)
 
 
 @dataclass(frozen=True)
@@ -179,10 +177,8 @@ class StudyOptions:
         _whole("range_steps", self.range_steps, optional=True)
         _whole("opening", self.opening)
         if self.range_steps is not None and self.range_steps > MAX_RANGE_STEPS:
-            raise ConfigError(
-                f"Argument `range_steps` (--steps) must be at most {MAX_RANGE_STEPS}: a few hundred steps "
-                f"find the bounds. Received: range_steps={self.range_steps}"
-            )
+            raise argument_error("range_steps", f"at most {MAX_RANGE_STEPS} (--steps): a few hundred steps "
+                                 "find the bounds", self.range_steps)
         _check_study_name(self.study_name)
         families = (self.families,) if isinstance(self.families, str) else tuple(self.families)
         if not families:
@@ -216,10 +212,8 @@ class StudyOptions:
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise argument_error(name, "a number > 0", value)
         if self.min_lr >= self.max_lr:
-            raise ConfigError(
-                f"Argument `min_lr` must be below max_lr={self.max_lr:g}. Received: "
-                f"min_lr={self.min_lr:g}"
-            )
+            raise argument_error("min_lr", f"below max_lr={self.max_lr:g}", self.min_lr,
+                                 received=f"min_lr={self.min_lr:g}")
 
     @classmethod
     def from_kwargs(cls, options: StudyOptions | None = None, **kwargs: Any) -> StudyOptions:

@@ -2,8 +2,8 @@
 
 One typed description (`SearchSpace`) says which parameters a study searches and in
 which ranges; both backends sample it through a small adapter (`OptunaSampler` for an
-Optuna trial, `KerasTunerSampler` for a KerasTuner `hp`), so the space is written down
-exactly once. The rates come from the range test: `[base_lr, max_lr]` bound CLR's rates,
+Optuna trial, `KerasTunerSampler` for a KerasTuner `hp`; `lrsearch.study.sampling`), so
+the space is written down exactly once. The rates come from the range test: `[base_lr, max_lr]` bound CLR's rates,
 and one-cycle's peak and Schedule-Free's constant rate are searched from `base_lr` up to
 `peak_max_lr`, which `from_suggestion` sets past the suggested `max_lr` to the loss
 minimum (three times further when the curve ended still falling): `max_lr` is where the
@@ -55,17 +55,14 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from lrsearch.core.errors import ConfigError
+from lrsearch.core.errors import ConfigError, argument_error
+from lrsearch.study.sampling import Param, Sampler
 
 __all__ = [
     "ALL_FAMILIES",
     "FAMILIES",
-    "KerasTunerSampler",
-    "OptunaSampler",
-    "Param",
-    "Sampler",
     "SearchSpace",
     "TrialSetup",
 ]
@@ -74,91 +71,10 @@ FAMILIES = ("one_cycle", "cyclic")
 """The schedule families a study searches unless others are named."""
 ALL_FAMILIES = (*FAMILIES, "wsd", "schedule_free")
 """Every family a search space can hold."""
-WSD_DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
 SF_BETAS = (0.9, 0.95, 0.98)
-"""Each family's peak rate parameter."""
+"""The interpolation weights a Schedule-Free trial searches."""
 PEAK_KEYS = {"one_cycle": "oc_max_lr", "cyclic": "clr_max_lr", "wsd": "wsd_max_lr", "schedule_free": "sf_lr"}
-
-CLR_MODES = ("triangular", "triangular2", "exp_range")
-ANNEAL_STRATEGIES = ("cos", "linear")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter of the space.
-
-    Args:
-        name: the name in trial tables (`params_<name>` columns).
-        kind: `"float"`, `"int"` or `"categorical"`.
-        low, high: bounds of a float or int parameter (both included).
-        log: sample a float on a log scale.
-        choices: the values of a categorical parameter.
-        when: conditions `{other_param: allowed values}`; the parameter exists only in
-            trials where every condition holds (e.g. `clr_gamma` only for `exp_range`).
-    """
-
-    name: str
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] | None = None
-    when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
-
-    def active(self, values: Mapping[str, Any]) -> bool:
-        """Whether the conditions hold for the values sampled so far."""
-        return all(values.get(k) in allowed for k, allowed in self.when.items())
-
-
-class Sampler(Protocol):
-    """What a backend provides to draw one value of a `Param` (or `None` if inactive)."""
-
-    def draw(self, param: Param, active: bool) -> Any: ...
-
-
-class OptunaSampler:
-    """Draws parameters from an `optuna.trial.Trial` (define-by-run: inactive ones are
-    not suggested at all, so they do not appear in the trial's params)."""
-
-    def __init__(self, trial: Any) -> None:
-        self.trial = trial
-
-    def draw(self, param: Param, active: bool) -> Any:
-        if not active:
-            return None
-        if param.kind == "categorical":
-            return self.trial.suggest_categorical(param.name, list(param.choices))
-        if param.kind == "int":
-            return self.trial.suggest_int(param.name, int(param.low), int(param.high))
-        return self.trial.suggest_float(param.name, param.low, param.high, log=param.log)
-
-
-class KerasTunerSampler:
-    """Draws parameters from a KerasTuner `HyperParameters` object.
-
-    Every parameter is registered (inside `hp.conditional_scope` for its conditions) so
-    the oracle sees the whole space; KerasTuner returns `None` for inactive ones.
-    """
-
-    def __init__(self, hp: Any) -> None:
-        self.hp = hp
-
-    def draw(self, param: Param, active: bool) -> Any:
-        return self._in_scopes(param, list(param.when.items()))
-
-    def _in_scopes(self, param: Param, conditions: list[tuple[str, tuple[Any, ...]]]) -> Any:
-        if conditions:
-            (parent, values), rest = conditions[0], conditions[1:]
-            with self.hp.conditional_scope(parent, list(values)):
-                return self._in_scopes(param, rest)
-        hp = self.hp
-        if param.kind == "categorical":
-            return hp.Choice(param.name, list(param.choices), ordered=False)
-        if param.kind == "int":
-            return hp.Int(param.name, int(param.low), int(param.high))
-        return hp.Float(
-            param.name, param.low, param.high, sampling="log" if param.log else "linear"
-        )
+"""Each family's peak rate parameter."""
 
 
 @dataclass(frozen=True)
@@ -241,21 +157,15 @@ class SearchSpace:
         if self.peak_max_lr is not None and not (
             math.isfinite(self.peak_max_lr) and self.peak_max_lr >= self.max_lr
         ):
-            raise ConfigError(
-                f"Argument `peak_max_lr` must be >= max_lr. Received: peak_max_lr="
-                f"{self.peak_max_lr}, max_lr={self.max_lr}"
-            )
+            raise argument_error("peak_max_lr", ">= max_lr", self.peak_max_lr,
+                                 received=f"peak_max_lr={self.peak_max_lr}, max_lr={self.max_lr}")
         top = max(self.max_lr, self.peak_max_lr or self.max_lr)
         if self.limit_lr is not None and not (math.isfinite(self.limit_lr) and self.limit_lr >= top):
-            raise ConfigError(
-                f"Argument `limit_lr` must be >= the top of the rate ranges. Received: "
-                f"limit_lr={self.limit_lr}, top={top}"
-            )
+            raise argument_error("limit_lr", ">= the top of the rate ranges", self.limit_lr,
+                                 received=f"limit_lr={self.limit_lr}, top={top}")
         if self.floor_lr is not None and not 0 < self.floor_lr <= self.base_lr:
-            raise ConfigError(
-                f"Argument `floor_lr` must be in (0, base_lr]. Received: floor_lr="
-                f"{self.floor_lr}, base_lr={self.base_lr}"
-            )
+            raise argument_error("floor_lr", "in (0, base_lr]", self.floor_lr,
+                                 received=f"floor_lr={self.floor_lr}, base_lr={self.base_lr}")
         if not self.families:
             raise ConfigError(f"families must name at least one of {', '.join(ALL_FAMILIES)}")
         for fam in self.families:
@@ -368,7 +278,12 @@ class SearchSpace:
         return int(self.epochs) * int(self.steps_per_epoch)
 
     def params(self) -> list[Param]:
-        """Every parameter of the space, in sampling order (parents before children)."""
+        """Every parameter of the space, in sampling order (parents before children).
+
+        The word lists (anneal strategies, CLR modes, WSD decay shapes) are the ones the
+        schedules accept (`lrsearch.schedules.formulas`)."""
+        from lrsearch.schedules.formulas import ANNEAL_STRATEGIES, CYCLIC_MODES, WSD_DECAY_SHAPES
+
         lo, hi = float(self.base_lr), float(self.max_lr)
         peak_hi = float(self.peak_max_lr or hi)
         mid = math.sqrt(lo * hi)
@@ -388,7 +303,7 @@ class SearchSpace:
             out += [
                 Param("clr_base_lr", "float", lo, mid, log=True, when=clr),
                 Param("clr_max_lr", "float", mid, hi, log=True, when=clr),
-                Param("clr_mode", "categorical", choices=CLR_MODES, when=clr),
+                Param("clr_mode", "categorical", choices=CYCLIC_MODES, when=clr),
                 Param("clr_step_epochs", "int", 2, 8, when=clr),
                 Param(
                     "clr_gamma",

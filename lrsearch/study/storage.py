@@ -31,7 +31,7 @@ from typing import Any
 
 import optuna
 
-from lrsearch.core.errors import StorageError, first_line
+from lrsearch.core.errors import StorageError, argument_error, first_line
 from lrsearch.core.defaults import DEFAULT_HEARTBEAT_INTERVAL
 
 __all__ = [
@@ -108,10 +108,8 @@ def open_storage(
     if isinstance(url, optuna.storages.BaseStorage):
         return url
     if not isinstance(url, str) or "://" not in url:
-        raise StorageError(
-            f"Argument `storage` must be a database URL such as sqlite:///study.db or "
-            f"postgresql://user@host/db. Received: storage={url!r}"
-        )
+        raise argument_error("storage", "a database URL such as sqlite:///study.db or postgresql://user@host/db",
+                             url, StorageError)
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme not in SCHEMES:
         raise StorageError(
@@ -119,8 +117,7 @@ def open_storage(
             + ", ".join(f"{s}://" for s in SCHEMES[:3])
         )
     if heartbeat_interval is not None and heartbeat_interval <= 0:
-        raise StorageError(f"Argument `heartbeat_interval` must be > 0 seconds. "
-                           f"Received: heartbeat_interval={heartbeat_interval}")
+        raise argument_error("heartbeat_interval", "> 0 seconds", heartbeat_interval, StorageError)
 
     given, url = url, _with_installed_driver(url, scheme)
     engine_kwargs: dict[str, Any] = {}

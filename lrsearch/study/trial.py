@@ -23,6 +23,7 @@ from lrsearch import optimizers as lr_optimizers
 from lrsearch.core import progress
 from lrsearch.data.fit_data import FitData
 from lrsearch.core.errors import ConfigError
+from lrsearch.optimizers.base import unwrap
 from lrsearch.optimizers.schedule_free_training import ScheduleFreeEval, as_schedule_free
 from lrsearch.study.space import SearchSpace, TrialSetup
 from lrsearch.export.spec import ScheduleSpec
@@ -175,7 +176,8 @@ def trial_callbacks(setup: TrialSetup) -> list[keras.callbacks.Callback]:
 
 def _rate(optimizer: Any) -> float:
     """The rate of the optimizer's next update: its schedule's, times the warmup of a
-    Schedule-Free optimizer."""
+    Schedule-Free optimizer (also under the `LossScaleOptimizer` of a mixed policy)."""
+    optimizer = unwrap(optimizer)
     lr = float(optimizer.learning_rate)
     warmup = getattr(optimizer, "warmup_factor", None)
     if warmup is not None:

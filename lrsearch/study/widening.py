@@ -2,8 +2,8 @@
 
 The range test says where to start, not where the best schedule is: a study whose best
 trials keep landing at the top (or bottom) of a rate range is being held back by the
-range. After each finished trial (once `MIN_TRIALS` have completed), the best two
-complete trials are read: a rate within `MARGIN` of its range's log-width from an edge
+range. After each finished trial (once `WIDEN_AFTER_TRIALS` have completed), the best
+two complete trials are read: a rate within `MARGIN` of its range's log-width from an edge
 widens that side by half a decade (`STEP`), capped at the space's `limit_lr` /
 `floor_lr` (what the range test's evidence allows), for the remaining trials.
 
@@ -38,14 +38,14 @@ import optuna
 
 from lrsearch.study.space import SearchSpace
 
-__all__ = ["MARGIN", "MIN_TRIALS", "STEP", "TOP_K", "RangeAwareTPESampler", "edge_widening",
+__all__ = ["MARGIN", "STEP", "TOP_K", "WIDEN_AFTER_TRIALS", "RangeAwareTPESampler", "edge_widening",
            "widened_params"]
 
 MARGIN = 0.1
 """How close to an edge counts as at it: a share of the range's width in log scale."""
 STEP = 10**0.5
 """How far a side moves at each widening (half a decade)."""
-MIN_TRIALS = 3
+WIDEN_AFTER_TRIALS = 3
 """Complete trials before the first look at the edges."""
 TOP_K = 2
 """How many of the best complete trials are read."""

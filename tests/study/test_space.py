@@ -9,7 +9,8 @@ import optuna
 import pytest
 
 from lrsearch.core.errors import ConfigError
-from lrsearch.study.space import KerasTunerSampler, OptunaSampler, SearchSpace
+from lrsearch.study.sampling import KerasTunerSampler, OptunaSampler
+from lrsearch.study.space import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -10,7 +10,8 @@ import optuna
 import pytest
 
 from lrsearch.rangetest.analysis import LRSuggestion
-from lrsearch.study.space import OptunaSampler, SearchSpace
+from lrsearch.study.sampling import OptunaSampler
+from lrsearch.study.space import SearchSpace
 from lrsearch.study.tune import tune
 from lrsearch.study.widening import STEP, RangeAwareTPESampler, edge_widening
 

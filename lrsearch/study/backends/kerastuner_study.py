@@ -42,7 +42,7 @@ from lrsearch.study.results import (
     result_from_trials,
     save_tables,
 )
-from lrsearch.study.space import KerasTunerSampler
+from lrsearch.study.sampling import KerasTunerSampler
 from lrsearch.study.trial import (
     EpochRecorder,
     Plan,

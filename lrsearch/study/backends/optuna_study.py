@@ -32,7 +32,8 @@ from lrsearch.study.results import (
     result_from_study,
     save_tables,
 )
-from lrsearch.study.space import OptunaSampler, SearchSpace
+from lrsearch.study.sampling import OptunaSampler
+from lrsearch.study.space import SearchSpace
 from lrsearch.study.trial import (
     EpochRecorder,
     Plan,
@@ -40,7 +41,7 @@ from lrsearch.study.trial import (
     trial_callbacks,
     trial_spec,
 )
-from lrsearch.study.widening import MIN_TRIALS, TOP_K, RangeAwareTPESampler, edge_widening
+from lrsearch.study.widening import TOP_K, WIDEN_AFTER_TRIALS, RangeAwareTPESampler, edge_widening
 
 __all__ = ["OptunaObjective", "current_space", "make_pruner", "run", "stored_meta", "trial_models"]
 
@@ -194,7 +195,7 @@ class _EdgeWidener:
         complete = [t for t in study.get_trials(deepcopy=False,
                                                 states=(optuna.trial.TrialState.COMPLETE,))
                     if t.value is not None and math.isfinite(t.value)]
-        if len(complete) < MIN_TRIALS:
+        if len(complete) < WIDEN_AFTER_TRIALS:
             return
         complete.sort(key=lambda t: t.value, reverse=self.plan.direction == "maximize")
         meta = dict(study.user_attrs.get(ATTR) or self.plan.meta)
