@@ -53,7 +53,8 @@ import bench_suggestions as bs  # noqa: E402
 import lrsearch  # noqa: E402
 from lrsearch.data.fit_data import prepare_data  # noqa: E402
 from lrsearch.core.errors import CurveError  # noqa: E402
-from lrsearch.study.space import OptunaSampler, SearchSpace  # noqa: E402
+from lrsearch.study.sampling import OptunaSampler  # noqa: E402
+from lrsearch.study.space import SearchSpace  # noqa: E402
 from lrsearch.study.trial import clear_keras_session, configure_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
