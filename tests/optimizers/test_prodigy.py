@@ -10,6 +10,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from tests.support import reference
 from tests.support.linear_problem import N, data, grads, linear_model
 
 import lrsearch
@@ -175,9 +176,10 @@ def test_bad_arguments_are_refused_with_the_name_and_value(make, message):
     assert str(info.value).startswith(message)
 
 
+@pytest.mark.references
 def test_matches_the_prodigyopt_package():
-    torch = pytest.importorskip("torch")
-    prodigyopt = pytest.importorskip("prodigyopt")
+    torch = reference("torch")
+    prodigyopt = reference("prodigyopt")
     model = linear_model(ProdigyAdam(weight_decay=0.1, use_bias_correction=True, decay_all=True))
     params = [torch.nn.Parameter(torch.tensor(w, dtype=torch.float32)) for w in weights(model)]
     ref = prodigyopt.Prodigy(params, weight_decay=0.1, use_bias_correction=True)

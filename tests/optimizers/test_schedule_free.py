@@ -9,6 +9,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from tests.support import reference
 from tests.support.linear_problem import D, N, O, data, grads, linear_model
 
 import lrsearch
@@ -397,9 +398,10 @@ def test_bad_arguments_are_refused_with_the_name_and_value():
 
 
 # --------------------------------------------------------------------------- the package
+@pytest.mark.references
 def test_matches_the_schedulefree_package():
-    torch = pytest.importorskip("torch")
-    schedulefree = pytest.importorskip("schedulefree")
+    torch = reference("torch")
+    schedulefree = reference("schedulefree")
     x, t = data(5)
     for cls, ref_cls, kwargs, ref_kwargs in (
         (ScheduleFreeAdamW, schedulefree.AdamWScheduleFree,

@@ -22,6 +22,7 @@ from lrsearch.schedules import (
     WarmupStableDecay,
     scale_lr,
 )
+from tests.support import reference
 
 pytestmark = pytest.mark.backends  # pure schedule arithmetic: the same values on every backend
 
@@ -166,6 +167,53 @@ def test_cyclic_matches_pytorch_step_for_step():
         s = CyclicLR(0.01, 0.2, **kwargs)
         steps = np.arange(120)
         ref = np.array([torch_cyclic(int(t), 0.01, 0.2, **kwargs) for t in steps])
+        np.testing.assert_allclose(values(s, steps), ref[:, 0], rtol=1e-5, atol=1e-8, err_msg=str(kwargs))
+        np.testing.assert_allclose(values(s.momentum_schedule(), steps), ref[:, 1], rtol=1e-6, err_msg=str(kwargs))
+
+
+def torch_scheduler_values(make_scheduler, steps: int) -> np.ndarray:
+    """Rate and momentum of PyTorch's own scheduler over `steps` steps: an SGD on one
+    parameter, `optimizer.step()` then `scheduler.step()` per batch, as a training loop
+    calls them; row t is what step t trains with."""
+    torch = reference("torch")
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0, momentum=0.9)
+    scheduler = make_scheduler(torch.optim.lr_scheduler, optimizer)
+    rows = []
+    for _ in range(steps):
+        group = optimizer.param_groups[0]
+        rows.append((group["lr"], group["momentum"]))
+        optimizer.step()
+        scheduler.step()
+    return np.array(rows, dtype=np.float64)
+
+
+@pytest.mark.references
+def test_one_cycle_matches_torchs_own_one_cycle_lr():
+    grid = itertools.product([7, 100], [0.1, 0.3, 0.45], ["cos", "linear"], [False, True])
+    for total_steps, pct_start, anneal_strategy, three_phase in grid:
+        kwargs = dict(pct_start=pct_start, anneal_strategy=anneal_strategy, div_factor=20.0,
+                      final_div_factor=50.0, three_phase=three_phase, base_momentum=0.8, max_momentum=0.97)
+        ref = torch_scheduler_values(lambda sched, opt: sched.OneCycleLR(opt, 0.5, total_steps=total_steps, **kwargs),
+                                     total_steps)
+        s = OneCycle(0.5, total_steps, **kwargs)
+        steps = np.arange(total_steps)
+        case = f"total_steps={total_steps}, {kwargs}"
+        np.testing.assert_allclose(values(s, steps), ref[:, 0], rtol=2e-5, atol=1e-7, err_msg=case)
+        np.testing.assert_allclose(values(s.momentum_schedule(), steps), ref[:, 1], rtol=1e-5, err_msg=case)
+
+
+@pytest.mark.references
+def test_cyclic_matches_torchs_own_cyclic_lr():
+    for kwargs in [
+        dict(step_size_up=7),
+        dict(step_size_up=5, step_size_down=11),
+        dict(step_size_up=6, mode="triangular2"),
+        dict(step_size_up=4, step_size_down=9, mode="exp_range", gamma=0.97),
+    ]:
+        ref = torch_scheduler_values(
+            lambda sched, opt: sched.CyclicLR(opt, 0.01, 0.2, base_momentum=0.8, max_momentum=0.9, **kwargs), 120)
+        s = CyclicLR(0.01, 0.2, **kwargs)
+        steps = np.arange(120)
         np.testing.assert_allclose(values(s, steps), ref[:, 0], rtol=1e-5, atol=1e-8, err_msg=str(kwargs))
         np.testing.assert_allclose(values(s.momentum_schedule(), steps), ref[:, 1], rtol=1e-6, err_msg=str(kwargs))
 
