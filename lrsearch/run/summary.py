@@ -5,12 +5,14 @@ what to do next.
     val_loss 0.183 (first trial 0.212), val_accuracy 0.947 (first trial 0.931): trial #7, best of 20 (14 complete, 6 pruned)
     files in runs/digits: schedule.json, report.html, trials.csv, history.csv, range_test.csv, range_test.png, study.db
     next: lrsearch dashboard --out runs/digits
-          spec = lrsearch.load_schedule("runs/digits/schedule.json"); model.compile(optimizer=spec.build_optimizer(), ...); model.fit(..., epochs=spec.epochs)
+          spec = lrsearch.load_schedule("runs/digits/schedule.json"); model.compile(optimizer=spec.build_optimizer(), ...); model.fit(..., batch_size=32, epochs=10, callbacks=[spec.callback()])
 
 "First trial" is the study's trial #0: in a new Optuna study, the schedule suggested
 from the range test alone, so the line says what the search added to it. Numbers come
 from the run's tables (`TuneResult.trials`, `.history`) and its `ScheduleSpec`; nothing
-here trains or reads a storage.
+here trains or reads a storage. The `model.fit` line names the batch size and epochs the
+schedule was sized for (a schedule counts steps: another batch size runs another number);
+a schedule of data that came batched has no batch size to name.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from lrsearch.core import progress
 
-__all__ = ["FILE_ORDER", "describe_schedule", "log_summary", "summary_lines"]
+__all__ = ["FILE_ORDER", "describe_schedule", "fit_line", "log_summary", "summary_lines"]
 
 FILE_ORDER = ("final_model.keras", "final_schedule.json", "schedule.json", "report.html", "trials.csv",
               "history.csv", "final_history.csv", "range_test.csv", "range_test.png", "sweep_momentum.csv",
@@ -196,10 +198,17 @@ def summary_lines(tune: Any, out_dir: str | Path, final: Any = None) -> list[str
     if tune.best is not None:
         chosen = out / ("final_schedule.json" if final is not None else "schedule.json")
         steps.append(f'spec = lrsearch.load_schedule("{chosen}"); '
-                     "model.compile(optimizer=spec.build_optimizer(), ...); model.fit(..., epochs=spec.epochs)")
+                     f"model.compile(optimizer=spec.build_optimizer(), ...); {fit_line(final.schedule if final else tune.best)}")
     for i, step in enumerate(steps):
         lines.append(("next: " if i == 0 else "      ") + step)
     return lines
+
+
+def fit_line(spec: Any) -> str:
+    """`model.fit(...)` with the batch size and epochs `spec` was sized for, and its check."""
+    sized = [f"batch_size={spec.batch_size}"] if getattr(spec, "batch_size", None) else []
+    sized.append(f"epochs={spec.epochs}" if spec.epochs else "epochs=spec.epochs")
+    return f"model.fit(..., {', '.join(sized)}, callbacks=[spec.callback()])"
 
 
 def log_summary(tune: Any, out_dir: str | Path, final: Any = None) -> None:

@@ -14,7 +14,8 @@ from lrsearch.run.summary import describe_schedule, summary_lines
 def _one_cycle(provenance: dict) -> lrsearch.ScheduleSpec:
     sched = lrsearch.schedules.OneCycle(max_lr=0.05, total_steps=100)
     return lrsearch.ScheduleSpec(sched, optimizer="SGD", momentum=sched.momentum_schedule(), weight_decay=1e-4,
-                                 steps_per_epoch=10, epochs=10, provenance={"family": "one_cycle", **provenance})
+                                 steps_per_epoch=10, epochs=10, batch_size=32,
+                                 provenance={"family": "one_cycle", **provenance})
 
 
 def _result(best: lrsearch.ScheduleSpec | None, states=("COMPLETE", "PRUNED", "COMPLETE"),
@@ -46,7 +47,8 @@ def test_summary_of_a_run_folder(tmp_path):
         f"next: lrsearch dashboard --out {tmp_path}",
         f"      lrsearch report {tmp_path}",
         f'      spec = lrsearch.load_schedule("{tmp_path / "schedule.json"}"); '
-        "model.compile(optimizer=spec.build_optimizer(), ...); model.fit(..., epochs=spec.epochs)",
+        "model.compile(optimizer=spec.build_optimizer(), ...); "
+        "model.fit(..., batch_size=32, epochs=10, callbacks=[spec.callback()])",
     ]
 
 
@@ -67,7 +69,8 @@ def test_a_final_fit_is_summed_up_and_is_the_schedule_to_train_with(tmp_path):
     assert lines[3] == (f"files in {tmp_path}: final_model.keras, final_schedule.json, schedule.json, "
                         "budget.json")
     assert lines[-1] == (f'      spec = lrsearch.load_schedule("{tmp_path / "final_schedule.json"}"); '
-                         "model.compile(optimizer=spec.build_optimizer(), ...); model.fit(..., epochs=spec.epochs)")
+                         "model.compile(optimizer=spec.build_optimizer(), ...); "
+                         "model.fit(..., epochs=30, callbacks=[spec.callback()])")
 
 
 def test_the_first_trial_winning_and_a_pruned_first_trial(tmp_path):
@@ -90,7 +93,8 @@ def test_other_storages_and_no_winner(tmp_path):
     assert lines[-2:] == [
         f"next: lrsearch dashboard --storage {url}",
         f'      spec = lrsearch.load_schedule("{tmp_path / "schedule.json"}"); '
-        "model.compile(optimizer=spec.build_optimizer(), ...); model.fit(..., epochs=spec.epochs)",
+        "model.compile(optimizer=spec.build_optimizer(), ...); "
+        "model.fit(..., batch_size=32, epochs=10, callbacks=[spec.callback()])",
     ]
     keras_tuner = summary_lines(_result(_one_cycle({"trial": 2, "value": 0.21, "storage": str(tmp_path / "kt")})),
                                 tmp_path)
