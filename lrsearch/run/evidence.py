@@ -1,45 +1,57 @@
 """What produced the evidence in a run folder, so a rerun reuses it only when it still holds.
 
-`auto` keeps the range test and the sweeps in its run folder so that a rerun resumes
-instead of redoing them. That is right only while the model, the data and the settings
-are the ones that produced them, and only for whole files. Each piece of evidence is
-therefore recorded in `evidence.json` beside it, after its files are written:
+`auto` keeps the range test, the sweeps and the study in its run folder so that a rerun
+resumes instead of redoing them. That is right only while the model, the data and the
+settings are the ones that produced them, and only for whole files. Each piece of
+evidence is therefore recorded in `evidence.json` beside it, after its files are written:
 
-- its fingerprint: the model file's digest, the model's architecture (layer classes,
-  weight shapes, optimizer and loss), the data's digest and shapes, batch size, seed,
-  the range and steps tested (a sweep also: its values and the range test it read),
-  and the lrsearch version;
+- its fingerprint (`lrsearch.run.digests`): the model file's code, the code of the
+  user's modules it imports (those under its folder), the model's architecture (every
+  layer's config, the loss, metrics and optimizer config, weight shapes), the data's
+  digest and shapes, batch size, seed, the range and steps tested (a sweep also: its
+  values and the range test it read), and the lrsearch version;
 - the digests of the files written, so a file cut short or edited afterwards is seen;
 - whether its curve could be read.
 
 `stale(folder, name, fingerprint)` says why a piece must be redone ("--steps changed
-(100 -> 400)"), or None when it can be reused.
+(100 -> 400)"), or None when it can be reused. A study is recorded with the model and
+data it was made from (`study_name`): a rerun on another model starts a new study
+beside it instead of mixing trials of both.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lrsearch.core.fileio import write_text
+from lrsearch.run.digests import (
+    architecture_fingerprint,
+    data_fingerprint,
+    data_shape,
+    file_digest,
+    imported_modules,
+    source_digest,
+)
 
 __all__ = [
     "EVIDENCE_FILE",
     "file_digest",
+    "architecture_fingerprint",
+    "data_fingerprint",
     "source_fingerprint",
+    "model_fingerprint",
     "range_fingerprint",
     "sweep_fingerprint",
     "stale",
     "record",
     "forget",
     "reusable",
+    "study_name",
+    "study_options",
 ]
 
 logger = logging.getLogger(__name__)
@@ -50,6 +62,7 @@ FORMAT, VERSION = "lrsearch.run.evidence", 1
 # how a fingerprint key is named in a "redone" line: a flag where there is one
 _LABELS = {
     "model_file": "the model file",
+    "modules": "the model file's modules",
     "architecture": "the model (layers, optimizer or loss)",
     "data": "the data",
     "data_file": "the data file",
@@ -64,112 +77,9 @@ _LABELS = {
     "window": "the sweep window",
     "range_test": "the range test",
 }
-_OPAQUE = {"model_file", "architecture", "data", "data_file", "range_test"}  # digests: no values shown
-
-
-def _hasher() -> Any:
-    return hashlib.blake2b(digest_size=16)
-
-
-def file_digest(path: str | Path) -> str:
-    """The digest of a file's bytes; for a folder, of its files' names, sizes and times."""
-    path = Path(path)
-    h = _hasher()
-    if path.is_dir():
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                st = p.stat()
-                h.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return h.hexdigest()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _array_parts(data: Any) -> Iterable[Any] | None:
-    """The arrays of `(x, y)` / `(x, y, w)` data (nested dicts and lists too), or None."""
-    if isinstance(data, Mapping):
-        return [a for key in sorted(data) for a in (_array_parts(data[key]) or [None])]
-    if isinstance(data, (tuple, list)):
-        parts: list[Any] = []
-        for item in data:
-            sub = _array_parts(item)
-            if sub is None:
-                return None
-            parts.extend(sub)
-        return parts
-    if isinstance(data, np.ndarray) or hasattr(data, "__array__") and hasattr(data, "shape"):
-        return [data]
-    return None
-
-
-def data_fingerprint(data: Any) -> str:
-    """A digest of training or validation data: of every array's shape, dtype and bytes;
-    for a dataset, of its element structure and length (its source file, if any, is
-    fingerprinted separately)."""
-    h = _hasher()
-    arrays = _array_parts(data)
-    if arrays is None:
-        spec = getattr(data, "element_spec", None)
-        h.update(f"{type(data).__name__}\0{spec!r}".encode())
-        for attr in ("cardinality", "__len__"):
-            try:
-                size = getattr(data, attr)()
-                h.update(f"\0{int(size)}".encode())
-                break
-            except Exception:  # noqa: BLE001 - a length is a bonus, not a requirement
-                continue
-        return h.hexdigest()
-    for array in arrays:
-        if array is None:
-            h.update(b"none")
-            continue
-        a = np.ascontiguousarray(np.asarray(array))
-        h.update(f"{a.shape}\0{a.dtype.str}\0".encode())
-        h.update(a.view(np.uint8).reshape(-1) if a.dtype != object else repr(a.tolist()).encode())
-    return h.hexdigest()
-
-
-def _shape_of(data: Any) -> str:
-    arrays = _array_parts(data)
-    if not arrays:
-        return type(data).__name__
-    return " ".join(str(tuple(np.shape(a))) for a in arrays if a is not None)
-
-
-_COUNTER = re.compile(r"_\d+(?=/|$)")  # Keras numbers names per session: dense_3 -> dense
-
-
-def _plain(value: Any) -> Any:
-    """A config with the names Keras generates removed (they change from build to build)."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in sorted(value.items()) if k != "name"}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return repr(type(value).__name__)
-
-
-def architecture_fingerprint(model: Any) -> str:
-    """A digest of a model's layer classes, weight shapes and dtypes, optimizer class and
-    configuration, and loss: what decides the curve besides the data and the seed."""
-    parts: list[Any] = [type(model).__name__]
-    parts += [type(layer).__name__ for layer in model.layers]
-    parts += [(_COUNTER.sub("", w.path), tuple(w.shape), str(w.dtype)) for w in model.weights]
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is not None:
-        try:
-            config = optimizer.get_config()
-        except Exception:  # noqa: BLE001 - an optimizer without a config: its class then
-            config = {}
-        parts.append((type(optimizer).__name__, _plain(config)))
-    loss = getattr(model, "loss", None)
-    parts.append(getattr(loss, "__name__", None) or (type(loss).__name__ if not isinstance(loss, str) else loss))
-    h = _hasher()
-    h.update(json.dumps(parts, default=repr, sort_keys=True).encode())
-    return h.hexdigest()
+_OPAQUE = {"model_file", "modules", "architecture", "data", "data_file", "range_test"}  # digests: no values shown
+MODEL_KEYS = ("model_file", "modules", "architecture", "data", "data_shape", "data_file")
+"""What a study's trials depend on: a study is resumed only while these match."""
 
 
 def source_fingerprint(source: Any, options: Any, *, data: Any = None, model: Any = None) -> dict[str, Any]:
@@ -184,11 +94,13 @@ def source_fingerprint(source: Any, options: Any, *, data: Any = None, model: An
     from lrsearch.core.version import __version__
 
     model = source.build_model() if model is None else model
+    path = getattr(source, "path", None)
     fp: dict[str, Any] = {
-        "model_file": file_digest(source.path) if getattr(source, "path", None) else None,
+        "model_file": source_digest(path) if path else None,
+        "modules": imported_modules(path) if path and Path(path).suffix == ".py" else {},
         "architecture": architecture_fingerprint(model),
         "data": data_fingerprint((source.train, source.validation)),
-        "data_shape": _shape_of(source.train),
+        "data_shape": data_shape(source.train),
         "data_file": file_digest(data) if isinstance(data, (str, Path)) and Path(data).exists() else None,
         "batch_size": options.array_batch_size,
         "seed": options.seed,
@@ -211,16 +123,31 @@ def sweep_fingerprint(base: Mapping[str, Any], values: Sequence[float], window: 
             "range_test": file_digest(range_test)}
 
 
-def _read(folder: Path) -> dict[str, Any]:
-    path = folder / EVIDENCE_FILE
+def model_fingerprint(base: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a `source_fingerprint` a study depends on: the model and the data."""
+    return {key: base.get(key) for key in MODEL_KEYS}
+
+
+def _book(folder: Path) -> dict[str, Any]:
+    """`evidence.json` as a dict (a fresh one when it is missing, cut short or another format)."""
     try:
-        book = json.loads(path.read_text(encoding="utf-8"))
+        book = json.loads((folder / EVIDENCE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
+        book = None
     if not isinstance(book, dict) or book.get("format") != FORMAT or book.get("version") != VERSION:
-        return {}
-    entries = book.get("entries")
-    return entries if isinstance(entries, dict) else {}
+        book = {}
+    for part in ("entries", "studies"):
+        if not isinstance(book.get(part), dict):
+            book[part] = {}
+    return {**book, "format": FORMAT, "version": VERSION}
+
+
+def _write(folder: Path, book: Mapping[str, Any]) -> None:
+    write_text(folder / EVIDENCE_FILE, json.dumps(book, indent=2, sort_keys=True) + "\n")
+
+
+def _read(folder: Path) -> dict[str, Any]:
+    return _book(folder)["entries"]
 
 
 def _normal(fp: Mapping[str, Any]) -> dict[str, Any]:
@@ -238,6 +165,15 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _modules_changed(old: Any, new: Mapping[str, str]) -> str:
+    old = old if isinstance(old, dict) else {}
+    names = sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
+    if not names:
+        return "the model file's imports changed"
+    said = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"{said} (imported by the model file) changed"
+
+
 def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     changed = []
     for key in new:
@@ -247,6 +183,8 @@ def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         if key == "data":
             before, after = old.get("data_shape"), new.get("data_shape")
             changed.append(f"the data changed ({before} -> {after})" if before != after else "the data changed")
+        elif key == "modules":
+            changed.append(_modules_changed(old.get(key), new[key]))
         elif key in _OPAQUE or isinstance(new[key], dict):
             changed.append(f"{label} changed")
         else:
@@ -286,31 +224,29 @@ def record(folder: str | Path, name: str, fingerprint: Mapping[str, Any], files:
     """Note in `folder/evidence.json` that `files` (written, whole) hold the evidence `name`
     made with `fingerprint`. Written atomically, after the files themselves."""
     folder = Path(folder)
-    entries = _read(folder)
+    book = _book(folder)
     for f in files:  # a range test whose curve could not be read says so in its meta
         if f.endswith(".meta.json") and (folder / f).is_file() and problem is None:
             try:
                 problem = json.loads((folder / f).read_text(encoding="utf-8")).get("suggestion_error")
             except (OSError, ValueError, AttributeError):
                 problem = f"{f} is not JSON"
-    entries[name] = {
+    book["entries"][name] = {
         "fingerprint": _normal(fingerprint),
         "files": {f: file_digest(folder / f) for f in files if (folder / f).is_file()},
         "usable": bool(usable) and problem is None,
         "problem": problem,
     }
-    book = {"format": FORMAT, "version": VERSION, "entries": entries}
-    write_text(folder / EVIDENCE_FILE, json.dumps(book, indent=2, sort_keys=True) + "\n")
+    _write(folder, book)
 
 
 def forget(folder: str | Path, name: str) -> None:
     """Drop the record of `name` (before it is redone: a kill mid-way then leaves no record)."""
     folder = Path(folder)
-    entries = _read(folder)
-    if name in entries:
-        del entries[name]
-        book = {"format": FORMAT, "version": VERSION, "entries": entries}
-        write_text(folder / EVIDENCE_FILE, json.dumps(book, indent=2, sort_keys=True) + "\n")
+    book = _book(folder)
+    if name in book["entries"]:
+        del book["entries"][name]
+        _write(folder, book)
 
 
 def reusable(folder: str | Path, name: str, fingerprint: Mapping[str, Any], *, what: str,
@@ -326,3 +262,72 @@ def reusable(folder: str | Path, name: str, fingerprint: Mapping[str, Any], *, w
         logger.info("%s redone: %s", what, why)
     forget(folder, name)
     return False
+
+
+def study_name(folder: str | Path, name: str, fingerprint: Mapping[str, Any], *, storage: str,
+               exists: Callable[[str], bool], reuse: bool = True) -> str:
+    """The study this run adds its trials to: `name` while it was made from the same model
+    and data (`model_fingerprint(fingerprint)`), else a study beside it.
+
+    Each study started here is recorded in `folder/evidence.json` with the model and data
+    it was made from. A stored study recorded with others is left as it is (its trials
+    kept) and the run goes on in `name-2` (`name-3`, ...: the first made from this model,
+    or not stored yet), saying so in one line. A stored study without a record (made
+    before records were kept, or by a worker with another run folder) is resumed.
+
+    Args:
+        folder: the run folder.
+        name: the study name asked for (`--study`, or the model file's).
+        fingerprint: the run's `source_fingerprint`.
+        storage: the storage URL (a record holds for that storage only).
+        exists: whether the storage holds a study of a given name.
+        reuse: False (`--fresh`): `name`, which the caller deletes.
+    """
+    folder = Path(folder)
+    book = _book(folder)
+    studies = book["studies"]
+    want = _normal(model_fingerprint(fingerprint))
+
+    def made_from(candidate: str) -> dict[str, Any] | None:
+        entry = studies.get(candidate)
+        if isinstance(entry, dict) and entry.get("storage") == storage:
+            return entry.get("fingerprint") or {}
+        return None
+
+    chosen = name
+    if reuse:
+        for k in range(1, 10_000):
+            candidate = name if k == 1 else f"{name}-{k}"
+            recorded = made_from(candidate)
+            if recorded == want or not exists(candidate) or (recorded is None and k == 1):
+                chosen = candidate
+                break
+    if chosen != name:
+        why = "; ".join(_differences(made_from(name) or {}, want)) or "another model or data"
+        then = f"resuming study {chosen!r}, made from this one" if exists(chosen) else f"this run starts study {chosen!r}"
+        logger.info("study %r was made from another model or data (%s): its trials are kept; %s",
+                    name, why, then)
+    studies[chosen] = {"fingerprint": want, "storage": storage}
+    _write(folder, book)
+    return chosen
+
+
+def study_options(folder: str | Path, options: Any, default_name: str, fingerprint: Mapping[str, Any], *,
+                  reuse: bool = True) -> Any:
+    """`options` (a `StudyOptions`) naming the study this run goes on in (`study_name`):
+    the one asked for while it was made from this model and data, else one beside it."""
+    from lrsearch.study.storage import default_storage_url, storage_url, study_names
+
+    folder = Path(folder)
+    name = options.study_name or default_name
+    if options.backend == "optuna":
+        storage = options.storage or default_storage_url(folder)
+        stored = set(study_names(storage))
+        url = storage_url(storage)
+        chosen = study_name(folder, name, fingerprint, storage=url, exists=stored.__contains__, reuse=reuse)
+    else:
+        def exists(candidate: str) -> bool:
+            return (folder / "keras_tuner" / candidate).is_dir()
+
+        chosen = study_name(folder, name, fingerprint, storage="keras-tuner", exists=exists, reuse=reuse)
+    return options if chosen == name else options.from_kwargs(options, study_name=chosen)

@@ -99,6 +99,117 @@ def test_architecture_fingerprint_ignores_generated_names():
     assert evidence.architecture_fingerprint(build(lr=0.2)) != first
 
 
+def _model(**change):
+    """A small compiled model; `change` replaces one of its settings."""
+    import keras
+
+    s = {"activation": "relu", "regularizer": None, "initializer": "glorot_uniform", "rate": 0.2,
+         "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"], "momentum": 0.9, "nesterov": False,
+         **change}
+    model = keras.Sequential([
+        keras.Input((8,)),
+        keras.layers.Dense(6, activation=s["activation"], kernel_regularizer=s["regularizer"],
+                           kernel_initializer=s["initializer"]),
+        keras.layers.Dropout(s["rate"]),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=s["momentum"], nesterov=s["nesterov"]),
+                  loss=s["loss"], metrics=s["metrics"])
+    return model
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"activation": "tanh"},
+        {"regularizer": "l2"},
+        {"initializer": "he_normal"},
+        {"rate": 0.5},
+        {"loss": "categorical_crossentropy"},
+        {"metrics": ["sparse_top_k_categorical_accuracy"]},
+        {"momentum": 0.8},
+        {"nesterov": True},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_architecture_fingerprint_sees_every_layer_config_loss_metric_and_optimizer_setting(change):
+    same = evidence.architecture_fingerprint(_model())
+    assert evidence.architecture_fingerprint(_model()) == same  # rebuilt: dense_2, dropout_1, ...
+    assert evidence.architecture_fingerprint(_model(**change)) != same
+
+
+def test_architecture_fingerprint_sees_a_nested_layer_of_a_subclassed_model():
+    import keras
+
+    class Block(keras.layers.Layer):
+        def __init__(self, activation, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = keras.layers.Dense(4, activation=activation)
+
+        def call(self, x):
+            return self.inner(x)
+
+    class Net(keras.Model):
+        def __init__(self, activation):
+            super().__init__()
+            self.block = Block(activation)
+            self.head = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.head(self.block(x))
+
+    def build(activation):
+        model = Net(activation)
+        model(np.zeros((1, 3), "float32"))
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    same = evidence.architecture_fingerprint(build("relu"))
+    assert evidence.architecture_fingerprint(build("relu")) == same
+    assert evidence.architecture_fingerprint(build("tanh")) != same  # only the nested Dense's config differs
+
+
+HELPER = """import keras
+
+
+def arch():
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+"""
+
+IMPORTING_MODEL = """from helpers import arch
+from sklearn.datasets import load_digits
+
+
+def load_data():
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    return (x[:320], y[:320]), (x[320:480], y[320:480])
+
+
+def build_model():
+    model = arch()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return model
+"""
+
+
+def test_the_modules_a_model_file_imports_are_fingerprinted_by_their_code(tmp_path):
+    from lrsearch.run.digests import imported_modules, source_digest
+
+    (tmp_path / "helpers.py").write_text(HELPER)
+    (tmp_path / "unused.py").write_text("X = 1\n")
+    (tmp_path / "model.py").write_text(IMPORTING_MODEL)
+    first = imported_modules(tmp_path / "model.py")
+    assert list(first) == ["helpers.py"]  # keras, sklearn and the unimported module are not the user's
+    (tmp_path / "helpers.py").write_text("# a comment changes nothing\n" + HELPER)
+    assert imported_modules(tmp_path / "model.py") == first
+    (tmp_path / "helpers.py").write_text(HELPER.replace("softmax\")", "softmax\", kernel_regularizer=\"l2\")"))
+    assert imported_modules(tmp_path / "model.py")["helpers.py"] != first["helpers.py"]
+    model_digest = source_digest(tmp_path / "model.py")
+    (tmp_path / "model.py").write_text(IMPORTING_MODEL.replace("\n\n\ndef", "\n\n\n# the data\ndef", 1))
+    assert source_digest(tmp_path / "model.py") == model_digest
+
+
 # --------------------------------------------------------------------------- auto's range test
 
 
@@ -106,7 +217,8 @@ def test_architecture_fingerprint_ignores_generated_names():
 def run(tmp_path):
     """The range test `auto` runs, on a copy of the tiny model file in a fresh folder."""
     from lrsearch.run.evidence import source_fingerprint
-    from lrsearch.run.auto import _range_test, resolve_source
+    from lrsearch.run.auto import resolve_source
+    from lrsearch.run.stages import range_test_stage
 
     model = tmp_path / "model.py"
     shutil.copy(MODEL, model)
@@ -117,7 +229,7 @@ def run(tmp_path):
         options = StudyOptions(min_lr=1e-4, max_lr=10.0, range_steps=steps, seed=0)
         source = resolve_source(str(model), seed=0)
         base = source_fingerprint(source, options)
-        return _range_test(source, out, options, reuse=reuse, verbose=0, fingerprint=base)
+        return range_test_stage(source, out, options, reuse=reuse, verbose=0, fingerprint=base)
 
     return go, model, out
 
@@ -176,3 +288,50 @@ def test_fresh_starts_the_study_over(tmp_path, caplog):
     said = [r.getMessage() for r in caplog.records]
     assert "range test redone: --fresh" in said
     assert f"--fresh: deleted study 's' (2 trials) from {url}" in said
+
+
+@pytest.mark.slow
+def test_auto_resumes_a_study_only_on_the_model_it_was_made_from(tmp_path, caplog):
+    """A helper module the model file imports is edited: the range test is redone and the
+    trials go to a new study beside the old one; put back, the old study is resumed."""
+    import optuna
+
+    from lrsearch.run.auto import auto
+
+    (tmp_path / "helpers.py").write_text(HELPER)
+    (tmp_path / "model.py").write_text(IMPORTING_MODEL)
+    out = tmp_path / "run"
+    small = dict(epochs=1, trials=1, range_steps=20, min_lr=1e-4, pruner=None, verbose=0, sweeps=False,
+                 report=False, study_name="s", out_dir=out)
+    url = f"sqlite:///{out / 'study.db'}"
+
+    def run() -> tuple[list[str], dict[str, int]]:
+        caplog.clear()
+        auto(str(tmp_path / "model.py"), **small)
+        said = [r.getMessage() for r in caplog.records if r.name.startswith("lrsearch")]
+        told = [m for m in said if "reusing" in m or "redone" in m or "made from" in m]
+        counts = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(url)}
+        return told, counts
+
+    caplog.set_level(logging.INFO, logger="lrsearch")
+    assert run() == ([], {"s": 1})
+    reused = f"reusing the range test in {out / 'range_test.csv'} (same model, data and settings)"
+    assert run() == ([reused], {"s": 2})  # nothing changed: resumed
+
+    (tmp_path / "helpers.py").write_text(HELPER.replace('softmax")', 'softmax", kernel_regularizer="l2")'))
+    changed = "helpers.py (imported by the model file) changed"
+    assert run() == ([f"study 's' was made from another model or data ({changed}): its trials are kept; "
+                      "this run starts study 's-2'", f"range test redone: {changed}"], {"s": 2, "s-2": 1})
+    told, counts = run()
+    assert counts == {"s": 2, "s-2": 2} and told == [
+        f"study 's' was made from another model or data ({changed}): its trials are kept; "
+        "resuming study 's-2', made from this one", reused]
+
+    (tmp_path / "helpers.py").write_text(HELPER)  # put back: the first study is this model's again
+    assert run() == ([f"range test redone: {changed}"], {"s": 3, "s-2": 2})
+
+    (tmp_path / "model.py").write_text(IMPORTING_MODEL.replace('optimizer="sgd"', 'optimizer="adam"'))
+    told, counts = run()
+    assert counts == {"s": 3, "s-2": 2, "s-3": 1}
+    assert told[0] == ("study 's' was made from another model or data (the model file changed; the model "
+                        "(layers, optimizer or loss) changed): its trials are kept; this run starts study 's-3'")
