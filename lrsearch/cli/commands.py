@@ -22,6 +22,7 @@ from lrsearch.core.fileio import writable_folder
 
 __all__ = [
     "State",
+    "explicit_study_flags",
     "cmd_auto",
     "cmd_dashboard",
     "cmd_export",
@@ -170,12 +171,20 @@ def _print_suggestion(suggestion: Any) -> None:
 # --------------------------------------------------------------------------- commands
 
 
+def explicit_study_flags(args: argparse.Namespace) -> dict[str, int]:
+    """`epochs` and `trials` as the user typed them (`--epochs`, `--trials`), left out when
+    not given (their parser default is None): `auto` is handed exactly these as keywords,
+    so a budget's plan can say which of them it overrides."""
+    return {name: getattr(args, name) for name in ("epochs", "trials") if getattr(args, name, None) is not None}
+
+
 def _options(args: argparse.Namespace) -> Any:
-    """The study's options, built once from the flags (and checked there)."""
+    """The study's options, built once from the flags (and checked there); `epochs` and
+    `trials` not given keep `StudyOptions`' defaults (`lrsearch.core.defaults`)."""
     from lrsearch.study.options import StudyOptions
 
     return StudyOptions(
-        epochs=args.epochs, trials=args.trials, families=_families(args.families), metric=args.metric,
+        **explicit_study_flags(args), families=_families(args.families), metric=args.metric,
         direction=args.direction,
         pruner=args.pruner, seed=args.seed, batch_size=args.batch_size, storage=args.storage,
         study_name=args.study, out_dir=args.out, backend=args.backend, min_lr=args.min_lr,
@@ -201,7 +210,8 @@ def cmd_auto(args: argparse.Namespace, state: State) -> int:
     with _progress_to_stderr():
         result = auto(args.model_file, options=options, sweeps=not args.no_sweeps, reuse=not args.fresh,
                       budget=args.budget, final_epochs=args.final_epochs,
-                      on_stage=lambda hint: setattr(state, "on_interrupt", hint), **_source_options(args))
+                      on_stage=lambda hint: setattr(state, "on_interrupt", hint), **_source_options(args),
+                      **explicit_study_flags(args))
     for path in result.paths.values():
         _emit(str(path))
     if result.tune is not None:
@@ -219,7 +229,7 @@ def cmd_range_test(args: argparse.Namespace, state: State) -> int:
                            batch_size=args.batch_size, seed=args.seed)
     source = _load_source(args)
     from lrsearch.rangetest.finder import range_test
-    from lrsearch.run.auto import seeded_build
+    from lrsearch.run.stages import seeded_build
     from lrsearch.viz.plots import save_figure
 
     out = writable_folder(args.out or Path("runs") / source.name)
@@ -296,9 +306,32 @@ def cmd_tune(args: argparse.Namespace, state: State) -> int:
     return EXIT_OK
 
 
+def _export_source(args: argparse.Namespace) -> tuple[str, Path]:
+    """The storage to export from and the file to write: `--from RUN_FOLDER` (alias
+    `--out`) reads its study.db and writes into it; `--storage URL` writes ./schedule.json."""
+    folder = args.run_folder
+    if folder is not None and (Path(folder).suffix.lower() == ".json" or Path(folder).is_file()):
+        raise ConfigError(
+            f"--from/--out names the run folder to export from, not the file to write; write {folder} with "
+            f"-o: lrsearch export --from runs/NAME -o {folder}"
+        )
+    if args.storage:
+        storage = args.storage
+    elif folder is not None:
+        db = Path(folder) / "study.db"
+        if not db.exists():
+            raise ConfigError(f"{folder} holds no study.db; pass the run folder of 'lrsearch auto' or 'tune', "
+                              "or --storage URL")
+        storage = f"sqlite:///{db.resolve()}"
+    else:
+        raise ConfigError("name the study to export with --from RUN_FOLDER (or --storage URL)")
+    default = Path(folder) / "schedule.json" if folder is not None else Path("schedule.json")
+    return storage, Path(args.output) if args.output else default
+
+
 def cmd_export(args: argparse.Namespace, state: State) -> int:
     """The best schedule of a stored study, as JSON."""
-    storage = _storage_from(args)
+    storage, output = _export_source(args)
     name = _study_from(storage, args.study)
     _quiet_import_keras()
     from lrsearch.study.tune import load_result
@@ -309,8 +342,10 @@ def cmd_export(args: argparse.Namespace, state: State) -> int:
             f"study {name!r} has no completed trial, so there is no schedule to export; "
             "run more trials ('lrsearch tune' or 'lrsearch auto') first"
         )
-    output = Path(args.output)
     result.best.save(output)
+    trial = (result.best.provenance or {}).get("trial")
+    logger.info("wrote the best schedule of study %s%s to %s", name, "" if trial is None else f" (trial #{trial})",
+                output)
     _emit(str(output))
     return EXIT_OK
 

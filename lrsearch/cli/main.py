@@ -5,7 +5,7 @@ exit statuses. The commands themselves live in `lrsearch.cli.commands`.
     lrsearch range-test MODEL_FILE [--min-lr --max-lr --steps --mode]
     lrsearch suggest CURVE.csv
     lrsearch tune MODEL_FILE [--epochs --trials --storage --study --out --backend --seed]
-    lrsearch export --storage URL [--study NAME] -o schedule.json
+    lrsearch export --from RUN_FOLDER [-o FILE]   (or --storage URL [--study NAME])
     lrsearch plot PATH                  (range-test CSV, sweep CSV or schedule.json)
     lrsearch dashboard --storage URL    (optuna-dashboard on localhost)
     lrsearch report DIR
@@ -114,13 +114,40 @@ def _port(text: str) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _default(value: Any) -> str:
+    """How every flag's help states its default: `(default 1e-06)`, `(default 160)`."""
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"(default {shown})"
+
+
+def _range_flags(steps: int | None) -> argparse.ArgumentParser:
+    """The range test's flags; `steps` is the command's default (None: the finder's own)."""
+    from lrsearch.core.defaults import DEFAULT_MAX_LR, DEFAULT_MIN_LR
+
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("range test")
+    group.add_argument("--min-lr", type=_positive_float, default=DEFAULT_MIN_LR, metavar="LR",
+                       help=f"first rate of the range test {_default(DEFAULT_MIN_LR)}")
+    group.add_argument("--max-lr", type=_positive_float, default=DEFAULT_MAX_LR, metavar="LR",
+                       help=f"last rate of the range test {_default(DEFAULT_MAX_LR)}")
+    told = _default(steps) if steps is not None else "(default: one pass over the data, extended while the curve " \
+                                                     "cannot be read)"
+    group.add_argument("--steps", type=_positive_int, default=steps, metavar="N",
+                       help=f"optimizer steps of the range test, run exactly {told}")
+    group.add_argument("--mode", choices=("exp", "linear"), default="exp",
+                       help=f"spacing of the rates {_default('exp')}")
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line; shared flags live in parent parsers."""
-    from lrsearch.core.defaults import DEFAULT_BATCH_SIZE
+    """The whole command line; shared flags live in parent parsers. Every default a flag
+    states comes from `lrsearch.core.defaults` and is written by `_default`."""
+    from lrsearch.core.defaults import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_RANGE_STEPS, DEFAULT_TRIALS
 
     common = _Parser(add_help=False)
     group = common.add_argument_group("output")
-    group.add_argument("-v", "--verbose", action="count", default=0, help="more progress on stderr")
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       help="more progress on stderr (-vv: debug messages too)")
     group.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
@@ -134,46 +161,36 @@ def build_parser() -> argparse.ArgumentParser:
                             "folder with one sub-folder per class")
     group.add_argument("--target", metavar="COLUMN", help="label column of a CSV --data")
     group.add_argument("--val-split", type=_fraction, default=0.2, metavar="F",
-                       help="validation fraction of a CSV or image folder (default 0.2)")
+                       help=f"validation fraction of a CSV or image folder {_default(0.2)}")
     group.add_argument("--unsafe", action="store_true",
                        help="load a .keras model with Lambda layers (runs code from the file: "
                             "only for files you trust)")
     group.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
-                       help=f"batch size for arrays (default {DEFAULT_BATCH_SIZE})")
-    group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-
-    lr_range = _Parser(add_help=False)
-    group = lr_range.add_argument_group("range test")
-    group.add_argument("--min-lr", type=_positive_float, default=1e-7, metavar="LR",
-                       help="first rate of the range test (default 1e-7)")
-    group.add_argument("--max-lr", type=_positive_float, default=10.0, metavar="LR",
-                       help="last rate of the range test (default 10)")
-    group.add_argument("--steps", type=_positive_int, default=None, metavar="N",
-                       help="optimizer steps of the range test (default: the finder's)")
-    group.add_argument("--mode", choices=("exp", "linear"), default="exp",
-                       help="spacing of the rates (default exp)")
+                       help=f"batch size for arrays, recorded in schedule.json {_default(DEFAULT_BATCH_SIZE)}")
+    group.add_argument("--seed", type=int, default=0, help=f"random seed {_default(0)}")
 
     study = _Parser(add_help=False)
     group = study.add_argument_group("study")
+    # None when not given, so the library can tell what the user asked for from the defaults
     group.add_argument("--epochs", type=_positive_int, default=None, metavar="N",
-                       help="epochs per trial")
+                       help=f"epochs per trial {_default(DEFAULT_EPOCHS)}")
     group.add_argument("--trials", type=_positive_int, default=None, metavar="N",
-                       help="trials this run adds to the study")
+                       help=f"trials this run adds to the study {_default(DEFAULT_TRIALS)}")
     group.add_argument("--storage", metavar="URL",
                        help="Optuna storage URL (default sqlite:///OUT/study.db); "
                             "the same URL and --study resume a study")
     group.add_argument("--study", metavar="NAME", help="study name (default: the model file's name)")
     group.add_argument("--out", metavar="DIR", help="output folder (default runs/STUDY)")
     group.add_argument("--backend", choices=("optuna", "keras-tuner"), default="optuna",
-                       help="search backend (default optuna)")
+                       help=f"search backend {_default('optuna')}")
     group.add_argument("--families", default="one_cycle,cyclic", metavar="LIST",
                        help="schedule families to search, comma-separated, of one_cycle, cyclic, wsd, "
-                            "schedule_free (default one_cycle,cyclic)")
-    group.add_argument("--metric", default="val_loss", help="metric to optimize (default val_loss)")
+                            f"schedule_free {_default('one_cycle,cyclic')}")
+    group.add_argument("--metric", default="val_loss", help=f"metric to optimize {_default('val_loss')}")
     group.add_argument("--direction", choices=("minimize", "maximize"), default=None,
                        help="whether --metric is minimized or maximized (default: told by its name)")
     group.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
-                       help="trial pruner (default median)")
+                       help=f"trial pruner {_default('median')}")
     group.add_argument("--fidelity", choices=("truncate", "schedule-halving"), default="truncate",
                        help="truncate: trials of --epochs cut by the pruner (default); schedule-halving: "
                             "complete schedules at 1/4, 1/2, 1 of --epochs, the best half promoted each time")
@@ -188,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from lrsearch.core.version import __version__
 
-    parser.add_argument("--version", action="version", version=f"lrsearch {__version__}")
+    parser.add_argument("--version", action="version", version=f"lrsearch {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -197,84 +215,67 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    studied = _range_flags(DEFAULT_RANGE_STEPS)
     p = add("auto", cmd_auto,
             "range test -> momentum and weight-decay sweeps -> study -> schedule.json -> report.html",
-            [model, lr_range, study])
+            [model, studied, study])
     p.add_argument("--no-sweeps", action="store_true", help="skip the momentum and weight-decay sweeps")
     p.add_argument("--fresh", action="store_true",
                    help="start over: redo the range test and sweeps, and delete the study of this name "
                         "from its storage, instead of resuming")
     p.add_argument("--budget", type=_budget, metavar="N|Ns",
                    help="epochs (e.g. 48) or seconds (e.g. 600s) for everything: range test, sweeps, trials and "
-                        "final fit; trials and epochs are planned to fit it")
+                        "final fit; trials and epochs are planned to fit it (the plan overrides --trials and "
+                        "--epochs)")
     p.add_argument("--final-epochs", type=_whole_number, metavar="E",
                    help="train the chosen schedule over E epochs and save final_model.keras in the run folder "
                         "(0: none; with --budget the planner decides: a budget too short for four trials "
                         "races a few short ones and trains the winner over most of it)")
-    _study_defaults(p)
 
     add("range-test", cmd_range_test,
         "LR range test: writes range_test.csv and .png, prints the suggested bounds as JSON",
-        [model, lr_range]).add_argument("--out", metavar="DIR", help="output folder (default runs/NAME)")
+        [model, _range_flags(None)]).add_argument("--out", metavar="DIR", help="output folder (default runs/NAME)")
 
     p = add("suggest", cmd_suggest, "suggest rate bounds from a loss curve CSV (columns lr, loss)", [])
     p.add_argument("curve", metavar="CURVE.csv", help="a range-test CSV or any CSV with lr and loss columns")
-    p.add_argument("--loss-column", default="loss", metavar="NAME", help="column of losses (default loss)")
+    p.add_argument("--loss-column", default="loss", metavar="NAME", help=f"column of losses {_default('loss')}")
     p.add_argument("--optimizer", metavar="CLASS",
                    help="optimizer class that ran the test (sets the margin below the loss minimum: "
                         "3 for SGD, 1.5 for Adam-like); default: the one in the range test's .meta.json")
 
     p = add("tune", cmd_tune,
             "study of schedules inside the bounds of a range test (run first unless given)",
-            [model, lr_range, study])
+            [model, studied, study])
     p.add_argument("--range-test", dest="curve", metavar="CSV",
                    help="bounds from this range-test CSV instead of running a new test")
     p.add_argument("--bounds", nargs=2, type=_positive_float, metavar=("BASE_LR", "MAX_LR"),
                    help="search inside these bounds instead of running a range test")
-    _study_defaults(p)
 
     p = add("export", cmd_export, "write the best schedule of a stored study as schedule.json", [])
-    p.add_argument("--storage", metavar="URL", help="Optuna storage URL of the study")
+    p.add_argument("--from", "--out", dest="run_folder", metavar="RUN_FOLDER",
+                   help="run folder of the study: its study.db is the storage (--out is the older name)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage URL of the study, instead of --from")
     p.add_argument("--study", metavar="NAME", help="study name (default: the storage's only study)")
-    p.add_argument("--out", metavar="DIR", help="run folder: its study.db is the storage")
-    p.add_argument("-o", "--output", default="schedule.json", metavar="PATH",
-                   help="file to write (default schedule.json)")
+    p.add_argument("-o", "--output", default=None, metavar="PATH",
+                   help="file to write (default RUN_FOLDER/schedule.json; with --storage, ./schedule.json)")
 
     p = add("plot", cmd_plot, "draw a range-test CSV, a sweep CSV or a schedule.json as PNG", [])
-    p.add_argument("path", metavar="PATH")
-    p.add_argument("-o", "--output", metavar="PNG", help="image to write (default PATH with .png)")
+    p.add_argument("path", metavar="PATH",
+                   help="range_test.csv, sweep_momentum.csv, sweep_weight_decay.csv or schedule.json of a run")
+    p.add_argument("-o", "--output", metavar="PNG", help="image to write (default: PATH with .png)")
 
     p = add("dashboard", cmd_dashboard, "start optuna-dashboard on a study's storage (localhost)", [])
     p.add_argument("--storage", metavar="URL", help="Optuna storage URL")
     p.add_argument("--out", metavar="DIR",
                    help="run folder: its study.db is the storage, its artifacts/ the files attached to the study")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8080, help="port (default 8080)")
+    p.add_argument("--host", default="127.0.0.1", help=f"address to listen on {_default('127.0.0.1')}")
+    p.add_argument("--port", type=_port, default=8080, help=f"port {_default(8080)}")
 
     p = add("report", cmd_report, "write DIR/report.html from a run folder", [])
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", help="the run folder (the --out of auto or tune)")
     p.add_argument("--storage", metavar="URL", help="storage of the study (default DIR/study.db)")
     p.add_argument("--study", metavar="NAME", help="study name (default: the storage's only study)")
     return parser
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _study_defaults(p: argparse.ArgumentParser) -> None:
-    """`auto` and `tune` use range-test and study defaults sized for a CPU."""
-    from lrsearch.core.defaults import (
-        DEFAULT_EPOCHS,
-        DEFAULT_MAX_LR,
-        DEFAULT_MIN_LR,
-        DEFAULT_RANGE_STEPS,
-        DEFAULT_TRIALS,
-    )
-
-    p.set_defaults(min_lr=DEFAULT_MIN_LR, max_lr=DEFAULT_MAX_LR, steps=DEFAULT_RANGE_STEPS,
-                   epochs=DEFAULT_EPOCHS, trials=DEFAULT_TRIALS)
-    p.epilog = (f"defaults: --min-lr {DEFAULT_MIN_LR:g} --max-lr {DEFAULT_MAX_LR:g} --steps {DEFAULT_RANGE_STEPS} "
-                f"--epochs {DEFAULT_EPOCHS} --trials {DEFAULT_TRIALS}")
 
 
 # --------------------------------------------------------------------------- main
