@@ -1,9 +1,10 @@
 """`lrsearch.auto`: range test -> sweeps -> study -> schedule.json -> report.html.
 
 The defaults are sized for a laptop CPU: a 160-step range test from 1e-6 to 10, three
-values per sweep, 20 trials of 10 epochs (as `tune`), median pruning. The sweeps test
-only the window where the first curve said something (`sweep_window`), at its density
-of steps per decade, so they cost a fraction of the first test each. Everything is
+values per sweep, 20 trials of 10 epochs (as `tune`), median pruning. The stages
+themselves are `lrsearch.run.stages`; the sweeps test only the window where the first
+curve said something (`sweep_window`), so they cost a fraction of the first test each.
+With a budget, `lrsearch.run.budgeted` plans and charges every stage. Everything is
 written into `runs/<study>/` (or `out_dir`) as soon as it exists, so an interrupted run
 loses nothing: rerunning the same command reuses the range test and sweeps found there
 (when `lrsearch.run.evidence` finds them whole and made from the same model, data and
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ from lrsearch.core.defaults import (
 )
 from lrsearch.core.errors import ConfigError, DataError
 from lrsearch.core.fileio import writable_folder
+from lrsearch.run.stages import log_bounds, range_test_stage, study_stage, sweep_stage, sweep_window
 from lrsearch.study.options import StudyOptions
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "auto",
     "run_tune",
     "resolve_source",
-    "sweep_window",
     "DEFAULT_EPOCHS",
     "DEFAULT_TRIALS",
     "DEFAULT_RANGE_STEPS",
@@ -140,107 +140,6 @@ def _paths(out: Path, names: Sequence[str]) -> dict[str, Path]:
     return {name: out / name for name in names if (out / name).exists()}
 
 
-def seeded_build(build: Callable[[], Any], seed: int | None) -> Callable[[], Any]:
-    """`build`, seeding Python, NumPy and the backend with `seed` before each model is made,
-    so the weights' initialization and dropout repeat from run to run (unseeded if None)."""
-    if seed is None:
-        return build
-
-    def build_seeded() -> Any:
-        import keras
-
-        keras.utils.set_random_seed(int(seed))
-        return build()
-
-    return build_seeded
-
-
-def _range_test(source: Any, out: Path, options: StudyOptions, *, reuse: bool, verbose: int,
-                fingerprint: dict[str, Any] | None = None) -> Any:
-    """A range test, or the one in `out` when `fingerprint` (see `lrsearch.run.evidence`) still holds."""
-    from lrsearch.run import evidence
-    from lrsearch.rangetest.finder import range_test
-    from lrsearch.rangetest.result import RangeTestResult
-    from lrsearch.viz.plots import save_figure
-
-    csv = out / "range_test.csv"
-    fp = None if fingerprint is None else evidence.range_fingerprint(fingerprint, options)
-    if fp is not None and evidence.reusable(out, csv.name, fp, what="range test", reuse=reuse):
-        return RangeTestResult.load(csv)
-    logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
-                options.range_steps or "default")
-    model = seeded_build(source.build_model, options.seed)()
-    result = range_test(model, source.train, verbose=int(verbose > 1),
-                        **options.range_test_kwargs())
-    result.save(csv)
-    save_figure(result.plot(), out / "range_test.png")
-    if fp is not None:
-        evidence.record(out, csv.name, fp, [csv.name, "range_test.meta.json"])
-    return result
-
-
-def _log_bounds(suggestion: Any) -> None:
-    """The bounds and the curve's warnings, told once by the caller of `suggest`."""
-    logger.info("bounds: base_lr %.3g, max_lr %.3g", suggestion.base_lr, suggestion.max_lr)
-    for warning in suggestion.warnings:
-        logger.warning("range test: %s", warning)
-
-
-def sweep_window(result: Any, *, mode: str = "exp", min_steps: int = 30) -> dict[str, Any]:
-    """Range-test settings for the sweeps: from `base_lr / 10` to `10 * min_loss_lr`
-    (inside the first test's range), at the first test's steps per decade.
-
-    The curves of different momenta or weight decays differ only around the descent and
-    the divergence; the decades below `base_lr` are flat for all of them. A linear sweep
-    keeps the first test's settings.
-    """
-    lr = result.frame["lr"].to_numpy()
-    lo_all, hi_all = float(result.meta.get("min_lr", lr.min())), float(result.meta.get("max_lr", lr.max()))
-    steps_all = int(result.meta.get("steps", len(lr)))
-    if mode != "exp" or steps_all < 2:
-        return {"min_lr": lo_all, "max_lr": hi_all, "steps": steps_all}
-    s = result.suggestion
-    lo, hi = max(lo_all, s.base_lr / 10), min(hi_all, s.min_loss_lr * 10)
-    density = (steps_all - 1) / math.log10(hi_all / lo_all)
-    steps = max(min_steps, int(math.ceil(density * math.log10(hi / lo))) + 1)
-    return {"min_lr": lo, "max_lr": hi, "steps": min(steps, steps_all)}
-
-
-def _sweep(source: Any, out: Path, param: str, values: Sequence[float], *, reuse: bool,
-           seed: int | None = None, fingerprint: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    from lrsearch.run import evidence
-    from lrsearch.viz.plots import save_figure
-    from lrsearch.run.report import SWEEP_FILES
-    from lrsearch.rangetest.sweeps import SweepResult, sweep
-
-    csv = out / SWEEP_FILES[param]
-    fp = None
-    if fingerprint is not None:
-        window = {k: kwargs.get(k) for k in ("min_lr", "max_lr", "steps", "mode")}
-        fp = evidence.sweep_fingerprint(fingerprint, values, window, out / "range_test.csv")
-        if evidence.reusable(out, csv.name, fp, what=f"{param.replace('_', '-')} sweep", reuse=reuse):
-            return _told(SweepResult.load(csv))
-    logger.info("%s sweep over %s", param.replace("_", "-"), ", ".join(f"{v:g}" for v in values))
-    try:
-        result = sweep(seeded_build(source.build_model, seed), source.train, param=param, values=tuple(values),
-                       **kwargs)
-    except ConfigError as exc:  # e.g. an optimizer without momentum: the study does without
-        logger.warning("skipping the %s sweep: %s", param, exc)
-        return None
-    result.save(csv)
-    save_figure(result.plot(), csv.with_suffix(".png"))
-    if fp is not None:
-        evidence.record(out, csv.name, fp, [csv.name, csv.stem + ".meta.json"])
-    return _told(result)
-
-
-def _told(result: Any) -> Any:
-    """`result` after its curves' warnings are told, once per run."""
-    for line in result.curve_warnings():
-        logger.info("%s", line)
-    return result
-
-
 def _prepare(model_or_path: Any, data: Any, options: StudyOptions, *, target: str | None, unsafe: bool,
              val_split: float) -> tuple[Any, Path]:
     """The checked model source and the run folder (made)."""
@@ -269,34 +168,6 @@ def _start_over(source: Any, out: Path, options: StudyOptions) -> None:
             logger.info("--fresh: deleted study %r (%d trials) from %s", name, deleted, storage_url(storage))
     for table in ("trials.csv", "history.csv", "schedule.json"):
         (out / table).unlink(missing_ok=True)
-
-
-def _study(source: Any, out: Path, options: StudyOptions, *, suggestion: Any = None, bounds: Any = None,
-           sweeps: dict[str, Any] | None = None, verbose: int,
-           on_stage: Callable[[str], None] | None) -> Any:
-    from lrsearch.study.storage import default_storage_url, storage_url
-    from lrsearch.study.tune import tune
-
-    name = options.study_name or source.name
-    storage = options.storage or default_storage_url(out)
-    if on_stage:
-        on_stage(
-            f"finished trials are kept in {storage_url(storage)} (study {name!r}); "
-            "run the same command again to resume"
-        )
-    logger.info("study %r: %d trials of %d epochs, %s", name, options.trials, options.epochs, options.backend)
-    # tune writes trials.csv, history.csv and schedule.json into `out` (also when
-    # interrupted: the finished trials stay in the storage and in the tables)
-    result = tune(
-        source.build_model, source.train, validation_data=source.validation, suggestion=suggestion,
-        bounds=bounds, sweeps=dict(sweeps or {}) or None, preflight=False, verbose=int(verbose > 1),
-        options=options, storage=storage, study_name=name, out_dir=out,
-    )
-    if options.backend == "optuna":  # the evidence beside the trials in optuna-dashboard
-        from lrsearch.run.artifacts import attach_evidence
-
-        attach_evidence(result.study, out)
-    return result
 
 
 def run_tune(
@@ -334,10 +205,10 @@ def run_tune(
     if curve is not None:
         suggestion = RangeTestResult.load(curve).suggestion
     elif bounds is None:
-        suggestion = _range_test(source, out, options, reuse=False, verbose=verbose).suggestion
+        suggestion = range_test_stage(source, out, options, reuse=False, verbose=verbose).suggestion
     if suggestion is not None:
-        _log_bounds(suggestion)
-    result = _study(source, out, options, suggestion=suggestion, bounds=bounds, verbose=verbose,
+        log_bounds(suggestion)
+    result = study_stage(source, out, options, suggestion=suggestion, bounds=bounds, verbose=verbose,
                     on_stage=on_stage)
     return result, out
 
@@ -422,9 +293,10 @@ def auto(
     source, out = _prepare(model_or_path, data, options, target=target, unsafe=unsafe, val_split=val_split)
     logger.info("run folder %s", out)
 
-    from lrsearch.run.evidence import source_fingerprint
+    from lrsearch.run.evidence import source_fingerprint, study_options
 
     base = source_fingerprint(source, options, data=data)  # what the evidence in `out` must match
+    options = study_options(out, options, source.name, base, reuse=reuse)  # a study of another model is left be
     if not reuse:
         _start_over(source, out, options)
     books = None
@@ -438,12 +310,12 @@ def auto(
     stage("nothing recorded yet (the range test was running)")
     csv = out / "range_test.csv"
     before, began = (csv.stat().st_mtime_ns if csv.exists() else None), time.monotonic()
-    result = _range_test(source, out, options, reuse=reuse, verbose=verbose, fingerprint=base)
+    result = range_test_stage(source, out, options, reuse=reuse, verbose=verbose, fingerprint=base)
     if books:
         fresh = before is None or csv.stat().st_mtime_ns != before
         books.charge_range_test(len(result.frame), time.monotonic() - began if fresh else None)
     suggestion = result.suggestion
-    _log_bounds(suggestion)
+    log_bounds(suggestion)
 
     found: dict[str, Any] = {}
     if sweeps:
@@ -460,7 +332,7 @@ def auto(
             if param not in chosen:
                 continue
             stage(f"the range test is kept in {out}; the {param} sweep was running")
-            swept = _sweep(source, out, param, values, reuse=reuse, seed=options.seed, fingerprint=base,
+            swept = sweep_stage(source, out, param, values, reuse=reuse, seed=options.seed, fingerprint=base,
                            **kwargs)
             if swept is not None:
                 found[param] = swept
@@ -468,7 +340,7 @@ def auto(
                     books.charge_sweep(len(swept.frame))
 
     def run_study(opts: StudyOptions) -> Any:
-        return _study(source, out, opts, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage)
+        return study_stage(source, out, opts, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage)
 
     tuned = books.run_study(run_study) if books else run_study(options)
     final = None

@@ -63,7 +63,7 @@ __all__ = [
 SWEEP_SHARE = 0.1
 """The largest share of a budget the momentum and weight-decay sweeps may take."""
 MIN_SWEEP_STEPS = 30
-"""Fewest batches of one sweep range test (as `lrsearch.run.auto.sweep_window`)."""
+"""Fewest batches of one sweep range test (as `lrsearch.run.stages.sweep_window`)."""
 MIN_BUDGET_TRIALS = 4
 """Fewest trials (or first-rung trials) a budgeted study runs; trials shorten to fit them."""
 
