@@ -1,11 +1,13 @@
-"""One self-contained HTML page per run: evidence, study and the chosen schedule.
+"""One self-contained HTML page per run: the chosen schedule first, then how it was found.
 
-`write_report(folder)` reads what a run wrote into its folder (`range_test.csv`,
-`sweep_momentum.csv`, `sweep_weight_decay.csv`, `trials.csv`, `history.csv`,
-`schedule.json`, and the study in `study.db`) and writes `report.html` next to them:
-plots embedded as base64 PNG, tables as HTML, no external file or network access, so
-the page can be mailed or archived on its own. A missing part becomes a short note, a
-missing value an empty cell.
+`write_report(folder)` reads what a run wrote into its folder (`lrsearch.run.report_data`)
+and writes `report.html` next to it, in the order a user reads it: the schedule to take
+away (the final fit's when the run had one) with its rates, the study (the rates it
+searched, after any widening, and its best trial), the final fit's curve and files, the
+range test and sweeps, the study's charts and the trials. Plots are embedded as base64
+PNG, tables drawn by `lrsearch.viz.tables` (the notebook display's number format), no
+external file or network access, so the page can be mailed or archived on its own. A
+missing part becomes a short note, a missing value an empty cell.
 
 The optimization history, the per-epoch values and the parameter importances are
 Optuna's own interactive plotly charts (`optuna.visualization`), with plotly.js inlined
@@ -20,7 +22,6 @@ import json
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lrsearch.core.errors import DataError, LRSearchError, first_line
+from lrsearch.core.errors import DataError, first_line
 from lrsearch.core.fileio import write_text
+from lrsearch.run.report_data import (SWEEP_FILES, ChosenSchedule, ReportData, best_metrics, chosen_schedule,
+                                      collect, last_epoch, searched_range)
 from lrsearch.viz.plots import figure_of, figure_to_base64, save_figure
+from lrsearch.viz.tables import Html, cell, frame_table, pairs_table
 
 __all__ = [
     "ReportData",
@@ -49,8 +53,9 @@ logger = logging.getLogger(__name__)
 MIN_TRIALS_FOR_IMPORTANCE = 4
 """Parameter importances are drawn from this many finished trials on (fewer say nothing)."""
 
-SWEEP_FILES = {"momentum": "sweep_momentum.csv", "weight_decay": "sweep_weight_decay.csv"}
-
+TRIAL_COLUMNS = ("number", "state", "value")
+"""The trials table's first columns; the schedule's parameters and the seconds follow,
+every other column is behind a toggle."""
 
 # --------------------------------------------------------------------------- figures
 
@@ -98,101 +103,6 @@ def plot_file(path: str | Path, output: str | Path | None = None) -> Path:
     return save_figure(figure_of(fig), output)
 
 
-# --------------------------------------------------------------------------- data
-
-
-@dataclass
-class ReportData:
-    """Everything a report shows; any part may be missing.
-
-    Attributes:
-        title: the page's title (the study name).
-        range_test: a `RangeTestResult`.
-        sweeps: `param -> SweepResult`.
-        schedule: the chosen `ScheduleSpec`.
-        study: the `optuna.Study`.
-        trials: one row per trial.
-        history: one row per trial and epoch.
-        notes: extra lines (warnings of the suggestion, what was skipped).
-    """
-
-    title: str = "lrsearch run"
-    range_test: Any = None
-    sweeps: dict[str, Any] = field(default_factory=dict)
-    schedule: Any = None
-    study: Any = None
-    trials: pd.DataFrame | None = None
-    history: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
-    charts: int = 0  # interactive (plotly) charts on the page, which then carries plotly.js
-
-
-def _try(what: str, load: Callable[[], Any], notes: list[str]) -> Any:
-    try:
-        return load()
-    except (LRSearchError, OSError, ValueError, KeyError) as exc:
-        logger.warning("report: cannot read %s: %s", what, exc)
-        notes.append(f"Could not read {what}: {exc}")
-        return None
-
-
-def collect(
-    folder: str | Path,
-    *,
-    storage: str | None = None,
-    study_name: str | None = None,
-    study: Any = None,
-) -> ReportData:
-    """Read a run folder into a `ReportData` (the study from `study.db` unless given)."""
-    folder = Path(folder)
-    data = ReportData(title=study_name or folder.resolve().name)
-    notes = data.notes
-    if (folder / "range_test.csv").exists():
-        from lrsearch.rangetest.result import RangeTestResult
-
-        data.range_test = _try("range_test.csv", lambda: RangeTestResult.load(folder / "range_test.csv"), notes)
-    for param, name in SWEEP_FILES.items():
-        if (folder / name).exists():
-            from lrsearch.rangetest.sweeps import SweepResult
-
-            loaded = _try(name, lambda name=name: SweepResult.load(folder / name), notes)
-            if loaded is not None:
-                data.sweeps[param] = loaded
-    if (folder / "schedule.json").exists():
-        from lrsearch.export.spec import load_schedule
-
-        data.schedule = _try("schedule.json", lambda: load_schedule(folder / "schedule.json"), notes)
-    for attr in ("trials", "history"):
-        if (folder / f"{attr}.csv").exists():
-            setattr(data, attr, _try(f"{attr}.csv", lambda attr=attr: pd.read_csv(folder / f"{attr}.csv"), notes))
-    if study is None:
-        if storage is None and (folder / "study.db").exists():
-            storage = f"sqlite:///{(folder / 'study.db').resolve()}"
-        if storage is not None:
-            study = _try("the study", lambda: _load_study(storage, study_name, data.schedule), notes)
-    data.study = study
-    if study is not None:
-        data.title = study.study_name
-    return data
-
-
-def _load_study(storage: str, name: str | None, schedule: Any) -> Any:
-    import optuna
-
-    from lrsearch.study.storage import open_storage, study_names
-
-    opened = open_storage(storage, heartbeat_interval=None)
-    names = study_names(opened)
-    if name is None:
-        provenance = getattr(schedule, "provenance", None) or {}
-        name = provenance.get("study") if provenance.get("study") in names else None
-    if name is None:
-        if len(names) != 1:
-            raise DataError(f"the storage holds {len(names)} studies; name one with --study")
-        name = names[0]
-    return optuna.load_study(study_name=name, storage=opened)
-
-
 # --------------------------------------------------------------------------- HTML
 
 CSS = """
@@ -200,56 +110,43 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2e
        max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1em; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; margin-top: 2em; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } table.trials td { white-space: nowrap; }
 th { background: #f4f4f4; } tr.best td { background: #eaf6ea; font-weight: 600; }
+table.chosen { font-size: 1em; } table.chosen td, table.summary td, table.files td { text-align: left; }
 img { max-width: 100%; height: auto; display: block; margin: 0.6em 0; }
-pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-.note { color: #8a5300; } .muted { color: #777; } .scroll { max-height: 32em; overflow: auto; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; white-space: pre-wrap; }
+.note { color: #8a5300; } .muted { color: #777; } .scroll { max-height: 32em; overflow-y: auto; }
+ul.warnings { color: #8a5300; margin-top: 0; } details { margin: 0.6em 0; } summary { cursor: pointer; }
 """
+
+
+FILE_ROLES = {
+    "final_model.keras": "the model trained with the chosen schedule: keras.saving.load_model(...)",
+    "final_schedule.json": "the schedule it was trained with: lrsearch.load_schedule(...)",
+    "final_history.csv": "its metrics per epoch",
+}
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _muted(text: str) -> str:
+    return f'<p class="muted">{html.escape(text)}</p>'
 
 
 def _img(fig: Any, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{figure_to_base64(figure_of(fig))}">'
 
 
-def _fmt(value: Any) -> str:
-    """A value as cell text: floats to 6 significant digits; missing (None, NaN, NaT, NA) blank."""
-    try:
-        if value is None or (np.ndim(value) == 0 and pd.isna(value)):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _table(frame: pd.DataFrame, *, cls: str = "", highlight: int | None = None) -> str:
-    """An HTML table; row `highlight` (position) gets class `best`."""
-    rows = []
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    for i, (_, row) in enumerate(frame.iterrows()):
-        mark = ' class="best"' if highlight is not None and i == highlight else ""
-        cells = "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row.to_numpy())
-        rows.append(f"<tr{mark}>{cells}</tr>")
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-
-
-def _kv(pairs: list[tuple[str, Any]], cls: str = "") -> str:
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in pairs
-    )
-    return f'<table class="{cls}">{rows}</table>'
-
-
-def _safe_plot(what: str, draw: Callable[[], Any], notes: list[str]) -> str:
+def _safe_plot(what: str, draw: Callable[[], Any]) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return _img(draw(), what)
     except Exception as exc:  # a plot that cannot be drawn must not cost the page
         logger.warning("report: cannot draw %s: %s", what, exc)
-        return f'<p class="note">Could not draw {html.escape(what)}: {html.escape(str(exc))}</p>'
+        return _note(f"Could not draw {what}: {exc}")
 
 
 def _chart(what: str, draw: Callable[[], Any], data: ReportData) -> str:
@@ -263,132 +160,189 @@ def _chart(what: str, draw: Callable[[], Any], data: ReportData) -> str:
                           config={"displaylogo": False, "responsive": True})
     except Exception as exc:  # a chart that cannot be drawn must not cost the page
         logger.warning("report: cannot draw %s: %s", what, exc)
-        return f'<p class="note">Could not draw {html.escape(what)}: {html.escape(str(exc))}</p>'
+        return _note(f"Could not draw {what}: {exc}")
     data.charts += 1
     return f'<div class="chart" title="{html.escape(what)}">{div}</div>'
 
 
-def _section_summary(data: ReportData) -> str:
-    pairs: list[tuple[str, Any]] = [("study", data.title)]
-    study = data.study
-    if study is not None:
-        import optuna
-
-        states = pd.Series([t.state.name for t in study.trials]).value_counts().to_dict()
-        pairs.append(("trials", ", ".join(f"{n} {s.lower()}" for s, n in states.items()) or "none"))
-        pairs.append(("direction", study.direction.name.lower()))
-        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if done:
-            best = study.best_trial
-            pairs += [("best trial", best.number), ("best value", best.value)]
-    elif data.trials is not None and "value" in data.trials and data.trials["value"].notna().any():
-        pairs.append(("trials", len(data.trials)))
-    provenance = getattr(data.schedule, "provenance", None) or {}
-    pairs += _best_metrics(data, provenance)
-    if "metric" in provenance:
-        pairs.append(("metric", provenance["metric"]))
-    bounds = provenance.get("bounds") or {}
-    if bounds.get("base_lr") is not None and bounds.get("max_lr") is not None:
-        pairs.append(("searched rates", f"{_fmt(float(bounds['base_lr']))} to {_fmt(float(bounds['max_lr']))}"))
-    return "<h2>Summary</h2>" + _kv(pairs, "summary")
+def _arrow(values: tuple[float, ...]) -> str:
+    return " → ".join(cell(v) for v in values)
 
 
-def _best_trial_number(data: ReportData, provenance: dict[str, Any]) -> int | None:
-    import optuna
+def _plot_history(frame: pd.DataFrame, title: str) -> Any:
+    """Loss curves per epoch (left axis) and accuracies (right axis) of one training run."""
+    from matplotlib.figure import Figure
 
-    study = data.study
-    if study is not None and any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
-        return int(study.best_trial.number)
-    trial = provenance.get("trial")
-    return None if trial is None else int(trial)
-
-
-def _best_metrics(data: ReportData, provenance: dict[str, Any]) -> list[tuple[str, Any]]:
-    """What Keras logged at the best trial's last epoch (`history.csv`), accuracy included:
-    `best trial: val_accuracy` and the like."""
-    history, number = data.history, _best_trial_number(data, provenance)
-    if history is None or number is None or "trial" not in history or "epoch" not in history:
-        return []
-    rows = history[history["trial"] == number].sort_values("epoch")
-    if rows.empty:
-        return []
-    last = rows.iloc[-1]
-    names = [c for c in history.columns if c not in ("trial", "epoch")]
-    return [("epochs run", int(last["epoch"]))] + [(f"best trial: {name}", last[name]) for name in names]
-
-
-def _section_range_test(data: ReportData) -> str:
-    out = ["<h2>Range test</h2>"]
-    result = data.range_test
-    if result is None:
-        return out[0] + '<p class="muted">No range test in this run.</p>'
-    s = result.suggestion
-    out.append(_safe_plot("range test", result.plot, data.notes))
-    out.append(
-        _kv(
-            [
-                ("base_lr (lower bound)", s.base_lr),
-                ("max_lr (upper bound)", s.max_lr),
-                ("steepest descent", s.steepest_lr),
-                ("valley", s.valley_lr),
-                ("minimum loss", s.min_loss_lr),
-                ("steps", len(result.frame)),
-            ],
-            "bounds",
-        )
-    )
-    for warning in s.warnings:
-        out.append(f'<p class="note">Warning: {html.escape(warning)}</p>')
-    return "".join(out)
+    fig = Figure(figsize=(7.0, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    epochs = frame["epoch"].to_numpy()
+    lines = []
+    for i, name in enumerate(c for c in frame.columns if "loss" in c):
+        lines += ax.plot(epochs, frame[name], marker="o", ms=3, color=f"C{i}", label=name)
+    accuracies = [c for c in frame.columns if "acc" in c]
+    if accuracies:
+        right = ax.twinx()
+        for i, name in enumerate(accuracies):
+            lines += right.plot(epochs, frame[name], ls="--", color=f"C{i + 4}", label=name)
+        right.set_ylabel("accuracy")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    fig.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="outside lower center",
+               ncols=min(len(lines), 4))
+    return fig
 
 
-def _section_sweeps(data: ReportData) -> str:
-    out = ["<h2>Sweeps</h2>"]
-    if not data.sweeps:
-        return out[0] + '<p class="muted">No momentum or weight-decay sweep in this run.</p>'
-    for param, result in data.sweeps.items():
-        title = param.replace("_", " ")
-        out.append(f"<h3>{html.escape(title)}</h3>")
-        out.append(_safe_plot(f"{title} sweep", result.plot, data.notes))
-        out.append(f"<p>best: {html.escape(_fmt(result.best))}; candidates for the study: "
-                   f"{html.escape(', '.join(_fmt(c) for c in result.candidates))}</p>")
-        out.append(_table(result.ranking.reset_index(drop=True), cls="ranking", highlight=0))
-    return "".join(out)
-
-
-def _section_schedule(data: ReportData) -> str:
+def _section_chosen(data: ReportData, chosen: ChosenSchedule | None) -> str:
     out = ["<h2>Chosen schedule</h2>"]
-    spec = data.schedule
-    if spec is None:
-        return out[0] + '<p class="muted">No schedule.json in this run.</p>'
-    out.append(_safe_plot("chosen schedule", spec.plot, data.notes))
-    out.append("<p>The file <code>schedule.json</code>; load it in a training script with "
-               "<code>lrsearch.load_schedule(\"schedule.json\").build_optimizer()</code>.</p>")
-    schedule = spec.to_dict().get("schedule") or {}
-    config = schedule.get("config") if isinstance(schedule, dict) else None
-    if isinstance(config, dict):
-        out.append(_kv([("schedule", schedule.get("class_name", "?"))]
-                       + [(k, v) for k, v in config.items() if not isinstance(v, (dict, list))], "schedule"))
-    out.append("<details><summary>schedule.json</summary>"
+    if chosen is None:
+        return out[0] + _muted("No schedule.json in this run.")
+    spec = chosen.spec
+    pairs: list[tuple[str, Any]] = [
+        ("file", Html(f"<code>{html.escape(chosen.file)}</code>")),
+        ("family", f"{chosen.family} ({type(spec.schedule).__name__})"
+         if not isinstance(spec.schedule, float) else chosen.family),
+        ("learning rate (start → peak → end)", _arrow((chosen.start_lr, chosen.peak_lr, chosen.end_lr))),
+    ]
+    if chosen.momentum:
+        pairs.append((spec.momentum_name, _arrow(chosen.momentum)))
+    pairs.append(("weight decay", _arrow(chosen.weight_decay) if any(chosen.weight_decay) else "none"))
+    pairs += [("optimizer", chosen.optimizer), ("epochs", chosen.epochs), ("steps per epoch", chosen.steps_per_epoch)]
+    if chosen.batch_size is not None:
+        pairs.append(("batch size", chosen.batch_size))
+    provenance = spec.provenance or {}
+    if chosen.trial is not None:
+        found = f"trial {chosen.trial} of study {provenance.get('study', data.title)}"
+        if provenance.get("value") is not None:
+            found += f", {provenance.get('metric', 'value')} {cell(provenance['value'])}"
+        if chosen.file == "final_schedule.json" and data.schedule is not None:
+            found += f" over {data.schedule.epochs} epochs, trained again over {chosen.epochs} in the final fit"
+        pairs.append(("found by", found))
+    out.append(pairs_table([(k, v) for k, v in pairs if v is not None], cls="chosen"))
+    out.append(_safe_plot("chosen schedule", spec.plot))
+    name = chosen.file
+    out.append(f"<p>Load it in a training script with <code>spec = lrsearch.load_schedule(\"{name}\")</code>, "
+               "then <code>model.compile(optimizer=spec.build_optimizer(), ...)</code> and "
+               "<code>model.fit(..., epochs=spec.epochs)</code>.</p>")
+    out.append(f"<details><summary>{html.escape(name)}</summary>"
                f'<pre class="schedule-json">{html.escape(json.dumps(spec.to_dict(), indent=2, default=str))}</pre>'
                "</details>")
     return "".join(out)
 
 
 def _section_study(data: ReportData) -> str:
+    pairs: list[tuple[str, Any]] = [("study", data.title)]
+    study, trials = data.study, data.trials
+    if study is not None:
+        states = pd.Series([t.state.name for t in study.trials], dtype=object).value_counts().to_dict()
+        pairs.append(("trials", ", ".join(f"{n} {s.lower()}" for s, n in states.items()) or "none"))
+    elif trials is not None and "state" in trials:
+        pairs.append(("trials", ", ".join(f"{n} {str(s).lower()}" for s, n in trials["state"].value_counts().items())))
+    provenance = getattr(data.schedule, "provenance", None) or {}
+    metric = data.meta.get("metric") or provenance.get("metric")
+    direction = data.meta.get("direction") or provenance.get("direction")
+    if metric:
+        pairs.append(("metric", f"{metric} ({direction})" if direction else metric))
+    if provenance.get("trial") is not None:
+        pairs += [("best trial", provenance["trial"]), ("best value", provenance.get("value"))]
+    if data.schedule is not None and data.schedule.epochs:
+        pairs.append(("epochs per trial", data.schedule.epochs))
+    pairs += [(f"best trial: {name}", value) for name, value in best_metrics(data)]
+    searched = searched_range(data)
+    extra = ""
+    if searched is not None:
+        if searched.low is not None:
+            pairs.append(("rates searched", f"{cell(searched.low)} to {cell(searched.high)}"
+                          + (" (after widening)" if searched.widened else "")))
+        for name, (low, high) in searched.params.items():
+            pairs.append((f"{name} range", f"{cell(low)} to {cell(high)}"))
+        if searched.tried is not None:
+            pairs.append(("rates the trials drew", f"{cell(searched.tried[0])} to {cell(searched.tried[1])}"))
+        if searched.suggested is not None:
+            pairs.append(("range test suggested", f"{cell(searched.suggested[0])} to {cell(searched.suggested[1])}"))
+        items = [f"after {e.get('after_trials', '?')} trials, the {e.get('side', '?')} of "
+                 f"{e.get('param', '?')}'s range: {cell(e['old'][0])} to {cell(e['old'][1])} → "
+                 f"{cell(e['new'][0])} to {cell(e['new'][1])}"
+                 for e in searched.widened if e.get("old") and e.get("new")]
+        if items:
+            extra = ("<p>The best trials sat at an edge of the range, which was widened:</p><ul>"
+                     + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
+    return "<h2>Study</h2>" + pairs_table(pairs, cls="summary") + extra
+
+
+def _section_final_fit(data: ReportData) -> str:
+    if not data.final_files and data.final_history is None:
+        return ""
+    out = ["<h2>Final fit</h2>"]
+    final = data.final_schedule
+    if final is not None:
+        trial = (final.provenance or {}).get("trial")
+        out.append(f"<p>The best trial{f' ({trial})' if trial is not None else ''}'s schedule trained on a "
+                   f"fresh model over {cell(final.epochs)} epochs.</p>")
+    rows = [(Html(f"<code>{html.escape(name)}</code>"), f"{path.stat().st_size / 1024:.1f} KiB", FILE_ROLES[name])
+            for name, path in data.final_files.items()]
+    if rows:
+        out.append(frame_table(pd.DataFrame(rows, columns=["file", "size", "what it is"]), cls="files"))
+    history = data.final_history
+    if history is not None and not history.empty and "epoch" in history:
+        out.append(_safe_plot("final fit", lambda: _plot_history(history, "final fit")))
+        out.append(pairs_table([(f"last epoch: {k}", v) for k, v in last_epoch(history)], cls="summary"))
+    return "".join(out)
+
+
+def _range_test_figure(result: Any) -> Any:
+    """The range-test plot without its warnings, which the page lists in full beneath it."""
+    fig = figure_of(result.plot())
+    for ax in fig.axes:
+        for text in list(ax.texts):
+            text.remove()
+    return fig
+
+
+def _section_range_test(data: ReportData) -> str:
+    out = ["<h2>Range test</h2>"]
+    result = data.range_test
+    if result is None:
+        return out[0] + _muted("No range test in this run.")
+    s = result.suggestion
+    out.append(_safe_plot("range test", lambda: _range_test_figure(result)))
+    if s.warnings:
+        out.append('<ul class="warnings">' + "".join(f"<li>Warning: {html.escape(w)}</li>" for w in s.warnings)
+                   + "</ul>")
+    out.append(pairs_table([("base_lr (lower bound)", s.base_lr), ("max_lr (upper bound)", s.max_lr),
+                            ("steepest descent", s.steepest_lr), ("valley", s.valley_lr),
+                            ("minimum loss", s.min_loss_lr), ("steps", len(result.frame))], cls="bounds"))
+    return "".join(out)
+
+
+def _section_sweeps(data: ReportData) -> str:
+    out = ["<h2>Sweeps</h2>"]
+    if not data.sweeps:
+        return out[0] + _muted("No momentum or weight-decay sweep in this run.")
+    for param, result in data.sweeps.items():
+        title = param.replace("_", " ")
+        out.append(f"<h3>{html.escape(title)}</h3>")
+        out.append(_safe_plot(f"{title} sweep", result.plot))
+        out.append(f"<p>best: {cell(result.best)}; candidates for the study: "
+                   f"{', '.join(cell(c) for c in result.candidates)}</p>")
+        out.append(frame_table(result.ranking.reset_index(drop=True), cls="ranking", highlight=0))
+    return "".join(out)
+
+
+def _section_charts(data: ReportData) -> str:
     import optuna
 
     out = ["<h2>Optimization history</h2>"]
     study = data.study
     if study is None:
-        return out[0] + '<p class="muted">No study found for this run.</p>'
+        return out[0] + _muted("No study found for this run.")
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not done:
-        return out[0] + '<p class="muted">No finished trial yet.</p>'
+        return out[0] + _muted("No finished trial yet.")
     interactive = optuna.visualization.is_available()  # plotly installed
     vis = optuna.visualization if interactive else optuna.visualization.matplotlib
-    chart = (lambda what, draw: _chart(what, draw, data)) if interactive else (
-        lambda what, draw: _safe_plot(what, draw, data.notes))
+    chart = (lambda what, draw: _chart(what, draw, data)) if interactive else _safe_plot
     out.append(chart("optimization history", lambda: vis.plot_optimization_history(study)))
     if any(t.intermediate_values for t in study.trials):
         out.append("<h3>Metric per epoch</h3>")
@@ -397,26 +351,41 @@ def _section_study(data: ReportData) -> str:
     if len(done) >= MIN_TRIALS_FOR_IMPORTANCE:
         out.append(chart("parameter importances", lambda: vis.plot_param_importances(study)))
     else:
-        out.append(f'<p class="muted">{len(done)} finished trials; importances are drawn from '
-                   f"{MIN_TRIALS_FOR_IMPORTANCE} on.</p>")
+        out.append(_muted(f"{len(done)} finished trials; importances are drawn from "
+                          f"{MIN_TRIALS_FOR_IMPORTANCE} on."))
     return "".join(out)
+
+
+def _header(name: Any) -> Html:
+    """A parameter's name as a column header that may break after its underscores."""
+    return Html(html.escape(str(name).removeprefix("params_")).replace("_", "_<wbr>"))
+
+
+def trial_columns(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The trials as a user reads them (number, state, value, the schedule's parameters
+    without their `params_` prefix, whole seconds), and every other column by number."""
+    params = [c for c in frame.columns if str(c).startswith("params_")]
+    main = frame[[c for c in TRIAL_COLUMNS if c in frame] + params].rename(columns=_header)
+    if "duration_s" in frame:
+        main["seconds"] = pd.to_numeric(frame["duration_s"], errors="coerce").round().astype("Int64")
+    rest = [c for c in frame.columns if c not in TRIAL_COLUMNS and c not in params]
+    return main, frame[(["number"] if "number" in frame else []) + rest]
 
 
 def _section_trials(data: ReportData) -> str:
     out = ["<h2>Trials</h2>"]
     frame = data.trials
-    if frame is None and data.study is not None:
-        frame = data.study.trials_dataframe()
     if frame is None or frame.empty:
-        return out[0] + '<p class="muted">No trials.</p>'
+        return out[0] + _muted("No trials.")
     highlight = None
-    if data.study is not None and "number" in frame:
-        try:
-            matches = np.flatnonzero(frame["number"].to_numpy() == data.study.best_trial.number)
-            highlight = int(matches[0]) if len(matches) else None
-        except ValueError:  # no finished trial
-            highlight = None
-    out.append(f'<div class="scroll">{_table(frame, cls="trials", highlight=highlight)}</div>')
+    best = getattr(data.schedule, "provenance", None) or {}
+    if best.get("trial") is not None and "number" in frame:
+        matches = np.flatnonzero(frame["number"].to_numpy() == int(best["trial"]))
+        highlight = int(matches[0]) if len(matches) else None
+    main, rest = trial_columns(frame)
+    out.append(f'<div class="scroll">{frame_table(main, cls="trials", highlight=highlight)}</div>')
+    out.append("<details><summary>More columns (epochs run, pruning, retries, failures, start times)</summary>"
+               f'<div class="scroll">{frame_table(rest, cls="trials-more", highlight=highlight)}</div></details>')
     return "".join(out)
 
 
@@ -425,18 +394,20 @@ def render_html(data: ReportData) -> str:
     import matplotlib
 
     with matplotlib.rc_context({"figure.max_open_warning": 0}):
+        chosen = chosen_schedule(data)
         body = [
             f"<h1>{html.escape(data.title)}</h1>",
-            f'<p class="muted">lrsearch report, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>',
-            _section_summary(data),
+            _muted(f"lrsearch report, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"),
+            _section_chosen(data, chosen),
+            _section_study(data),
+            _section_final_fit(data),
             _section_range_test(data),
             _section_sweeps(data),
-            _section_schedule(data),
-            _section_study(data),
+            _section_charts(data),
             _section_trials(data),
         ]
     if data.notes:
-        body.append("<h2>Notes</h2>" + "".join(f'<p class="note">{html.escape(n)}</p>' for n in data.notes))
+        body.append("<h2>Notes</h2>" + "".join(_note(n) for n in data.notes))
     script = ""
     if data.charts:  # plotly.js once, inlined: the charts work offline
         from plotly.offline import get_plotlyjs

@@ -59,7 +59,7 @@ def table(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], *, captio
     """An HTML table.
 
     Args:
-        header: the column names (None: no header row).
+        header: the column names (None: no header row), as cells (an `Html` name as is).
         rows: the rows' values, each turned into text by `cell`.
         caption: a bold caption above the table.
         cls, style: the table's class and inline style.
@@ -72,7 +72,7 @@ def table(header: Sequence[Any] | None, rows: Iterable[Sequence[Any]], *, captio
     if caption:
         out.append(f'<caption style="text-align:left"><b>{html.escape(caption)}</b></caption>')
     if header is not None:
-        out.append("<thead><tr>" + "".join(f"<th{cs}>{html.escape(str(c))}</th>" for c in header)
+        out.append("<thead><tr>" + "".join(f"<th{cs}>{cell(c)}</th>" for c in header)
                    + "</tr></thead>")
     out.append("<tbody>")
     for i, row in enumerate(rows):
