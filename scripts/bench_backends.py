@@ -11,7 +11,7 @@ with other jobs disturbs less; "ratio per step" the marginal wall-clock cost of 
 from runs of `steps` and `2 * steps` batches (compiling and set-up cancel out). Runs
 alternate; medians of `--repeats`.
 
-    python scripts/bench_backends.py [--steps 200] [--repeats 3] [--backends tensorflow,jax,torch]
+    python -m scripts.bench_backends [--steps 200] [--repeats 3] [--backends tensorflow,jax,torch]
 
 Prints a markdown table and one `target:` line per backend.
 """
@@ -25,33 +25,23 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from scripts.common import ROOT, print_table, target_line
 
 TARGET = 1.05
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def child(steps: int, repeats: int, batch_size: int) -> dict:
     """Runs inside one backend's process: medians of both sides at `steps` and `2 * steps`."""
     import keras
     import numpy as np
-    from sklearn.datasets import load_digits
 
     import lrsearch
+    from scripts.setups import dropout_mlp as build
+    from scripts.setups import scaled_digits
 
-    x, y = load_digits(return_X_y=True)
-    x, y = (x / 16.0).astype("float32"), y.astype("int32")
-
-    def build() -> keras.Model:
-        model = keras.Sequential([
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dropout(0.1),
-            keras.layers.Dense(10, activation="softmax"),
-        ])
-        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
+    x, y = scaled_digits()
+    y = y.astype("int32")
 
     def arrays(n: int) -> tuple:
         idx = np.arange(n * batch_size) % len(x)
@@ -110,28 +100,23 @@ def main() -> None:
     for backend in args.backends.split(","):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-        cmd = ["nice", "-n", "10", sys.executable, __file__, "--child", "--steps", str(args.steps),
-               "--repeats", str(args.repeats), "--batch-size", str(args.batch_size)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        cmd = ["nice", "-n", "10", sys.executable, "-m", "scripts.bench_backends", "--child",
+               "--steps", str(args.steps), "--repeats", str(args.repeats),
+               "--batch-size", str(args.batch_size)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
         if proc.returncode != 0:
             print(f"{backend}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
             continue
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     if not rows:
         sys.exit(1)
-    cols = list(rows[0])
     print(f"Range test vs model.fit over the same {args.steps} batches of {args.batch_size}, MLP 64-64-10 "
           f"with dropout, SGD with momentum (median of {args.repeats}; target ratio <= {TARGET})\n")
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()]
-        print("| " + " | ".join(cells) + " |")
+    print_table(rows)
     print()
     for r in rows:
-        ok = r["ratio"] <= TARGET
-        print(f"target: {r['backend']}: range test / fit = {r['ratio']:.3f} <= {TARGET}: {'met' if ok else 'MISSED'}"
-              f" (cpu {r['cpu ratio']:.3f})")
+        print(target_line(f"{r['backend']}: range test / fit = {r['ratio']:.3f} <= {TARGET}", r["ratio"] <= TARGET)
+              + f" (cpu {r['cpu ratio']:.3f})")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Sample efficiency: a study inside the range-test bounds against the same study over
 the whole tested range, at the same budget of trials and epochs.
 
-    python scripts/bench_bounded_space.py [--trials 8] [--epochs 3] [--seeds 3]
+    python -m scripts.bench_bounded_space [--trials 8] [--epochs 3] [--seeds 3]
 
 The range test runs once on the digits classifier (SGD, momentum 0.9); each seed then
 runs two studies that differ only in the rate bounds: the suggestion's
@@ -15,39 +15,27 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
 from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
 from lrsearch.rangetest.finder import range_test  # noqa: E402
 from lrsearch.study.tune import tune  # noqa: E402
+from scripts.setups import digits_mlp as build_model  # noqa: E402
+from scripts.setups import scaled_digits  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 CHANCE = float(np.log(10))  # the loss of a uniform guess over 10 classes
 
 
-def build_model() -> keras.Model:
-    model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-         keras.layers.Dense(10, activation="softmax")]
-    )
-    model.compile(optimizer=keras.optimizers.SGD(momentum=0.9),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-
-
 def digits(n_train: int = 512, n_val: int = 512):
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
+    x, y = scaled_digits()
     order = np.random.default_rng(0).permutation(len(x))
     x, y = x[order], y[order]
     return (x[:n_train], y[:n_train]), (x[n_train : n_train + n_val], y[n_train : n_train + n_val])

@@ -1,9 +1,9 @@
 """Equal epoch budgets on several setups: `lrsearch.auto(budget=...)` against the alternatives.
 
-Eight setups of the suggestion benchmark (`bench_suggestions.SETUPS`: data, model and
-optimizer imported from there; some batch sizes changed: the GRU at 16, 75 steps an epoch,
-so that the range test is not a third of the budget, the attention block at 32, and the
-RMSprop and Adam MLPs at 10, 300 steps an epoch), each with a budget `B` of four trial
+Eight setups of the suggestion benchmark (`scripts.cases.CASES`: data, model and
+optimizer of `scripts.setups.SETUPS`; some batch sizes changed: the GRU at 16, 75 steps an
+epoch, so that the range test is not a third of the budget, the attention block at 32, and
+the RMSprop and Adam MLPs at 10, 300 steps an epoch), each with a budget `B` of four trial
 lengths that every method may spend, every batch charged: a range test or sweep of N
 batches costs N / steps-per-epoch epochs. The planner's constants were chosen on the
 first four (the fit half); the other four (the check half) are only reported. Methods
@@ -17,7 +17,7 @@ first four (the fit half); the other four (the check half) are only reported. Me
   fit of the chosen schedule at that length (charged, and validated after every epoch);
 - `fastai`: fastai's recipe: a 100-step range test from 1e-7 to 10, fastai's `valley`
   rate (fastai's own function when `--fastai-python` names an interpreter with fastai,
-  else the transcription in `fastai_anchor.py`; the output says which), then one
+  else the transcription in `scripts.references.fastai_anchor`; the output says which), then one
   one-cycle run over the whole epochs left, with `fit_one_cycle`'s defaults: pct_start
   0.25, div 25, final rate max / 1e5, cosine, momentum (`beta_1` for Adam-family)
   0.95 -> 0.85 -> 0.95 (none for RMSprop: fastai's RMSProp has no momentum by default),
@@ -45,7 +45,7 @@ lrsearch's code (the planner modules only `auto` runs, `AUTO_ONLY`, only for the
 `lrsearch` arms): a rerun resumes where the last one stopped. Progress and an ETA go to
 stderr.
 
-    python scripts/bench_budget_suite.py [--seeds 3] [--only SETUP,...] [--arms ...]
+    python -m scripts.bench_budget_suite [--seeds 3] [--only SETUP,...] [--arms ...]
         [--fastai-python PATH] [--cache DIR] [--seed-list 2]
 
 Prints markdown tables and one `target:` line per claim.
@@ -54,9 +54,6 @@ Prints markdown tables and one `target:` line per claim.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
-import json
 import logging
 import math
 import os
@@ -67,85 +64,37 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parent))
 
 import keras  # noqa: E402
 import optuna  # noqa: E402
 
-import bench_search_efficiency as bse  # noqa: E402
-import bench_suggestions as bs  # noqa: E402
-import fastai_anchor  # noqa: E402
 import lrsearch  # noqa: E402
-from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
 from lrsearch.core.errors import CurveError  # noqa: E402
-from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeEval, momentum_name, rebuild  # noqa: E402
+from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeEval, rebuild  # noqa: E402
 from lrsearch.schedules import OneCycle  # noqa: E402
 from lrsearch.study.tune import tune  # noqa: E402
+from scripts.arms import (  # noqa: E402
+    Ledger, constant_rate_hypermodel, fmt_epochs, from_tune, top_up, wide_suggestion,
+    without_tensorboard)
+from scripts.cases import CASES, Case, CaseData  # noqa: E402
+from scripts.common import cache_dir, code_tag, print_targets  # noqa: E402
+from scripts.references import fastai_anchor  # noqa: E402
+from scripts.setups import pretrain  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-Ledger = bse.Ledger
 ARMS = ("default", "lrsearch", "lrsearch-final", "fastai", "tpe-wide", "kt-hyperband", "sf-default", "sf-rangetested")
-WIDE = bse.WIDE
 LONG_EPOCH = 300  # steps an epoch from which the one-third target applies
-AUTO_ONLY = ("pipeline.py", "budget.py", "budgeted.py", "final_fit.py", "cli.py", "commands.py")
+CODE = ("**/*.py",)
+"""The modules a cached ledger is keyed by: all of lrsearch, less `AUTO_ONLY` for most arms."""
+AUTO_ONLY = ("run/auto.py", "run/stages.py", "study/budget.py", "run/budgeted.py", "study/final_fit.py",
+             "cli/main.py", "cli/commands.py")
 """Modules only `auto` (and the command line) runs: the cache key of the other arms leaves
 them out, so a change to the planner reruns only the `lrsearch` arms."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Case:
-    """One setup of the suite: a `bench_suggestions` setup, its batch and a budget."""
-
-    setup: bs.Setup
-    budget: int  # epochs every arm may spend
-    trial_epochs: int  # epochs per trial of the searches (the setup's run length)
-    half: str = "fit"  # "fit": the planner's constants were chosen on it; "check": reported only
-
-    @property
-    def name(self) -> str:
-        return self.setup.name
-
-
-def _setup(name: str, batch: int | None = None) -> bs.Setup:
-    s = next(s for s in bs.SETUPS if s.name == name)
-    if batch is None or batch == s.batch:
-        return s
-    return dataclasses.replace(s, name=f"{name.split('-b')[0]}-b{batch}", batch=batch)
-
-
-CASES = (
-    Case(_setup("mlp-sgd"), budget=20, trial_epochs=5),
-    Case(_setup("lstm-rmsprop"), budget=16, trial_epochs=4),
-    Case(_setup("gru-adamw", 16), budget=20, trial_epochs=5),
-    Case(_setup("mlp-rmsprop-b16", 10), budget=12, trial_epochs=3),
-    Case(_setup("cnn-bn-sgd"), budget=16, trial_epochs=4, half="check"),
-    Case(_setup("attn-adam", 32), budget=16, trial_epochs=4, half="check"),
-    Case(_setup("finetune-mlp-sgd"), budget=12, trial_epochs=3, half="check"),
-    Case(_setup("mlp-adam-b512", 10), budget=12, trial_epochs=3, half="check"),
-)
-
-
-class Bench:
-    """The arms on one case: data, a model builder at the optimizer's default rate."""
-
-    def __init__(self, case: Case, cache_root: Path) -> None:
-        self.case = case
-        self.s = case.setup
-        self.cache_root = cache_root
-        xtr, ytr, xva, yva = self.s.data()
-        self.train, self.val = (xtr, ytr), (xva, yva)
-        self.spe = math.ceil(len(xtr) / self.s.batch)
-        cls = type(bs.optimizer(self.s.optimizer, 1.0))
-        self.default_lr = float(inspect.signature(cls).parameters["learning_rate"].default)
-
-    def build(self) -> keras.Model:
-        """A fresh model compiled with the setup's optimizer at Keras' default rate."""
-        m = self.s.model(self.cache_root)
-        m.compile(optimizer=bs.optimizer(self.s.optimizer, self.default_lr),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
-        return m
+class Bench(CaseData):
+    """The arms on one case (`CaseData`: its data, a model builder at the optimizer's
+    default rate)."""
 
     def _fit(self, model: keras.Model, epochs: int, ledger: Ledger, callbacks=()) -> None:
         h = model.fit(*self.train, validation_data=self.val, epochs=epochs, batch_size=self.s.batch,
@@ -170,7 +119,7 @@ class Bench:
         spent, plan = res.budget.spent, res.budget.study_plan
         led = Ledger()
         led.charge((spent.range_steps + spent.sweep_steps) / self.spe)
-        bse.from_tune(res.tune, led)
+        from_tune(res.tune, led)
         t = res.tune.trials
         pruned = int((t["state"] == "PRUNED").sum()) if "state" in t else 0
         best = res.tune.trials.sort_values("value").iloc[0] if len(t) else None
@@ -215,16 +164,16 @@ class Bench:
 
     def tpe_wide(self, seed: int, out: Path) -> Ledger:
         keras.utils.set_random_seed(seed)
-        wide = LRSuggestion(base_lr=WIDE[0], max_lr=WIDE[1], steepest_lr=1e-2, valley_lr=1e-2, min_loss_lr=1.0)
+        wide = wide_suggestion()
 
         def call(trials: int):
             return tune(self.build, self.train, validation_data=self.val, suggestion=wide,
                         epochs=self.case.trial_epochs, trials=trials, batch_size=self.s.batch,
                         out_dir=out, study_name="bench", seed=seed)
 
-        res = bse.top_up(call, self.case.budget, 0.0, self.case.trial_epochs)
+        res = top_up(call, self.case.budget, 0.0, self.case.trial_epochs)
         led = Ledger()
-        bse.from_tune(res, led)
+        from_tune(res, led)
         t = res.trials
         pruned = int((t["state"] == "PRUNED").sum()) if "state" in t else 0
         led.note = f"{len(t)} trials, {pruned} pruned"
@@ -243,25 +192,11 @@ class Bench:
                 if len(sink) >= budget:
                     self.model.stop_training = True
 
-        class Hyperband(keras_tuner.Hyperband):
-            def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-                pass  # KerasTuner imports tensorboard for every trial otherwise
-
-        counter = iter(range(10**6))
-        bench = self
-
-        def hypermodel(hp):
-            keras.utils.set_random_seed(seed * 1000 + next(counter))
-            model = bench.build()
-            lr = hp.Float("learning_rate", WIDE[0], WIDE[1], sampling="log")
-            config = {**model.optimizer.get_config(), "learning_rate": lr}
-            model.compile(optimizer=type(model.optimizer).from_config(config), loss=model.loss,
-                          metrics=["accuracy"], jit_compile=False)
-            return model
-
-        tuner = Hyperband(hypermodel, objective="val_accuracy", max_epochs=self.case.trial_epochs,
-                          factor=3, hyperband_iterations=1000, seed=seed, directory=str(out),
-                          project_name="bench", overwrite=True)
+        hypermodel = constant_rate_hypermodel(self.build, seed, jit_compile=False)
+        tuner = without_tensorboard(keras_tuner.Hyperband)(
+            hypermodel, objective="val_accuracy", max_epochs=self.case.trial_epochs, factor=3,
+            hyperband_iterations=1000, seed=seed, directory=str(out), project_name="bench",
+            overwrite=True)
         create = tuner.oracle.create_trial
         trials = [0]
 
@@ -322,16 +257,12 @@ class Bench:
 def cached(path: Path, make) -> tuple[Ledger, float, bool]:
     """(ledger, seconds it took, whether it came from the cache)."""
     if path.exists():
-        d = json.loads(path.read_text())
-        return Ledger([tuple(e) for e in d["entries"]], d["trials"], d["overhead"], d["note"]), d["seconds"], True
+        led, d = Ledger.load(path)
+        return led, d["seconds"], True
     began = time.perf_counter()
     led = make()
     seconds = time.perf_counter() - began
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"entries": led.entries, "trials": led.trials, "overhead": led.overhead,
-                               "note": led.note, "seconds": seconds}))
-    tmp.replace(path)
+    led.save(path, seconds=seconds)
     return led, seconds, False
 
 
@@ -405,20 +336,19 @@ def report(cases, arms, results, seeds: int) -> None:
                 for a in ours:
                     hits[a].append(results[c.name][a][seed].to_target(final, c.budget))
                 print(f"| {c.name} | {seed} | {final:.4f} ({first:.0f}) | "
-                      + " | ".join(bse.fmt_epochs(hits[a][-1]) for a in ours) + f" | {c.budget / 3:.1f} |")
+                      + " | ".join(fmt_epochs(hits[a][-1]) for a in ours) + f" | {c.budget / 3:.1f} |")
             for a in ours:
                 med = statistics.median(hits[a])
                 checks.append((f"{c.name} ({results[c.name]['spe']} steps an epoch): {a} reaches the "
                                f"default's final accuracy in <= 1/3 of its epochs (median "
-                               f"{bse.fmt_epochs(med)} vs {c.budget} / 3 = {c.budget / 3:.1f})",
+                               f"{fmt_epochs(med)} vs {c.budget} / 3 = {c.budget / 3:.1f})",
                                med <= c.budget / 3))
     if misses:
         print("\nBelow another method (medians):\n")
         for line in misses:
             print(f"- {line}")
     print()
-    for text, ok in checks:
-        print(f"target: {text}: {'met' if ok else 'MISSED'}")
+    print_targets(checks)
 
 
 def main() -> None:
@@ -432,8 +362,7 @@ def main() -> None:
     p.add_argument("--fastai-python", default=None,
                    help="a Python with torch and fastai that runs fastai's valley "
                         "(default: $LRSEARCH_BENCH_FASTAI_PYTHON, else the transcription)")
-    p.add_argument("--cache", type=Path,
-                   default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lrsearch-bench",
+    p.add_argument("--cache", type=Path, default=cache_dir(),
                    help="folder of cached ledgers (shared with bench_suggestions' pretrained bodies)")
     args = p.parse_args()
     logging.getLogger("lrsearch").setLevel(logging.ERROR)
@@ -447,8 +376,9 @@ def main() -> None:
         p.error(f"unknown arm or setup in {bad or only}: arms {', '.join(ARMS)}; setups {', '.join(names)}")
     cases = [c for c in CASES if not only or c.name in only]
     suggestions_cache = args.cache / "suggestions"
-    bs.pretrain(suggestions_cache)
-    tags = {a: bse._code_tag() if a.startswith("lrsearch") else bse._code_tag(skip=AUTO_ONLY) for a in arms}
+    pretrain(suggestions_cache)
+    tags = {a: code_tag(*CODE, skip=AUTO_ONLY if not a.startswith("lrsearch") else (), length=10)
+            for a in arms}
     benches = {c.name: Bench(c, suggestions_cache) for c in cases}
     results = {c.name: {a: [] for a in arms} | {"spe": benches[c.name].spe} for c in cases}
     seeds = [int(x) for x in args.seed_list.split(",") if x.strip()] or list(range(args.seeds))

@@ -1,6 +1,6 @@
 """How long the command line takes to answer `--help`, `--version` and a usage error.
 
-    python scripts/bench_cli_startup.py [--repeat 5] [--root DIR]
+    python -m scripts.bench_cli_startup [--repeat 5] [--root DIR]
 
 Each command runs in a fresh interpreter, `--repeat` times; the table gives the median
 and the fastest wall-clock seconds, and whether TensorFlow was imported (read from
@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from scripts.common import ROOT, target_line
 
 TARGET_S = 1.0
 TARGETED = 5  # the first rows: the command line's own answers
@@ -49,10 +51,10 @@ def _run(args: list[str], root: Path, importtime: bool = False) -> tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--root", type=Path, default=ROOT)
     args = parser.parse_args()
     root = args.root.resolve()
-    here = root == Path(__file__).resolve().parents[1]
+    here = root == ROOT
     print(f"| command{'' if here else f' ({root})'} | median s | fastest s | imports tensorflow |")
     print("|---|---:|---:|---|")
     targets = []
@@ -68,8 +70,7 @@ def main() -> None:
         print(f"| {name} | {median:.2f} | {min(times):.2f} | {'yes' if tf else 'no'} |", flush=True)
         if i < TARGETED:
             ok = median < TARGET_S and not tf
-            targets.append(f"target: {name}: {median:.2f} s < {TARGET_S:g} s without TensorFlow: "
-                           f"{'met' if ok else 'MISSED'}")
+            targets.append(target_line(f"{name}: {median:.2f} s < {TARGET_S:g} s without TensorFlow", ok))
     print()
     print("\n".join(targets))
 

@@ -3,14 +3,14 @@
 A short budget's race (`lrsearch.study.budget`) compares complete one-cycle schedules of one or
 two epochs and trains the winner over many more. That only works when the best peak does
 not move with the run's length. For each setup of the equal-budget suite's fit half
-(`bench_budget_suite.CASES`): a range test as `auto` runs it (160 steps, per seed), then
+(`scripts.cases.CASES`): a range test as `auto` runs it (160 steps, per seed), then
 one-cycle runs (pct_start 0.3, div 25, final div 1e4, cos; momentum 0.95 -> 0.85 where
 the optimizer has one) peaking at `max_lr` x 1, x 10**-0.25 and x 10**-0.5, at each length
 (the last one the final fit's length in the suite). Cells: mean validation loss over
 seeds at the end of the run (mean validation accuracy in brackets); the best factor per
 length is in bold.
 
-    python scripts/bench_race_horizon.py [--seeds 2] [--only SETUP,...]
+    python -m scripts.bench_race_horizon [--seeds 2] [--only SETUP,...]
 
 Prints a markdown table; no target.
 """
@@ -24,24 +24,22 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parent))
 
 import keras  # noqa: E402
 
-import bench_budget_suite as bbs  # noqa: E402
 import lrsearch  # noqa: E402
-from lrsearch.study.options import StudyOptions  # noqa: E402
 from lrsearch.optimizers import rebuild  # noqa: E402
 from lrsearch.schedules import OneCycle  # noqa: E402
+from lrsearch.study.options import StudyOptions  # noqa: E402
+from scripts.cases import CASES, CaseData  # noqa: E402
+from scripts.common import cache_dir  # noqa: E402
 
 FACTORS = (1.0, 10**-0.25, 10**-0.5)
 LENGTHS = {"mlp-sgd": (1, 2, 4, 12), "lstm-rmsprop": (1, 2, 4, 9), "gru-adamw-b16": (1, 2, 4, 13),
            "mlp-rmsprop-b10": (1, 2, 8)}  # the last: the final fit's epochs in the suite
 
 
-def run(bench: bbs.Bench, peak: float, epochs: int, seed: int) -> tuple[float, float]:
+def run(bench: CaseData, peak: float, epochs: int, seed: int) -> tuple[float, float]:
     """(val loss, val accuracy) at the end of one one-cycle run."""
     keras.utils.set_random_seed(seed)
     model = bench.build()
@@ -58,17 +56,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--only", default="", help="comma-separated setups: " + ",".join(LENGTHS))
-    p.add_argument("--cache", type=Path,
-                   default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lrsearch-bench")
+    p.add_argument("--cache", type=Path, default=cache_dir())
     args = p.parse_args()
     only = [n for n in args.only.split(",") if n] or list(LENGTHS)
-    cases = [c for c in bbs.CASES if c.name in only]
+    cases = [c for c in CASES if c.name in only]
     print(f"One-cycle at `max_lr` x factor (each seed's own range test, as `auto` runs it); mean "
           f"validation loss (accuracy) at the end of the run over {args.seeds} seeds; best per length in bold.\n")
     print("| setup | max_lr per seed | epochs | " + " | ".join(f"x{f:.2f}" for f in FACTORS) + " |")
     print("|---|---|---|" + "---|" * len(FACTORS))
     for case in cases:
-        bench = bbs.Bench(case, args.cache / "suggestions")
+        bench = CaseData(case, args.cache / "suggestions")
         tops = []
         for seed in range(args.seeds):
             keras.utils.set_random_seed(seed)

@@ -6,7 +6,7 @@ whole calls; "ratio per step" the marginal cost of a step, from runs of `steps` 
 `2 * steps` batches (tracing and set-up cancel out). Runs alternate; medians of
 `--repeats`. The target applies to "ratio", the whole calls.
 
-    python scripts/bench_range_test.py [--steps 300] [--repeats 5] [--batch-size 32]
+    python -m scripts.bench_range_test [--steps 300] [--repeats 5] [--batch-size 32]
 
 Prints a markdown table and one `target:` line per model.
 """
@@ -21,30 +21,13 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
 import lrsearch  # noqa: E402
+from scripts.common import print_table, target_line  # noqa: E402
+from scripts.setups import dropout_mlp, scaled_digits  # noqa: E402
 
 TARGET = 1.05
-
-
-def mlp() -> keras.Model:
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dropout(0.1),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def cnn() -> keras.Model:
@@ -107,28 +90,20 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
     args = p.parse_args()
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
+    x, y = scaled_digits()
     y = y.astype("int32")
     keras.utils.set_random_seed(0)
     rows = [
-        bench("MLP 64-64-10, SGD", mlp, x, y, args.steps, args.batch_size, args.repeats),
+        bench("MLP 64-64-10, SGD", dropout_mlp, x, y, args.steps, args.batch_size, args.repeats),
         bench("CNN 16c3-BN-10, Adam", cnn, x.reshape(-1, 8, 8, 1), y, args.steps,
               args.batch_size, args.repeats),
     ]
-    cols = list(rows[0])
     print(f"Range test vs model.fit over the same {args.steps} batches of {args.batch_size} "
           f"(median of {args.repeats}; target ratio <= {TARGET})\n")
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()]
-        print("| " + " | ".join(cells) + " |")
+    print_table(rows)
     print()
     for r in rows:
-        ok = r["ratio"] <= TARGET
-        print(f"target: {r['model']}: range test / fit = {r['ratio']:.3f} <= {TARGET}: "
-              f"{'met' if ok else 'MISSED'}")
+        print(target_line(f"{r['model']}: range test / fit = {r['ratio']:.3f} <= {TARGET}", r["ratio"] <= TARGET))
 
 
 if __name__ == "__main__":

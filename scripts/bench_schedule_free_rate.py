@@ -10,7 +10,7 @@ iterate `z`. The margin that turns the loss minimum into a rate (`min_loss_lr /
 margin`, `lrsearch.rangetest.analysis.default_margin`) was fitted on AdamW, Adam, RMSprop and SGD
 trained with one-cycle, not on Schedule-Free.
 
-On the setups of `bench_suggestions.py` (same data, models, batches and epochs; the
+On the setups of `bench_suggestions` (`scripts.setups.SETUPS`: same data, models, batches and epochs; the
 same fit / check split), every model is trained with `ScheduleFreeAdamW` (beta 0.9, a
 warmup of `--warmup` of the steps, no weight decay) at a constant rate, evaluated at
 the averaged weights `x` (BatchNorm statistics recomputed at `x`):
@@ -37,7 +37,7 @@ Ratio = mean accuracy at a rule's rate / the oracle's best. Curves and trained r
 are cached under `--cache` (setup, rate, seed, warmup), so a new rule trains only its
 new rates.
 
-    nice -n 10 python scripts/bench_schedule_free_rate.py [--half fit|check|both]
+    nice -n 10 python -m scripts.bench_schedule_free_rate [--half fit|check|both]
         [--seeds 1] [--warmup 0.05] [--only NAME,...] [--cache DIR]
 """
 
@@ -49,22 +49,21 @@ import json
 import logging
 import os
 import statistics
-import sys
 from pathlib import Path
 from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import lrsearch  # noqa: E402
-from bench_suggestions import SETUPS, Setup, optimizer, pretrain  # noqa: E402
-from lrsearch.rangetest import finder  # noqa: E402
 from lrsearch.core.errors import CurveError  # noqa: E402
-from lrsearch.rangetest.result import RangeTestResult  # noqa: E402
 from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeSGD, recompute_batchnorm  # noqa: E402
+from lrsearch.rangetest import finder  # noqa: E402
+from lrsearch.rangetest.result import RangeTestResult  # noqa: E402
+from scripts.common import cache_dir, code_tag, print_grids, target_line  # noqa: E402
+from scripts.setups import SETUPS, Setup, optimizer, pretrain  # noqa: E402
 
 DEFAULT_RATE = 0.0025
 GRID = [float(10 ** (-3.5 + 0.5 * i)) for i in range(7)]
@@ -73,6 +72,9 @@ RULES = {"no warmup": (1.0, 1.5, 2.0, 3.0), "as is": (1.5,), "as is, warmup 500"
          "own optimizer": (1.0, 1.5)}
 """The margins each curve is read with: `min_loss_lr / margin`."""
 CURVES = ("as is", "as is, warmup 500", "no warmup", "own optimizer")
+CURVE_CODE = ("rangetest/finder.py", "rangetest/result.py", "rangetest/steppers/*.py",
+              "optimizers/schedule_free.py", "optimizers/schedule_free_training.py")
+"""The modules the cached curves are keyed by: the range test's and Schedule-Free's."""
 
 
 def _key(x: float) -> str:
@@ -156,15 +158,8 @@ class Runner:
         return RangeTestResult.load(path)
 
 
-def _code_tag() -> str:
-    import hashlib
-    root = Path(__file__).resolve().parents[1] / "lrsearch"
-    text = "".join((root / f).read_text() for f in ("finder.py", "rangestep.py", "schedule_free.py"))
-    return hashlib.sha1(text.encode()).hexdigest()[:8]
-
-
 def bench(setups, args) -> dict[str, dict]:
-    code = _code_tag()
+    code = code_tag(*CURVE_CODE)
     out = {}
     for s in setups:
         run = Runner(s, args.cache, args.seeds, args.warmup, code)
@@ -223,10 +218,7 @@ def report_sgd(res: dict[str, dict]) -> None:
         print(f"| {n} ({res[n]['setup'].half}) | {r['best_lr']:.3g} ({r['best']:.4f}) | "
               + " | ".join(f"{r['ratios'][k]:.3f} ({r['rates'][k]:.3g})" for k in rules) + " |")
     print()
-    print("<details><summary>oracle grids (mean val accuracy at x per rate)</summary>\n")
-    for n in names:
-        print(f"- {n}: " + ", ".join(f"{g:.3g}: {a:.3f}" for g, a in res[n]["sgd"]["grid"].items()))
-    print("\n</details>\n")
+    print_grids("oracle grids (mean val accuracy at x per rate)", {n: res[n]["sgd"]["grid"] for n in names})
 
 
 def report(half: str, res: dict[str, dict], args) -> None:
@@ -266,19 +258,16 @@ def report(half: str, res: dict[str, dict], args) -> None:
         ours = [res[n]["ratios"]["lrsearch max_lr"] for n in names]
         default = [res[n]["ratios"]["default 0.0025"] for n in names]
         med, worst = statistics.median(ours), min(ours)
-        print(f"target: check half: Schedule-Free at lrsearch's max_lr, median ratio {med:.3f} >= 0.99: "
-              f"{'met' if med >= 0.99 else 'MISSED'}")
-        print(f"target: check half: Schedule-Free at lrsearch's max_lr, worst ratio {worst:.3f} >= 0.97: "
-              f"{'met' if worst >= 0.97 else 'MISSED'}")
+        print(target_line(f"check half: Schedule-Free at lrsearch's max_lr, median ratio {med:.3f} >= 0.99",
+                          med >= 0.99))
+        print(target_line(f"check half: Schedule-Free at lrsearch's max_lr, worst ratio {worst:.3f} >= 0.97",
+                          worst >= 0.97))
         ahead = sum(o >= d for o, d in zip(ours, default))
-        print(f"target: check half: lrsearch's max_lr at least as good as the default 0.0025 on "
-              f"{ahead} of {len(names)} setups (all): {'met' if ahead == len(names) else 'MISSED'}")
+        print(target_line(f"check half: lrsearch's max_lr at least as good as the default 0.0025 on "
+                          f"{ahead} of {len(names)} setups (all)", ahead == len(names)))
         print()
     if args.grids:
-        print("<details><summary>oracle grids (mean val accuracy at x per rate)</summary>\n")
-        for n in names:
-            print(f"- {n}: " + ", ".join(f"{g:.3g}: {a:.3f}" for g, a in res[n]["grid"].items()))
-        print("\n</details>\n")
+        print_grids("oracle grids (mean val accuracy at x per rate)", {n: res[n]["grid"] for n in names})
 
 
 def main() -> None:
@@ -288,9 +277,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--warmup", type=float, default=0.05, help="Schedule-Free warmup, a share of the steps")
     p.add_argument("--grids", action="store_true", help="print each oracle grid")
-    p.add_argument("--cache", type=Path,
-                   default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                   / "lrsearch-bench" / "schedule_free_rate")
+    p.add_argument("--cache", type=Path, default=cache_dir("schedule_free_rate"))
     args = p.parse_args()
     logging.getLogger("lrsearch").setLevel(logging.ERROR)
     only = {n.strip() for n in args.only.split(",") if n.strip()}

@@ -8,7 +8,7 @@ Schedule-Free AdamW and SGD (whose update does more per step). Prints a markdown
 per step (best of `--repeats`, after a warm-up epoch that traces the step) and the
 ratio to the baseline measured in the same run.
 
-    python scripts/bench_scheduled_optimizers.py [--epochs 3] [--repeats 5] [--batch-size 32]
+    python -m scripts.bench_scheduled_optimizers [--epochs 3] [--repeats 5] [--batch-size 32]
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
 from lrsearch import optimizers  # noqa: E402
 from lrsearch.schedules import OneCycle, WarmupCosine  # noqa: E402
+from scripts.setups import scaled_digits  # noqa: E402
 
 
 class PerBatchLR(keras.callbacks.Callback):
@@ -55,8 +55,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
+    x, y = scaled_digits()
     steps_per_epoch = -(-len(x) // args.batch_size)
     total = steps_per_epoch * (args.epochs + 1)
 

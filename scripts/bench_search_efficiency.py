@@ -37,7 +37,7 @@ changed only reads it). Targets: lrsearch reaches `--target` in at most a third 
 the epochs the default constant rate needs, and in fewer epochs than both unbounded
 searches.
 
-    python scripts/bench_search_efficiency.py [--seeds 3] [--epochs 6] [--budget 48]
+    python -m scripts.bench_search_efficiency [--seeds 3] [--epochs 6] [--budget 48]
         [--target 0.98] [--arms default,lrsearch,tpe-wide,kt-random]
         [--model-file studies/digits/model.py] [--cache DIR]
 
@@ -47,9 +47,7 @@ Prints markdown tables.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
-import json
 import logging
 import math
 import os
@@ -57,65 +55,26 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import optuna  # noqa: E402
 
 import lrsearch  # noqa: E402
-import lrsearch.run.auto  # noqa: E402
-from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
+from lrsearch.core.defaults import DEFAULT_RANGE_STEPS  # noqa: E402
 from lrsearch.study.tune import tune  # noqa: E402
+from scripts.arms import (  # noqa: E402
+    WIDE, Ledger, constant_rate_hypermodel, fmt_epochs, from_tune, top_up, wide_suggestion,
+    without_tensorboard)
+from scripts.common import ROOT, cache_dir, code_tag, target_line  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 logging.getLogger("lrsearch").setLevel(logging.ERROR)
 ARMS = ("default", "lrsearch", "lrsearch-nosweeps", "tpe-wide", "kt-random", "lrsearch-budget",
         "lrsearch-halving")
-WIDE = (1e-5, 10.0)
 BATCH = 32
-
-
-@dataclass
-class Ledger:
-    """What one arm spent, in order: `(epochs, val_accuracy or None)` per entry."""
-
-    entries: list[tuple[float, float | None]] = field(default_factory=list)
-    trials: int = 0
-    overhead: float = 0.0
-    note: str = ""
-
-    def charge(self, epochs: float) -> None:
-        self.entries.append((epochs, None))
-        self.overhead += epochs
-
-    def epoch(self, val_acc: float) -> None:
-        self.entries.append((1.0, val_acc if math.isfinite(val_acc) else 0.0))
-
-    @property
-    def spent(self) -> float:
-        return sum(e for e, _ in self.entries)
-
-    def within(self, budget: float) -> list[tuple[float, float]]:
-        """(cumulative epochs, val acc) of the epochs that end within `budget`."""
-        out, cum = [], 0.0
-        for epochs, acc in self.entries:
-            cum += epochs
-            if cum > budget + 1e-9:
-                break
-            if acc is not None:
-                out.append((cum, acc))
-        return out
-
-    def best(self, budget: float) -> float:
-        return max((a for _, a in self.within(budget)), default=float("nan"))
-
-    def to_target(self, target: float, budget: float) -> float:
-        return next((c for c, a in self.within(budget) if a >= target - 1e-9), math.inf)
 
 
 def load_model_file(path: Path):
@@ -127,28 +86,6 @@ def load_model_file(path: Path):
 
 def steps_per_epoch(train) -> int:
     return math.ceil(len(train[0]) / BATCH)
-
-
-def from_tune(result, ledger: Ledger) -> None:
-    """Append a study's trials, in the order they ran, epoch by epoch."""
-    history = result.history
-    for _, row in result.trials.sort_values("number").iterrows():
-        ledger.trials += 1
-        rows = history[history["trial"] == row["number"]].sort_values("epoch")
-        accs = [float(a) for a in rows.get("val_accuracy", [])]
-        run = int(row["epochs_run"])
-        for i in range(run):
-            ledger.epoch(accs[i] if i < len(accs) else 0.0)
-
-
-def top_up(call, budget: float, spent: float, epochs: int):
-    """Call `call(trials=n)` (a resumable study) until the trials have spent `budget`."""
-    result, used = None, 0.0
-    while spent + used < budget:
-        n = max(1, math.ceil((budget - spent - used) / epochs))
-        result = call(trials=n)
-        used = float(result.trials["epochs_run"].sum())
-    return result
 
 
 def arm_default(build, train, val, seed: int, horizon: int) -> Ledger:
@@ -177,7 +114,7 @@ def arm_lrsearch(build, train, val, seed: int, args, out: Path, sweeps: bool) ->
         return result.tune
 
     # the first call runs the range test and sweeps; later calls reuse them and resume
-    guess = (1 + 6 * sweeps) * lrsearch.run.auto.DEFAULT_RANGE_STEPS / spe
+    guess = (1 + 6 * sweeps) * DEFAULT_RANGE_STEPS / spe
     first = call(max(1, math.ceil((args.budget - guess) / args.epochs)))
     done = runs[0]
     steps = len(done.range_test.frame) + sum(len(s.frame) for s in done.sweeps.values())
@@ -191,8 +128,7 @@ def arm_lrsearch(build, train, val, seed: int, args, out: Path, sweeps: bool) ->
 
 def arm_tpe_wide(build, train, val, seed: int, args, out: Path) -> Ledger:
     keras.utils.set_random_seed(seed)
-    wide = LRSuggestion(base_lr=WIDE[0], max_lr=WIDE[1], steepest_lr=1e-2, valley_lr=1e-2,
-                        min_loss_lr=1.0)
+    wide = wide_suggestion()
 
     def call(trials: int):
         return tune(build, train, validation_data=val, suggestion=wide, epochs=args.epochs,
@@ -216,27 +152,10 @@ class _EpochSink(keras.callbacks.Callback):
 def arm_kt_random(build, train, val, seed: int, args, out: Path) -> Ledger:
     import keras_tuner
 
-    class RandomSearch(keras_tuner.RandomSearch):
-        def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-            # KerasTuner imports tensorboard for every trial on TensorFlow, even without
-            # a TensorBoard callback (none here; tensorboard is not installed)
-            pass
-
-    counter = iter(range(10**6))
-
-    def hypermodel(hp):
-        keras.utils.set_random_seed(seed * 1000 + next(counter))
-        model = build()
-        lr = hp.Float("learning_rate", WIDE[0], WIDE[1], sampling="log")
-        config = {**model.optimizer.get_config(), "learning_rate": lr}
-        model.compile(optimizer=type(model.optimizer).from_config(config), loss=model.loss,
-                      metrics=["accuracy"])
-        return model
-
     trials = math.ceil(args.budget / args.epochs)
-    tuner = RandomSearch(hypermodel, objective="val_accuracy", max_trials=trials,
-                          seed=seed, directory=str(out), project_name="bench",
-                          overwrite=True)
+    tuner = without_tensorboard(keras_tuner.RandomSearch)(
+        constant_rate_hypermodel(build, seed), objective="val_accuracy", max_trials=trials,
+        seed=seed, directory=str(out), project_name="bench", overwrite=True)
     _EpochSink.sink = []
     tuner.search(*train, validation_data=val, epochs=args.epochs, batch_size=BATCH,
                  callbacks=[_EpochSink()], verbose=0)
@@ -267,29 +186,19 @@ def arm_budget(build, train, val, seed: int, args, out: Path, fidelity: str) -> 
     return ledger
 
 
-def _code_tag(skip: tuple[str, ...] = ()) -> str:
-    """A hash of lrsearch's modules, less the files named in `skip` (modules a cached arm
-    never runs, so that a change there keeps its ledgers)."""
-    files = sorted(f for f in (ROOT / "lrsearch").glob("*.py") if f.name not in skip)
-    return hashlib.sha1(b"".join(f.read_bytes() for f in files)).hexdigest()[:10]
+CODE = ("**/*.py",)
+"""The modules a cached ledger is keyed by: all of lrsearch."""
 
 
 def cached(cache: Path | None, key: str, make) -> Ledger:
     """The ledger stored under `key`, or `make()` stored there."""
     path = None if cache is None else cache / f"{key}.json"
     if path is not None and path.exists():
-        d = json.loads(path.read_text())
-        return Ledger([tuple(e) for e in d["entries"]], d["trials"], d["overhead"], d["note"])
+        return Ledger.load(path)[0]
     led = make()
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"entries": led.entries, "trials": led.trials,
-                                    "overhead": led.overhead, "note": led.note}))
+        led.save(path)
     return led
-
-
-def fmt_epochs(value: float) -> str:
-    return "-" if not math.isfinite(value) else f"{value:.1f}"
 
 
 def main() -> None:
@@ -303,9 +212,7 @@ def main() -> None:
                    help="epochs of the default-rate fit (default: 2 x budget)")
     p.add_argument("--arms", default="default,lrsearch,tpe-wide,kt-random",
                    help=f"comma-separated, from {','.join(ARMS)}")
-    p.add_argument("--cache", type=Path,
-                   default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                   / "lrsearch-bench" / "search_efficiency",
+    p.add_argument("--cache", type=Path, default=cache_dir("search_efficiency"),
                    help="folder of cached ledgers ('none' for no cache)")
     args = p.parse_args()
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
@@ -319,7 +226,7 @@ def main() -> None:
     results: dict[str, list[Ledger]] = {a: [] for a in arms}
     cache = None if str(args.cache) == "none" else args.cache
     settings = (f"{args.model_file.stem}-e{args.epochs}-b{args.budget}-h{horizon}-"
-                f"{_code_tag()}")
+                f"{code_tag(*CODE, length=10)}")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             for arm in arms:  # arms interleave, so machine load hits all alike
@@ -405,7 +312,7 @@ def main() -> None:
     if checks:
         print()
     for text, ok in checks:
-        print(f"target: {text}: {'met' if ok else 'MISSED'}")
+        print(target_line(text, ok))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,19 @@
 """Does lrsearch's study reach the best peak? An equal-budget comparison on the check half.
 
-On the check half of the suggestion benchmark's setups (`bench_suggestions.SETUPS`,
+On the check half of the suggestion benchmark's setups (`scripts.setups.SETUPS`,
 the same data, models, optimizers, batch sizes and run lengths), per seed, at the same
 budget of `--trials` trials x the setup's epochs, no pruning, metric `val_accuracy`:
 
 - `study`: `lrsearch.tune` with the bounds of a range test run with its defaults
-  (`range_test(..., steps=None)`, the curve cached by `bench_suggestions`, seed `s` =
+  (`range_test(..., steps=None)`, the curve cached by `scripts.oracle`, seed `s` =
   that benchmark's seed `s`): what `auto` does without sweeps. Its space, first trial
   and widening at an edge are lrsearch's own (`lrsearch.study.space`, `lrsearch.study.backends.optuna_study`);
 - `tpe`: a plain Optuna study (`TPESampler(seed=s)`, Optuna's defaults) over the same
   schedule families and parameters (`SearchSpace`) with every rate in `[1e-6, 10]`, the
   trials trained by the same code (`lrsearch.study.trial.configure_model`);
-- the oracle: `bench_suggestions`' one-cycle grid (7 peaks half a decade apart, the
-  setup's epochs, mean over `--oracle-seeds` initialisations), shared with that
-  benchmark's cache.
+- the oracle: the one-cycle grid of `bench_suggestions` (`scripts.oracle`: 7 peaks half
+  a decade apart, the setup's epochs, mean over `--oracle-seeds` initialisations),
+  shared with that benchmark's cache.
 
 A study's score is the validation accuracy of its best trial; ratio = score / the
 oracle's best grid point, averaged over seeds. Targets on the check half: the study's
@@ -21,7 +21,7 @@ mean ratio >= 0.98 on every setup, and >= TPE's. Results are cached per (setup, 
 arm) under `--cache` (the study arm keyed also by the code of the space and backend and
 by the bounds it was given), so a rerun trains only what changed.
 
-    python scripts/bench_study_space.py [--seeds 3] [--trials 8] [--oracle-seeds 2]
+    python -m scripts.bench_study_space [--seeds 3] [--trials 8] [--oracle-seeds 2]
         [--only NAME,...] [--arms study,tpe] [--cache DIR] [--skip-oracle] [--details]
 
 `--only` runs the named setups in the order given.
@@ -32,45 +32,39 @@ Prints a markdown table and one `target:` line per claim.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
 import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import optuna  # noqa: E402
 
-import bench_suggestions as bs  # noqa: E402
 import lrsearch  # noqa: E402
 from lrsearch.data.fit_data import prepare_data  # noqa: E402
 from lrsearch.core.errors import CurveError  # noqa: E402
 from lrsearch.study.sampling import OptunaSampler  # noqa: E402
 from lrsearch.study.space import SearchSpace  # noqa: E402
 from lrsearch.study.trial import clear_keras_session, configure_model  # noqa: E402
+from scripts.common import cache_dir, code_tag, target_line  # noqa: E402
+from scripts.oracle import Runner  # noqa: E402
+from scripts.setups import SETUPS, Setup, grid, optimizer, pretrain  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 WIDE = (1e-6, 10.0)
 ARMS = ("study", "tpe")
-
-
-def _tag(*files: str) -> str:
-    text = b"".join((ROOT / "lrsearch" / f).read_bytes() for f in files)
-    return hashlib.sha1(text).hexdigest()[:8]
+STUDY_CODE = ("study/space.py", "study/backends/optuna_study.py")
+"""The modules the study arm's cache is keyed by: its space and its backend."""
 
 
 class Arms:
     """The two searches on one setup, each result cached as JSON."""
 
-    def __init__(self, setup: bs.Setup, cache: Path, trials: int) -> None:
+    def __init__(self, setup: Setup, cache: Path, trials: int) -> None:
         self.s = setup
         self.cache_root = cache
         self.dir = cache / "study_space" / setup.name
@@ -81,7 +75,7 @@ class Arms:
     def build(self) -> keras.Model:
         """A fresh compiled model (the caller seeds it)."""
         m = self.s.model(self.cache_root)
-        m.compile(optimizer=bs.optimizer(self.s.optimizer, 1e-3),
+        m.compile(optimizer=optimizer(self.s.optimizer, 1e-3),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=False)
         return m
@@ -99,7 +93,7 @@ class Arms:
     def study(self, seed: int, suggestion) -> dict:
         sug = suggestion
         bounds = f"{sug.base_lr:.4g}-{sug.max_lr:.4g}-{sug.min_loss_lr:.4g}"
-        key = f"study_{seed}_{self.trials}_{_tag('space.py', 'optuna_backend.py')}_{bounds}"
+        key = f"study_{seed}_{self.trials}_{code_tag(*STUDY_CODE)}_{bounds}"
 
         def run() -> dict:
             xtr, ytr, xva, yva = self.data
@@ -164,12 +158,12 @@ def _summary(frame, *, widened: list, space: dict) -> dict:
     }
 
 
-def bench(setup: bs.Setup, args) -> dict:
-    runner = bs.Runner(setup, args.cache, args.oracle_seeds)
-    grid = {g: runner.acc(g) for g in bs.grid(setup)} if not args.skip_oracle else {1.0: 1.0}
-    best_peak = max(grid, key=grid.get)
+def bench(setup: Setup, args) -> dict:
+    runner = Runner(setup, args.cache, args.oracle_seeds)
+    accs = {g: runner.acc(g) for g in grid(setup)} if not args.skip_oracle else {1.0: 1.0}
+    best_peak = max(accs, key=accs.get)
     arms = Arms(setup, args.cache, args.trials)
-    out = {"setup": setup, "oracle": grid[best_peak], "oracle_peak": best_peak, "runs": {}}
+    out = {"setup": setup, "oracle": accs[best_peak], "oracle_peak": best_peak, "runs": {}}
     for seed in range(args.seeds):
         row = {}
         if "study" in args.arms:
@@ -218,14 +212,13 @@ def report(results: list[dict], args) -> None:
     if "study" in args.arms:
         for r in results:
             q = r["study_ratio"]
-            print(f"target: {r['setup'].name}: study best {q:.3f} x oracle >= 0.98: "
-                  f"{'met' if q >= 0.98 else 'MISSED'}")
+            print(target_line(f"{r['setup'].name}: study best {q:.3f} x oracle >= 0.98", q >= 0.98))
         if "tpe" in args.arms:
             for r in results:
                 a, b = r["study_ratio"], r["tpe_ratio"]
                 # to the fourth digit: equal accuracies summed in another order
-                print(f"target: {r['setup'].name}: study {a:.3f} >= TPE [1e-6, 10] {b:.3f}: "
-                      f"{'met' if round(a, 4) >= round(b, 4) else 'MISSED'}")
+                print(target_line(f"{r['setup'].name}: study {a:.3f} >= TPE [1e-6, 10] {b:.3f}",
+                                  round(a, 4) >= round(b, 4)))
     print()
 
 
@@ -267,18 +260,16 @@ def main() -> None:
     p.add_argument("--details", action="store_true", help="list every trial of every study")
     p.add_argument("--skip-oracle", action="store_true",
                    help="fill the arms' cache only (a second process beside a full run)")
-    p.add_argument("--cache", type=Path,
-                   default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                   / "lrsearch-bench" / "suggestions")
+    p.add_argument("--cache", type=Path, default=cache_dir("suggestions"))
     args = p.parse_args()
     args.arms = tuple(a for a in ARMS if a in {x.strip() for x in args.arms.split(",")})
     logging.getLogger("lrsearch").setLevel(logging.ERROR)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     only = {n.strip() for n in args.only.split(",") if n.strip()}
-    setups = [s for s in bs.SETUPS if s.half == "check" and (not only or s.name in only)]
+    setups = [s for s in SETUPS if s.half == "check" and (not only or s.name in only)]
     order = [n.strip() for n in args.only.split(",") if n.strip()]
     setups.sort(key=lambda s: order.index(s.name) if s.name in order else 0)
-    bs.pretrain(args.cache)
+    pretrain(args.cache)
     results = [bench(s, args) for s in setups]
     report(results, args)
     if args.details:

@@ -7,7 +7,7 @@ pruner; with `reuse=True` (the default) it trains one shared model, reset betwee
 trials, so only a study's first trial builds and traces (`lrsearch.study.reuse`); with
 `reuse=False` each trial builds, recompiles and retraces (the behaviour before).
 
-    python scripts/bench_trial_overhead.py [--rounds 8] [--epochs 5] [--samples 1024]
+    python -m scripts.bench_trial_overhead [--rounds 8] [--epochs 5] [--samples 1024]
 
 Each round runs a bare fit with a trial's optimizer and schedules (what the in-step
 schedules cost apart from the study), then `--block` trials in one `tune` call on the
@@ -24,43 +24,31 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
-from lrsearch.study.backends import optuna_study as optuna_backend  # noqa: E402
-from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
 from lrsearch.export.spec import ScheduleSpec  # noqa: E402
+from lrsearch.rangetest.analysis import LRSuggestion  # noqa: E402
+from lrsearch.study.backends import optuna_study as optuna_backend  # noqa: E402
 from lrsearch.study.tune import tune  # noqa: E402
+from scripts.setups import digits_mlp as build_model  # noqa: E402
+from scripts.setups import scaled_digits  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 BOUNDS = LRSuggestion(base_lr=0.003, max_lr=0.3, steepest_lr=0.03, valley_lr=0.05,
                       min_loss_lr=0.6)
 
 
-def build_model() -> keras.Model:
-    model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
-         keras.layers.Dense(10, activation="softmax")]
-    )
-    model.compile(optimizer=keras.optimizers.SGD(momentum=0.9),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-
-
 def data(n: int):
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
+    x, y = scaled_digits()
     reps = -(-(n + 512) // len(x))
     x, y = np.tile(x, (reps, 1)), np.tile(y, reps)
     return (x[:n], y[:n]), (x[n : n + 512], y[n : n + 512])

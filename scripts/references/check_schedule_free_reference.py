@@ -20,9 +20,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import schedulefree  # noqa: E402
 import torch  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
 from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeSGD  # noqa: E402
+from scripts.setups import scaled_digits  # noqa: E402
 
 CASES = {
     "AdamW": (lambda: ScheduleFreeAdamW(0.01, warmup_steps=20, weight_decay=0.01, decay_all=True),
@@ -37,8 +37,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    x, y = load_digits(return_X_y=True)
-    x, y = (x / 16.0).astype("float32"), y.astype("int64")
+    x, y = scaled_digits()
+    y = y.astype("int64")
     n = args.steps * args.batch_size
     rng = np.random.default_rng(0)
     order = np.concatenate([rng.permutation(len(x)) for _ in range(n // len(x) + 1)])[:n]
