@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-import lrsearch
 from lrsearch import optimizers as lo
 from lrsearch.core.errors import ConfigError, ScheduleFormatError
 from lrsearch.schedules import (
@@ -22,9 +20,7 @@ from lrsearch.schedules import (
     WarmupStableDecay,
 )
 from lrsearch.export.spec import FORMAT, VERSION, ScheduleSpec, load_schedule
-from tests.support import DATA, ROOT
-
-README = ROOT / "README.md"
+from tests.support import DATA
 
 
 def one_cycle_spec(**kwargs):
@@ -287,15 +283,3 @@ def test_plot_draws_the_table():
     given = Figure().add_subplot()
     assert ScheduleSpec(CyclicLR(0.01, 0.1, step_size_up=5)).plot(ax=given, steps=40) is given.figure
     assert len(given.get_lines()[0].get_ydata()) == 40
-
-
-@pytest.mark.backends
-def test_readme_example_file_loads(tmp_path):
-    text = README.read_text()
-    section = text.split("<!-- section:schedule-json -->", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```json\n(.*?)```", section, flags=re.S)
-    assert blocks, "the README documents the format with an example file"
-    spec = load_schedule(write(tmp_path, blocks[0]))
-    assert spec.optimizer == "SGD" and spec.steps_per_epoch and spec.epochs
-    assert spec.table().shape[0] == spec.steps_per_epoch * spec.epochs
-    assert lrsearch.load_schedule is load_schedule and lrsearch.ScheduleSpec is ScheduleSpec
