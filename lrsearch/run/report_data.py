@@ -176,6 +176,10 @@ def collect(
 
         data.title = study.study_name
         data.meta = dict(study.user_attrs.get(ATTR) or {})
+        if data.trials is None:  # a study whose tables were not written here
+            from lrsearch.study.results import trials_frame
+
+            data.trials = _try("the study's trials", lambda: trials_frame(study.trials), notes)
     return data
 
 

@@ -167,6 +167,16 @@ def test_report_renders_in_chromium(run_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_report_of_a_study_alone_lists_its_trials(run_dir, tmp_path):
+    import optuna
+
+    study = optuna.load_study(study_name="report-test", storage=f"sqlite:///{run_dir / 'study.db'}")
+    page = write_report(tmp_path, study=study).read_text()
+    table = page.split('<table class="trials">', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr") == TRIALS + 1 and "No schedule.json in this run." in page
+
+
+@pytest.mark.slow
 def test_plot_file_knows_each_kind(run_dir, tmp_path):
     out = plot_file(run_dir / "range_test.csv", tmp_path / "rt.png")
     assert out.read_bytes().startswith(b"\x89PNG")
