@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ __all__ = [
     "AutoResult",
     "auto",
     "run_tune",
+    "asked_for",
     "resolve_source",
     "DEFAULT_EPOCHS",
     "DEFAULT_TRIALS",
@@ -134,6 +135,14 @@ def resolve_source(
     source = source_from_model(build, train, validation, name=str(name))
     check_data_fits(model, source.train, source.validation, batch_size=batch_size, metric=metric)
     return source
+
+
+def asked_for(options: StudyOptions, keywords: Mapping[str, Any]) -> dict[str, int]:
+    """The `trials` and `epochs` the user set explicitly: given as keywords (the command
+    line hands `auto` exactly the flags typed), or away from `StudyOptions`' defaults."""
+    defaults = StudyOptions()
+    return {name: getattr(options, name) for name in ("trials", "epochs")
+            if name in keywords or getattr(options, name) != getattr(defaults, name)}
 
 
 def _paths(out: Path, names: Sequence[str]) -> dict[str, Path]:
@@ -273,6 +282,8 @@ def auto(
             trials (`epochs` and `trials` are planned to fit; sweeps shrink or are skipped
             past a tenth of it) and the final fit. The plan is logged before the start,
             the spend at the end; see `lrsearch.study.budget` and `lrsearch.run.budgeted`.
+            `trials` / `epochs` asked for explicitly (as keywords, or in `options` away
+            from their defaults) that the plan replaces are told in a warning.
         final_epochs: train the chosen schedule at this length and save the model
             (`final_model.keras`, `final_schedule.json`, `final_history.csv`); 0 for
             none. With a budget, `None` leaves it to the planner: none when four trials
@@ -289,14 +300,15 @@ def auto(
     if options is None:
         study_options.setdefault("seed", 0)
     options = StudyOptions.from_kwargs(options, **study_options)
+    asked = asked_for(options, study_options)
     stage = on_stage or (lambda hint: None)
     source, out = _prepare(model_or_path, data, options, target=target, unsafe=unsafe, val_split=val_split)
     logger.info("run folder %s", out)
 
-    from lrsearch.run.evidence import source_fingerprint, study_options
+    from lrsearch.run.evidence import source_fingerprint, study_options as resumable_options
 
     base = source_fingerprint(source, options, data=data)  # what the evidence in `out` must match
-    options = study_options(out, options, source.name, base, reuse=reuse)  # a study of another model is left be
+    options = resumable_options(out, options, source.name, base, reuse=reuse)  # a study of another model is left be
     if not reuse:
         _start_over(source, out, options)
     books = None
@@ -304,10 +316,11 @@ def auto(
         from lrsearch.run.budgeted import open_books
 
         wanted = {"momentum": len(momentum_values), "weight_decay": len(weight_decay_values)} if sweeps else {}
-        books = open_books(budget, source, out, options, sweep_values=wanted, final_epochs=final_epochs)
+        books = open_books(budget, source, out, options, sweep_values=wanted, final_epochs=final_epochs,
+                           asked=asked)
         logger.info("%s", books.start())
 
-    stage("nothing recorded yet (the range test was running)")
+    stage("the range test was running, nothing else is recorded yet")
     csv = out / "range_test.csv"
     before, began = (csv.stat().st_mtime_ns if csv.exists() else None), time.monotonic()
     result = range_test_stage(source, out, options, reuse=reuse, verbose=verbose, fingerprint=base)

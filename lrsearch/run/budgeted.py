@@ -11,7 +11,8 @@ while a whole trial still fits, since pruned trials spend less), or one schedule
 bracket. A budget in seconds is turned into epochs at the speed the range test measured,
 and the study also stops starting trials at the deadline. A study already in the storage
 (a rerun of the same command) has its epochs charged, so a rerun tops up to the budget
-instead of spending it again.
+instead of spending it again. Trials or epochs the user asked for explicitly that the plan
+replaces are told in one line (`lrsearch.study.budget.overridden`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lrsearch.study.budget import (
     BudgetPlan,
     Spend,
     epochs_for_seconds,
+    overridden,
     plan_budget,
 )
 from lrsearch.core.errors import ConfigError
@@ -71,8 +73,10 @@ class BudgetedRun:
 
     def __init__(self, budget: Any, *, steps_per_epoch: int, options: StudyOptions,
                  sweep_values: Mapping[str, int], final_epochs: int | None = None,
-                 existing_epochs: int = 0, existing_trial_epochs: int | None = None) -> None:
+                 existing_epochs: int = 0, existing_trial_epochs: int | None = None,
+                 asked: Mapping[str, int] | None = None) -> None:
         self.budget = Budget.parse(budget)
+        self.asked = dict(asked or {})  # the trials / epochs the user set explicitly
         self.spe = int(steps_per_epoch)
         self.options = options
         self.sweep_values = dict(sweep_values)
@@ -149,6 +153,9 @@ class BudgetedRun:
                                       timeout=self._time_left(),
                                       opening=min(RACE_TRIALS, plan.trials) if self.race else self.options.opening)
         logger.info("budget: %s, %.2f epochs left", plan.describe_study(), room)
+        note = overridden(plan, self.asked)
+        if note:
+            logger.warning("budget %s: %s", self.budget, note)
         result = call(options)
         used = self._trial_epochs(result)
         while options.fidelity == "truncate":
@@ -209,9 +216,10 @@ def existing_study(options: StudyOptions, out: Path, name: str) -> tuple[int, in
 
 
 def open_books(budget: Any, source: Any, out: Path, options: StudyOptions, *, sweep_values: Mapping[str, int],
-               final_epochs: int | None) -> BudgetedRun:
+               final_epochs: int | None, asked: Mapping[str, int] | None = None) -> BudgetedRun:
     """A `BudgetedRun` for `auto` on `source` (a `ModelSource`), with the epochs of a
-    study already in the storage charged."""
+    study already in the storage charged; `asked`: the trials / epochs set explicitly,
+    told when the plan replaces them."""
     from lrsearch.data.reader import steps_per_epoch
 
     spe = options.steps_per_epoch or steps_per_epoch(source.train, options.array_batch_size)
@@ -219,4 +227,5 @@ def open_books(budget: Any, source: Any, out: Path, options: StudyOptions, *, sw
         raise ConfigError("cannot tell the batches of an epoch of this dataset: pass steps_per_epoch")
     run_epochs, epochs = existing_study(options, out, options.study_name or source.name)
     return BudgetedRun(budget, steps_per_epoch=int(spe), options=options, sweep_values=sweep_values,
-                       final_epochs=final_epochs, existing_epochs=run_epochs, existing_trial_epochs=epochs)
+                       final_epochs=final_epochs, existing_epochs=run_epochs, existing_trial_epochs=epochs,
+                       asked=asked)

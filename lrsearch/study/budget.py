@@ -57,6 +57,7 @@ __all__ = [
     "epochs_for_seconds",
     "halving_cost",
     "halving_rungs",
+    "overridden",
     "plan_budget",
 ]
 
@@ -324,6 +325,20 @@ def plan_budget(
     return BudgetPlan(budget=float(budget), steps_per_epoch=spe, spent=float(spent), range_steps=int(range_steps),
                       sweeps=sweeps, sweep_steps=steps if sweeps else 0, trials=trials, epochs=per_trial,
                       rungs=rungs, final_epochs=int(final_epochs), notes=tuple(notes))
+
+
+def overridden(plan: BudgetPlan, asked: Mapping[str, int]) -> str | None:
+    """What `plan` runs in place of the `trials` / `epochs` the user asked for explicitly
+    (`asked`), in words, or `None` when it runs them as asked: a budget plans both, so an
+    asked number it replaces is told rather than dropped.
+
+    Example: `overridden(plan, {"trials": 2, "epochs": 10})` of a plan of 4 trials of 6
+    epochs is "4 trials x 6 epochs (24) instead of the trials=2, epochs=10 asked".
+    """
+    told = [(name, int(asked[name])) for name in ("trials", "epochs") if asked.get(name) is not None]
+    if all(value == getattr(plan, name) for name, value in told):
+        return None
+    return f"{plan.describe_study()} instead of the " + ", ".join(f"{n}={v}" for n, v in told) + " asked"
 
 
 def _race(plan: BudgetPlan, epochs: int, min_trials: int) -> BudgetPlan:

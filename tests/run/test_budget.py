@@ -15,6 +15,7 @@ from lrsearch.study.budget import (
     epochs_for_seconds,
     halving_cost,
     halving_rungs,
+    overridden,
     plan_budget,
 )
 from lrsearch.core.errors import ConfigError
@@ -185,17 +186,57 @@ def test_a_budget_in_seconds_is_planned_at_the_range_tests_speed():
     assert (trials, epochs) == (19, 10) and 0 < timeout <= 90  # no trial starts after the deadline
 
 
+def test_asked_trials_and_epochs_the_plan_replaces_are_told(caplog):
+    from lrsearch.run.auto import asked_for
+    from lrsearch.run.budgeted import BudgetedRun
+    from lrsearch.study.options import StudyOptions
+
+    # 40 epochs of 10 steps: the 160-step range test costs 16, and the 24 left hold 2 trials
+    # of the 10 epochs asked, fewer than four: 4 trials of 6
+    plan = plan_budget(40, 10, epochs=10, range_steps=160)
+    assert (plan.trials, plan.epochs) == (4, 6)
+    told = overridden(plan, {"trials": 2, "epochs": 10})
+    assert told == "4 trials x 6 epochs (24) instead of the trials=2, epochs=10 asked"
+    assert overridden(plan, {"trials": 4}) is None and overridden(plan, {"epochs": 6}) is None
+    assert overridden(plan, {}) is None
+    # asked: the keywords given, or options away from their defaults (10 epochs, 20 trials)
+    assert asked_for(StudyOptions(trials=2), {}) == {"trials": 2}
+    assert asked_for(StudyOptions(), {"epochs": 10}) == {"epochs": 10}
+    assert asked_for(StudyOptions(), {"seed": 0}) == {}
+
+    options = StudyOptions(trials=2, epochs=10)
+    books = BudgetedRun(40, steps_per_epoch=10, options=options, sweep_values={}, final_epochs=0,
+                        asked=asked_for(options, {"trials": 2, "epochs": 10}))
+    books.start()
+    books.charge_range_test(160, seconds=1.0)
+    call, asked = _fake_study(6)
+    with caplog.at_level("INFO", logger="lrsearch.run.budgeted"):
+        books.run_study(call)
+    assert asked == [(4, 6, None, 1)]
+    told = [(r.levelname, r.getMessage()) for r in caplog.records if "instead of" in r.getMessage()]
+    assert told == [("WARNING", "budget 40 epochs: 4 trials x 6 epochs (24) instead of the trials=2, epochs=10 asked")]
+    # nothing asked (the defaults): nothing told
+    caplog.clear()
+    books = BudgetedRun(40, steps_per_epoch=10, options=StudyOptions(), sweep_values={}, final_epochs=0)
+    books.start()
+    books.charge_range_test(160, seconds=1.0)
+    with caplog.at_level("INFO", logger="lrsearch.run.budgeted"):
+        books.run_study(_fake_study(6)[0])
+    assert not [r for r in caplog.records if "instead of" in r.getMessage()]
+
+
 MODEL = CLI_MODEL  # 320 samples: 10 steps an epoch
 
 
-def test_budgeted_auto_keeps_to_its_budget_and_saves_the_final_model(tmp_path):
+def test_budgeted_auto_keeps_to_its_budget_and_saves_the_final_model(tmp_path, caplog):
     import keras
 
     from lrsearch.run.auto import auto
 
     out = tmp_path / "run"
     # 14 epochs: final fit 2, range test 40 steps = 4; the sweeps (4 tests of >= 30 steps)
-    # exceed 1.4 epochs and are skipped; 8 epochs are left: 4 trials of 2
+    # exceed 1.4 epochs and are skipped; 8 epochs are left: 4 trials of 2, the 2 epochs asked
+    caplog.set_level("INFO", logger="lrsearch.run.budgeted")
     result = auto(str(MODEL), out_dir=out, study_name="b", budget=14, final_epochs=2, epochs=2,
                   range_steps=40, min_lr=1e-4, max_lr=10.0, pruner=None, verbose=0, report=False,
                   momentum_values=(0.9, 0.8), weight_decay_values=(0.0, 1e-3))
@@ -205,6 +246,7 @@ def test_budgeted_auto_keeps_to_its_budget_and_saves_the_final_model(tmp_path):
     assert (spent.range_steps, spent.sweep_steps, spent.trial_epochs, spent.final_epochs) == (40, 0, 8, 2)
     assert spent.total == pytest.approx(14.0)
     assert result.tune.trials["epochs_run"].tolist() == [2, 2, 2, 2]
+    assert not [r for r in caplog.records if "instead of" in r.getMessage()]  # as asked: nothing to tell
     assert not (out / "sweep_momentum.csv").exists()
     assert json.loads((out / "budget.json").read_text())["spent"]["total"] == pytest.approx(14.0)
     # the final fit: the winner's schedule over 2 epochs, saved and loadable
@@ -218,14 +260,17 @@ def test_budgeted_auto_keeps_to_its_budget_and_saves_the_final_model(tmp_path):
              min_lr=1e-4, max_lr=10.0, pruner=None, verbose=0, report=False)
 
 
-def test_a_short_budget_races_the_opening_and_trains_the_winner(tmp_path):
+def test_a_short_budget_races_the_opening_and_trains_the_winner(tmp_path, caplog):
     from lrsearch.run.auto import auto
 
     out = tmp_path / "run"
     # 14 epochs of 10 steps, trials of 4 asked: the 40-step range test costs 4, and 10 epochs
     # hold 2 trials of 4: a race of 3 one-epoch trials, then a final fit of 7 (0.75 x 10)
-    result = auto(str(MODEL), out_dir=out, study_name="r", budget=14, epochs=4, range_steps=40, min_lr=1e-4,
-                  max_lr=10.0, pruner=None, verbose=0, report=False, momentum_values=(0.9, 0.8))
+    with caplog.at_level("INFO", logger="lrsearch.run.budgeted"):
+        result = auto(str(MODEL), out_dir=out, study_name="r", budget=14, epochs=4, range_steps=40, min_lr=1e-4,
+                      max_lr=10.0, pruner=None, verbose=0, report=False, momentum_values=(0.9, 0.8))
+    told = [r.getMessage() for r in caplog.records if "instead of" in r.getMessage()]
+    assert told == ["budget 14 epochs: a race of 3 trials x 1 epochs (3) instead of the epochs=4 asked"]
     plan, spent = result.budget.study_plan, result.budget.spent
     assert plan.race and (plan.trials, plan.epochs, plan.final_epochs) == (3, 1, 7)
     assert (spent.sweep_steps, spent.trial_epochs, spent.final_epochs) == (0, 3, 7)
