@@ -33,6 +33,7 @@ from lrsearch.core.errors import DataError, first_line
 from lrsearch.core.fileio import write_text
 from lrsearch.run.report_data import (SWEEP_FILES, ChosenSchedule, ReportData, best_metrics, chosen_schedule,
                                       collect, last_epoch, searched_range)
+from lrsearch.run.summary import fit_line
 from lrsearch.viz.plots import figure_of, figure_to_base64, save_figure
 from lrsearch.viz.tables import Html, cell, frame_table, pairs_table
 
@@ -120,7 +121,7 @@ ul.warnings { color: #8a5300; margin-top: 0; } details { margin: 0.6em 0; } summ
 """
 
 
-FILE_ROLES = {
+FILE_ROLES = {  # the final fit's files (`lrsearch.study.final_fit.FILES`)
     "final_model.keras": "the model trained with the chosen schedule: keras.saving.load_model(...)",
     "final_schedule.json": "the schedule it was trained with: lrsearch.load_schedule(...)",
     "final_history.csv": "its metrics per epoch",
@@ -224,7 +225,7 @@ def _section_chosen(data: ReportData, chosen: ChosenSchedule | None) -> str:
     name = chosen.file
     out.append(f"<p>Load it in a training script with <code>spec = lrsearch.load_schedule(\"{name}\")</code>, "
                "then <code>model.compile(optimizer=spec.build_optimizer(), ...)</code> and "
-               "<code>model.fit(..., epochs=spec.epochs)</code>.</p>")
+               f"<code>{html.escape(fit_line(spec))}</code>.</p>")
     out.append(f"<details><summary>{html.escape(name)}</summary>"
                f'<pre class="schedule-json">{html.escape(json.dumps(spec.to_dict(), indent=2, default=str))}</pre>'
                "</details>")
@@ -280,8 +281,8 @@ def _section_final_fit(data: ReportData) -> str:
         trial = (final.provenance or {}).get("trial")
         out.append(f"<p>The best trial{f' ({trial})' if trial is not None else ''}'s schedule trained on a "
                    f"fresh model over {cell(final.epochs)} epochs.</p>")
-    rows = [(Html(f"<code>{html.escape(name)}</code>"), f"{path.stat().st_size / 1024:.1f} KiB", FILE_ROLES[name])
-            for name, path in data.final_files.items()]
+    rows = [(Html(f"<code>{html.escape(name)}</code>"), f"{path.stat().st_size / 1024:.1f} KiB",
+             FILE_ROLES.get(name, "")) for name, path in data.final_files.items()]
     if rows:
         out.append(frame_table(pd.DataFrame(rows, columns=["file", "size", "what it is"]), cls="files"))
     history = data.final_history

@@ -26,14 +26,12 @@ import pandas as pd
 
 from lrsearch.core.errors import ConfigError, DataError, LRSearchError
 
-__all__ = ["FINAL_FILES", "RATE_PARAMS", "SWEEP_FILES", "ChosenSchedule", "ReportData", "SearchedRange",
+__all__ = ["RATE_PARAMS", "SWEEP_FILES", "ChosenSchedule", "ReportData", "SearchedRange",
            "best_metrics", "best_trial_number", "chosen_schedule", "collect", "last_epoch", "searched_range"]
 
 logger = logging.getLogger(__name__)
 
 SWEEP_FILES = {"momentum": "sweep_momentum.csv", "weight_decay": "sweep_weight_decay.csv"}
-FINAL_FILES = ("final_model.keras", "final_schedule.json", "final_history.csv")
-"""What a final fit writes (`lrsearch.study.final_fit.FILES`)."""
 RATE_PARAMS = ("oc_max_lr", "clr_base_lr", "clr_max_lr", "wsd_max_lr", "sf_lr")
 """The study's learning-rate parameters (`lrsearch.study.space`)."""
 FULL_TABLE_STEPS = 200_000
@@ -143,6 +141,7 @@ def collect(
 ) -> ReportData:
     """Read a run folder into a `ReportData` (the study from `study.db` unless given)."""
     from lrsearch.export.spec import load_schedule
+    from lrsearch.study.final_fit import FILES
 
     folder = Path(folder)
     data = ReportData(title=study_name or folder.resolve().name)
@@ -164,7 +163,7 @@ def collect(
     for attr, name in (("trials", "trials.csv"), ("history", "history.csv"), ("final_history", "final_history.csv")):
         if (folder / name).exists():
             setattr(data, attr, _try(name, lambda name=name: _csv(folder / name), notes))
-    data.final_files = {name: folder / name for name in FINAL_FILES if (folder / name).exists()}
+    data.final_files = {name: folder / name for name in FILES if (folder / name).exists()}
     if study is None:
         if storage is None and (folder / "study.db").exists():
             storage = f"sqlite:///{(folder / 'study.db').resolve()}"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrsearch.export.spec import ScheduleSpec, load_schedule
+from lrsearch.export.spec import ScheduleSpec
 from lrsearch.rangetest.analysis import LRSuggestion
 from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.run.report import MIN_TRIALS_FOR_IMPORTANCE, plot_file, write_report
@@ -220,6 +220,7 @@ def test_report_of_a_budgeted_run_leads_with_the_final_fit(budget_dir):
     assert f"{config['max_lr'] / config['div_factor']:.4g} → {config['max_lr']:.4g} → " in chosen
     assert "<th>epochs</th><td>7</td>" in chosen and "<th>optimizer</th><td>SGD</td>" in chosen
     assert "<th>batch size</th><td>32</td>" in chosen and "trained again over 7 in the final fit" in chosen
+    assert 'lrsearch.load_schedule("final_schedule.json")' in chosen and "batch_size=32, epochs=7" in chosen
     # the range searched is the study's own record of its space
     meta = optuna.load_study(study_name="b", storage=f"sqlite:///{budget_dir / 'study.db'}").user_attrs["lrsearch"]
     low, high = meta["space"]["base_lr"], max(meta["space"]["max_lr"], meta["space"]["peak_max_lr"])
