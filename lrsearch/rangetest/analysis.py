@@ -52,6 +52,7 @@ __all__ = [
     "PROBLEMS",
     "UNREADABLE",
     "LRSuggestion",
+    "batch_noise",
     "default_margin",
     "smooth_loss",
     "suggest",
@@ -63,8 +64,8 @@ MIN_POINTS = 10
 
 PROBLEMS = ("no_descent", "flat", "noisy", "still_falling", "short_descent", "few_points")
 """Codes of `LRSuggestion.problems`: the loss does not fall; falls by under 2%; its noise
-is over a fifth of the descent; it still falls at the largest rate; the descent spans
-under three points; fewer than `3 * MIN_POINTS` usable points."""
+(`batch_noise`) is over a fifth of the descent; it still falls at the largest rate; the
+descent spans under three points; fewer than `3 * MIN_POINTS` usable points."""
 
 UNREADABLE = ("no_descent", "flat")
 """Problems after which the bounds are a guess, not a reading."""
@@ -181,6 +182,18 @@ def _valley_index(y: np.ndarray) -> int:
             max_start = max_end - int(lds[max_end])
     sections = (max_end - max_start) / 3
     return int(min(max(max_start + int(sections) + int(sections / 2), 0), n - 1))
+
+
+def batch_noise(residuals: np.ndarray) -> float:
+    """The typical batch-to-batch scatter of the loss around its smoothed curve: the
+    median absolute deviation, scaled to equal the standard deviation of Gaussian noise.
+
+    A standard deviation would be set by a handful of single wild batches (a batch of
+    +4.6 among 160 adds 0.36 to it), which the running median the curve is read through
+    ignores; they do not make the bounds uncertain.
+    """
+    r = np.asarray(residuals, dtype=np.float64)
+    return float(1.4826 * np.median(np.abs(r - np.median(r)))) if r.size else 0.0
 
 
 FLOOR_BAND = 0.1
@@ -302,7 +315,7 @@ def suggest(
     g = slope[i_steep]
     drop = ys[0] - ys[i_min]
     scale = max(abs(ys[0]), abs(ys[i_min]), 1e-12)
-    noise = float(np.std((y - ys)[: i_min + 1]))  # the part the bounds are read from
+    noise = batch_noise((y - ys)[: i_min + 1])  # the part the bounds are read from
     edge = max(1, n // 20)
     lo, hi = f"{lr_[0]:.3g}", f"{lr_[-1]:.3g}"
     cap = max(int(np.searchsorted(rates, rates[i_min] / margin, side="right")) - 1, 1)

@@ -8,9 +8,17 @@ weights and reads the data in the same order, so the curves differ only by the v
 
 The ranking, best first, orders values by the lowest smoothed loss their curve reaches
 (`min_smooth_loss`), then by how late it diverges (`diverge_lr`, infinite when it never
-did). `candidates` are the values whose lowest smoothed loss is within `tolerance`
-(relative) of the best, at least two and at most `max_candidates`, in rank order: the
-values a study should still search.
+did). A value whose test stopped early (its loss diverged or turned NaN inside the range)
+or whose curve cannot be read ranks after every value that ran the whole range, whatever
+its lowest loss: the lowest point of a curve that blew up is no evidence that the value
+trains well at those rates. (When every value stopped early, as over a range wide enough
+to diverge, they are ranked among themselves as above.) `candidates` are the values
+whose lowest smoothed loss is within `tolerance` (relative) of the best, at least two
+and at most `max_candidates`, in rank order: the values a study should still search.
+
+`curve_warnings` tells what bears on the ranking: the values ranked last, and curves
+whose loss does not fall at all. The bounds a curve suggests (and their warnings: noise,
+a short descent) are not what a sweep reads, so it does not repeat them.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from lrsearch.core import progress
-from lrsearch.rangetest.analysis import LRSuggestion
+from lrsearch.rangetest.analysis import UNREADABLE, LRSuggestion
 from lrsearch.data.files import read_csv
 from lrsearch.core.errors import ConfigError, CurveError
 from lrsearch.core.fileio import read_table, write_table
@@ -55,6 +63,10 @@ def _suggestion(result: RangeTestResult) -> LRSuggestion | None:
         return result.suggestion
     except CurveError:
         return None
+
+
+STOPPED_EARLY = ("diverged", "nan")
+"""How a test ends when its loss blew up inside the range."""
 
 
 @dataclass
@@ -87,12 +99,31 @@ class SweepResult:
         return frame[["value", *[c for c in frame.columns if c != "value"]]]
 
     def curve_warnings(self) -> list[str]:
-        """What each value's curve warns about, one line each (`momentum=0.9 curve: ...`),
-        for the caller to tell once; reading the ranking says nothing."""
+        """What bears on the ranking, for the caller to tell once (reading the ranking says
+        nothing): one line naming the values ranked last and why, and one line per
+        warning that the loss does not fall (`momentum=0.9, 0.85 curves: ...`)."""
+        table = self.ranking
         lines = []
+        last = table[~table["usable"]]
+        if len(last) and table["usable"].any():
+            why = []
+            for row in last.itertuples():
+                if row.stopped in STOPPED_EARLY:
+                    what = "NaN" if row.stopped == "nan" else "diverged"
+                    why.append(f"{row.value:g} ({what} at lr={row.diverge_lr:.3g})")
+                else:
+                    why.append(f"{row.value:g} (curve unreadable)")
+            lines.append(f"{self.param} sweep: {', '.join(why)} ranked last, below every value whose loss held "
+                         f"over the whole range; best {self.param}={self.best:g}")
+        told: dict[str, list[float]] = {}
         for v, r in self.results.items():
             s = _suggestion(r)
-            lines += [f"{self.param}={v:g} curve: {warning}" for warning in (s.warnings if s else ())]
+            for code, warning in zip(s.problems, s.warnings) if s else ():
+                if code in UNREADABLE:
+                    told.setdefault(warning, []).append(v)
+        for warning, values in told.items():
+            names = ", ".join(f"{v:g}" for v in values)
+            lines.append(f"{self.param}={names} curve{'s' if len(values) > 1 else ''}: {warning}")
         return lines
 
     @property
@@ -101,8 +132,9 @@ class SweepResult:
 
         Columns: `rank, value, min_smooth_loss, min_loss_lr` (rate at the lowest smoothed
         loss), `diverge_lr` (rate of the step that stopped the test, inf when it ran to
-        the end), `stopped`, `steps`, and the suggested `base_lr, max_lr` (NaN where the
-        curve says nothing).
+        the end), `stopped`, `steps`, the suggested `base_lr, max_lr` (NaN where the
+        curve says nothing) and `usable` (False: stopped early or unreadable, ranked
+        after the values that ran the whole range; see the module docstring).
         """
         if self._ranking is None:
             rows = []
@@ -126,11 +158,12 @@ class SweepResult:
                         "steps": len(f),
                         "base_lr": s.base_lr if s else math.nan,
                         "max_lr": s.max_lr if s else math.nan,
+                        "usable": s is not None and r.stopped not in STOPPED_EARLY,
                     }
                 )
             table = pd.DataFrame(rows)
             table = table.sort_values(
-                ["min_smooth_loss", "diverge_lr"], ascending=[True, False], kind="stable"
+                ["usable", "min_smooth_loss", "diverge_lr"], ascending=[False, True, False], kind="stable"
             ).reset_index(drop=True)
             table.insert(0, "rank", np.arange(1, len(table) + 1))
             self._ranking = table
@@ -147,7 +180,8 @@ class SweepResult:
         table = self.ranking
         best = float(table["min_smooth_loss"].iloc[0])
         limit = best + self.tolerance * max(abs(best), 1e-12)
-        close = table["min_smooth_loss"] <= limit
+        # a value ranked last is a candidate only to make up the two
+        close = (table["min_smooth_loss"] <= limit) & (table["usable"] == table["usable"].iloc[0])
         n = int(np.clip(close.sum(), min(2, len(table)), self.max_candidates))
         return tuple(float(v) for v in table["value"].iloc[:n])
 
@@ -323,7 +357,7 @@ def sweep(
                 exc.sweep_result = SweepResult(  # type: ignore[attr-defined]
                     param, dict(results), tolerance, max_candidates
                 )
-                logger.warning(
+                logger.debug(
                     "sweep interrupted after %d of %d values; the finished tests are on the "
                     "exception as .sweep_result", len(results), len(vals),
                 )

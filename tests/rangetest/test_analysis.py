@@ -156,6 +156,29 @@ def test_heavy_noise_warns():
     assert any("noisy" in w for w in s.warnings) and "noisy" in s.problems
 
 
+def test_single_wild_batches_do_not_make_a_curve_noisy():
+    """Noise is the typical batch's scatter (median absolute deviation), not a standard
+    deviation that a few spikes set: three batches 4 above a clean descent of 2 leave the
+    curve clean, and its bounds where they were (the running median ignores the spikes)."""
+    lr = np.geomspace(1e-6, 10.0, 200)
+    clean = _logistic(np.log10(lr)) + np.random.default_rng(3).normal(0, 0.02, lr.size)
+    spiked = clean.copy()
+    spiked[[60, 100, 120]] += 4.0
+    assert np.std(spiked - clean) > 0.2 * 2  # what a standard deviation would have called noisy
+    s, t = suggest(lr, clean), suggest(lr, spiked)
+    assert "noisy" not in t.problems and t.problems == s.problems
+    assert (t.base_lr, t.max_lr) == (s.base_lr, s.max_lr)
+
+
+def test_batch_noise_is_the_standard_deviation_of_gaussian_scatter():
+    from lrsearch.rangetest.analysis import batch_noise
+
+    r = np.random.default_rng(0).normal(0.0, 0.3, 20000)
+    assert batch_noise(r) == pytest.approx(0.3, rel=0.02)
+    assert batch_noise(np.array([0.0, 0.0, 0.0, 0.0, 9.0])) == 0.0
+    assert batch_noise(np.array([])) == 0.0
+
+
 def test_still_falling_at_the_top_warns():
     lr = np.geomspace(1e-6, 1e-2, 200)
     s = suggest(lr, _logistic(np.log10(lr)))

@@ -110,27 +110,71 @@ def test_ranking_best_and_candidates_from_known_curves():
         {0.99: result(1.5), 0.95: result(1.0, diverged_at=40), 0.9: result(1.0), 0.8: result(0.98)},
     )
     r = s.ranking
-    assert list(r["value"]) == [0.8, 0.9, 0.95, 0.99]  # ties broken by later divergence
+    assert list(r["value"]) == [0.8, 0.9, 0.99, 0.95]  # 0.95 diverged inside the range: last
     assert list(r["rank"]) == [1, 2, 3, 4]
+    assert list(r["usable"]) == [True, True, True, False]
     assert r.set_index("value").loc[0.95, "diverge_lr"] == pytest.approx(lr[40])
     assert np.isinf(r.set_index("value").loc[0.9, "diverge_lr"])
     assert s.best == 0.8
-    assert s.candidates == (0.8, 0.9, 0.95)  # within 5% of 0.98, capped at 3
+    assert s.candidates == (0.8, 0.9)  # within 5% of 0.98; 0.95 (1.0) is ranked last
     far = SweepResult("momentum", {0.9: result(0.5), 0.8: result(1.5), 0.7: result(1.9)})
     assert far.candidates == (0.9, 0.8)  # always at least two
+    wide = SweepResult("momentum", {0.9: result(1.0, diverged_at=45), 0.8: result(0.9, diverged_at=30),
+                                    0.7: result(0.9, diverged_at=40)})
+    # over a range where every value diverges, none is set below another: ties by later divergence
+    assert list(wide.ranking["value"]) == [0.7, 0.8, 0.9] and wide.best == 0.7
+    assert wide.curve_warnings() == []
+
+
+def test_a_value_that_blew_up_or_cannot_be_read_is_never_the_best():
+    """The lowest losses belong to curves that diverged, turned NaN or are too short to
+    read; the value whose loss held over the whole range is the best, and the demotion is
+    told in one line."""
+    lr = lr_sweep(1e-3, 1.0, 60)
+    x = np.log10(lr)
+
+    def result(loss, stopped):
+        frame = pd.DataFrame({"step": np.arange(loss.size), "lr": lr[: loss.size], "loss": loss,
+                              "smooth_loss": loss})
+        return RangeTestResult(frame, {"stopped": stopped, "diverge": 4.0})
+
+    held = 2.0 - 0.5 * (x + 3)  # falls from 2.0 to 0.5, never diverges
+    blew = np.concatenate([2.0 - 0.7 * (x[:50] + 3), [9.0]])  # to 0.26 at lr 0.31, then up
+    nan = np.concatenate([2.0 - 0.75 * (x[:45] + 3), [np.nan]])  # to 0.32 at lr 0.17
+    short = np.array([2.0, 1.0, 0.2, 0.1, 9.0])  # 4 usable points: nothing to read
+    s = SweepResult("momentum", {0.95: result(blew, "diverged"), 0.9: result(held, "completed"),
+                                 0.85: result(nan, "nan"), 0.8: result(short, "diverged")})
+    r = s.ranking
+    assert list(r["value"]) == [0.9, 0.8, 0.95, 0.85]  # the three below by lowest loss
+    assert s.best == 0.9 and s.candidates == (0.9, 0.8)
+    assert s.curve_warnings()[0] == (
+        f"momentum sweep: 0.8 (diverged at lr={lr[4]:.3g}), 0.95 (diverged at lr={lr[50]:.3g}), "
+        f"0.85 (NaN at lr={lr[45]:.3g}) ranked last, below every value whose loss held over the whole "
+        f"range; best momentum=0.9"
+    )
+    assert len(s.curve_warnings()) == 1
 
 
 def test_curve_warnings_are_told_by_the_caller_not_by_the_ranking(caplog):
+    """Only what bears on the ranking is told: a loss that does not fall, once for every
+    value it concerns; the bounds' own warnings (still falling, noise) are not."""
     lr = lr_sweep(1e-4, 1.0, 50)
     falling = np.linspace(2.0, 1.0, 50)  # still falling at the last step
-    frame = pd.DataFrame({"step": np.arange(50), "lr": lr, "loss": falling, "smooth_loss": falling})
-    s = SweepResult("momentum", {0.9: RangeTestResult(frame, {"stopped": "completed"})})
+    rising = 1.0 + lr  # does not fall anywhere
+
+    def result(loss):
+        frame = pd.DataFrame({"step": np.arange(50), "lr": lr, "loss": loss, "smooth_loss": loss})
+        return RangeTestResult(frame, {"stopped": "completed"})
+
+    s = SweepResult("momentum", {0.9: result(falling), 0.85: result(rising), 0.8: result(rising)})
+    assert "still_falling" in s.results[0.9].suggestion.problems
     with caplog.at_level("DEBUG", logger="lrsearch"):
         s.ranking  # noqa: B018
     assert caplog.records == []
-    lines = s.curve_warnings()
-    assert lines and all(line.startswith("momentum=0.9 curve: ") for line in lines)
-    assert any("still falling" in line for line in lines)
+    assert s.curve_warnings() == [
+        "momentum=0.85, 0.8 curves: the loss does not fall anywhere in the tested range (0.0001 to 1): the "
+        "usable rates lie at or below min_lr; rerun with a lower min_lr"
+    ]
 
 
 def test_bad_arguments():
