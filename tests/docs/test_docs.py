@@ -343,6 +343,74 @@ def test_python_block_calls_match_signatures(where, body):
     assert not wrong, f"{where}:\n" + "\n".join(wrong)
 
 
+# --------------------------------------------------------------------------- numbers the pages state
+def test_range_test_page_states_the_finder_rounds():
+    """What docs/range-test.md says `steps=None` does, against `lrsearch.rangetest.finder`."""
+    from lrsearch.rangetest import finder
+
+    text = " ".join((DOCS / "range-test.md").read_text().split())
+    assert f"clipped to {finder.DEFAULT_MIN_STEPS}-{finder.DEFAULT_MAX_STEPS} steps" in text
+    assert f"up to {finder.MAX_ROUNDS} rounds in all" in text
+    assert f"{finder.GROWTH}x the steps" in text
+
+
+def test_suggestions_page_names_every_problem_code():
+    from lrsearch.rangetest.analysis import PROBLEMS, default_margin
+
+    text = (DOCS / "suggestions.md").read_text()
+    codes = re.search(r"names each with a code \(([^)]*)\)", " ".join(text.split()))
+    assert codes and re.findall(r"`(\w+)`", codes.group(1)) == list(PROBLEMS)
+    margins = re.search(r"(\S+) for SGD with momentum .*?, (\S+) for adaptive optimizers", " ".join(text.split()))
+    assert margins and (float(margins.group(1)), float(margins.group(2))) == (default_margin("SGD"),
+                                                                                default_margin("Adam"))
+
+
+def _table_rows(page: Path, first_header: str) -> dict[str, list[str]]:
+    """The rows of the table whose first column is headed `first_header`, by the
+    backticked names of their first cell."""
+    rows, inside = {}, False
+    for line in page.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith(f"| {first_header} |"):
+            inside = True
+        elif inside and line.startswith("|"):
+            for name in re.findall(r"`(\w+)`", cells[0]):
+                rows[name] = cells[1:]
+        elif inside:
+            break
+    return rows
+
+
+def test_studies_page_search_space_is_the_space():
+    """docs/studies.md's search-space table: every parameter `SearchSpace` samples, the
+    fixed ranges and word lists as the space draws them; the families as the study knows them."""
+    from lrsearch.study.space import ALL_FAMILIES, FAMILIES, SearchSpace
+
+    def space(lo, hi, steps, decays):  # two spaces: what differs between them comes from the inputs
+        return SearchSpace(base_lr=lo, max_lr=hi, steps_per_epoch=steps, epochs=8, families=ALL_FAMILIES,
+                           weight_decay_candidates=decays, label_smoothing=True)
+
+    page = DOCS / "studies.md"
+    rows = _table_rows(page, "parameter")
+    params = space(1e-3, 1e-1, 10, (0.0, 1e-4)).params()
+    other = {p.name: p for p in space(1e-4, 1.0, 37, (1e-5, 1e-3)).params()}
+    assert set(rows) == {p.name for p in params}, "the table lists the parameters the space samples"
+    wrong = []
+    for p in params:
+        cell = rows[p.name][-1]
+        numbers = {float(n) for n in re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?", cell)}
+        if p.kind == "categorical" and p.choices == other[p.name].choices and p.name != "family":
+            wrong += [f"{p.name}: {c}" for c in p.choices
+                      if str(c) not in cell and (not isinstance(c, float) or c not in numbers)]
+        elif p.kind != "categorical" and (p.low, p.high) == (other[p.name].low, other[p.name].high):
+            wrong += [f"{p.name}: {b}" for b in (p.low, p.high) if float(b) not in numbers]
+    assert not wrong, "values the space draws that the table does not state:\n" + "\n".join(wrong)
+    families = re.search(r"names any\s+of ([^;]*); the default is `([\w,]+)`", page.read_text())
+    assert families, "docs/studies.md names the families and their default"
+    assert re.findall(r"`(\w+)`", families.group(1)) == list(ALL_FAMILIES)
+    assert families.group(2) == ",".join(FAMILIES)
+
+
 # --------------------------------------------------------------------------- links
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading."""
