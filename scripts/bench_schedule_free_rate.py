@@ -10,8 +10,8 @@ iterate `z`. The margin that turns the loss minimum into a rate (`min_loss_lr /
 margin`, `lrsearch.rangetest.analysis.default_margin`) was fitted on AdamW, Adam, RMSprop and SGD
 trained with one-cycle, not on Schedule-Free.
 
-On the setups of `bench_suggestions` (`scripts.setups.SETUPS`: same data, models, batches and epochs; the
-same fit / check split), every model is trained with `ScheduleFreeAdamW` (beta 0.9, a
+On the setups of `bench_suggestions` (`scripts.setups.SETUPS`: same data, models,
+batches and epochs; the same fit / check split), every model is trained with `ScheduleFreeAdamW` (beta 0.9, a
 warmup of `--warmup` of the steps, no weight decay) at a constant rate, evaluated at
 the averaged weights `x` (BatchNorm statistics recomputed at `x`):
 
