@@ -32,7 +32,7 @@ import pandas as pd
 from lrsearch.core.errors import DataError, first_line
 from lrsearch.core.fileio import write_text
 from lrsearch.run.report_data import (SWEEP_FILES, ChosenSchedule, ReportData, best_metrics, chosen_schedule,
-                                      collect, last_epoch, searched_range)
+                                      collect, last_epoch, searched_range, trial_columns)
 from lrsearch.run.summary import fit_line
 from lrsearch.viz.plots import figure_of, figure_to_base64, save_figure
 from lrsearch.viz.tables import Html, cell, frame_table, pairs_table
@@ -53,10 +53,6 @@ logger = logging.getLogger(__name__)
 
 MIN_TRIALS_FOR_IMPORTANCE = 4
 """Parameter importances are drawn from this many finished trials on (fewer say nothing)."""
-
-TRIAL_COLUMNS = ("number", "state", "value")
-"""The trials table's first columns; the schedule's parameters and the seconds follow,
-every other column is behind a toggle."""
 
 # --------------------------------------------------------------------------- figures
 
@@ -218,7 +214,7 @@ def _section_chosen(data: ReportData, chosen: ChosenSchedule | None) -> str:
         if provenance.get("value") is not None:
             found += f", {provenance.get('metric', 'value')} {cell(provenance['value'])}"
         if chosen.file == "final_schedule.json" and data.schedule is not None:
-            found += f" over {data.schedule.epochs} epochs, trained again over {chosen.epochs} in the final fit"
+            found += f" in {data.schedule.epochs}-epoch trials, trained again over {chosen.epochs} in the final fit"
         pairs.append(("found by", found))
     out.append(pairs_table([(k, v) for k, v in pairs if v is not None], cls="chosen"))
     out.append(_safe_plot("chosen schedule", spec.plot))
@@ -355,22 +351,6 @@ def _section_charts(data: ReportData) -> str:
         out.append(_muted(f"{len(done)} finished trials; importances are drawn from "
                           f"{MIN_TRIALS_FOR_IMPORTANCE} on."))
     return "".join(out)
-
-
-def _header(name: Any) -> Html:
-    """A parameter's name as a column header that may break after its underscores."""
-    return Html(html.escape(str(name).removeprefix("params_")).replace("_", "_<wbr>"))
-
-
-def trial_columns(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The trials as a user reads them (number, state, value, the schedule's parameters
-    without their `params_` prefix, whole seconds), and every other column by number."""
-    params = [c for c in frame.columns if str(c).startswith("params_")]
-    main = frame[[c for c in TRIAL_COLUMNS if c in frame] + params].rename(columns=_header)
-    if "duration_s" in frame:
-        main["seconds"] = pd.to_numeric(frame["duration_s"], errors="coerce").round().astype("Int64")
-    rest = [c for c in frame.columns if c not in TRIAL_COLUMNS and c not in params]
-    return main, frame[(["number"] if "number" in frame else []) + rest]
 
 
 def _section_trials(data: ReportData) -> str:

@@ -11,10 +11,13 @@ files themselves rather than from the trials' per-epoch records:
 - `searched_range`: the rates the study could draw, after any widening
   (`lrsearch.study.widening`, kept in the study's user attributes), and those it drew;
 - `best_metrics`: what Keras logged at the best trial's last epoch.
+
+`trial_columns` splits the trials table into the columns a user reads and the rest.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,18 +28,21 @@ import numpy as np
 import pandas as pd
 
 from lrsearch.core.errors import ConfigError, DataError, LRSearchError
+from lrsearch.viz.tables import Html
 
-__all__ = ["RATE_PARAMS", "SWEEP_FILES", "ChosenSchedule", "ReportData", "SearchedRange",
-           "best_metrics", "best_trial_number", "chosen_schedule", "collect", "last_epoch", "searched_range"]
+__all__ = ["SWEEP_FILES", "TRIAL_COLUMNS", "ChosenSchedule", "ReportData", "SearchedRange",
+           "best_metrics", "best_trial_number", "chosen_schedule", "collect", "last_epoch", "searched_range",
+           "trial_columns"]
 
 logger = logging.getLogger(__name__)
 
 SWEEP_FILES = {"momentum": "sweep_momentum.csv", "weight_decay": "sweep_weight_decay.csv"}
-RATE_PARAMS = ("oc_max_lr", "clr_base_lr", "clr_max_lr", "wsd_max_lr", "sf_lr")
-"""The study's learning-rate parameters (`lrsearch.study.space`)."""
 FULL_TABLE_STEPS = 200_000
 """Schedules up to this many steps are evaluated at every step; longer ones at 4096 points."""
 _NOT_METRICS = ("trial", "epoch", "lr", "momentum")  # the schedule's values, not what it achieved
+TRIAL_COLUMNS = ("number", "state", "value")
+"""The trials table's first columns; the schedule's parameters and the seconds follow,
+every other column is behind a toggle."""
 
 
 @dataclass
@@ -246,6 +252,12 @@ def chosen_schedule(data: ReportData) -> ChosenSchedule | None:
         trial=None if trial is None else int(trial))
 
 
+def _is_rate(name: str) -> bool:
+    """A study's learning-rate parameter (`oc_max_lr`, `clr_base_lr`, `sf_lr`, ...:
+    `lrsearch.study.space` names them all `*_lr`)."""
+    return name.endswith("_lr")
+
+
 def _suggested(meta: dict[str, Any], provenance: dict[str, Any]) -> tuple[float, float] | None:
     for bounds in (meta.get("bounds"), meta.get("suggestion"), provenance.get("bounds")):
         if bounds and bounds.get("base_lr") is not None and bounds.get("max_lr") is not None:
@@ -256,7 +268,7 @@ def _suggested(meta: dict[str, Any], provenance: dict[str, Any]) -> tuple[float,
 def _tried(trials: pd.DataFrame | None) -> tuple[float, float] | None:
     if trials is None:
         return None
-    columns = [f"params_{p}" for p in RATE_PARAMS if f"params_{p}" in trials]
+    columns = [c for c in trials.columns if str(c).startswith("params_") and _is_rate(str(c))]
     drawn = pd.to_numeric(trials[columns].stack(), errors="coerce").dropna() if columns else pd.Series([])
     return (float(drawn.min()), float(drawn.max())) if len(drawn) else None
 
@@ -277,7 +289,8 @@ def searched_range(data: ReportData) -> SearchedRange | None:
         except (ConfigError, TypeError) as exc:
             data.notes.append(f"Could not read the study's search space: {exc}")
         else:
-            params = {p.name: (float(p.low), float(p.high)) for p in space.params() if p.name in RATE_PARAMS}
+            params = {p.name: (float(p.low), float(p.high)) for p in space.params()
+                      if p.kind == "float" and _is_rate(p.name)}
     if params:
         low, high = min(lo for lo, _ in params.values()), max(hi for _, hi in params.values())
     else:  # no study record: the suggested bounds and every widening's new range
@@ -320,3 +333,19 @@ def best_metrics(data: ReportData) -> list[tuple[str, Any]]:
     if number is None or data.history is None or "trial" not in data.history:
         return []
     return last_epoch(data.history, number)
+
+
+def _header(name: Any) -> Html:
+    """A parameter's name as a column header that may break after its underscores."""
+    return Html(html.escape(str(name).removeprefix("params_")).replace("_", "_<wbr>"))
+
+
+def trial_columns(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The trials as a user reads them (number, state, value, the schedule's parameters
+    without their `params_` prefix, whole seconds), and every other column by number."""
+    params = [c for c in frame.columns if str(c).startswith("params_")]
+    main = frame[[c for c in TRIAL_COLUMNS if c in frame] + params].rename(columns=_header)
+    if "duration_s" in frame:
+        main["seconds"] = pd.to_numeric(frame["duration_s"], errors="coerce").round().astype("Int64")
+    rest = [c for c in frame.columns if c not in TRIAL_COLUMNS and c not in params]
+    return main, frame[(["number"] if "number" in frame else []) + rest]
