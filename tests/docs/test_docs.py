@@ -411,6 +411,17 @@ def test_studies_page_search_space_is_the_space():
     assert families.group(2) == ",".join(FAMILIES)
 
 
+def test_studies_page_lists_every_study_option():
+    import dataclasses
+
+    from lrsearch.study.options import StudyOptions
+
+    text = " ".join((DOCS / "studies.md").read_text().split())
+    listed = re.search(r"The study's options \((.*?)\) form one frozen", text)
+    assert listed, "docs/studies.md lists the study's options"
+    assert set(re.findall(r"`(\w+)`", listed.group(1))) == {f.name for f in dataclasses.fields(StudyOptions)}
+
+
 # --------------------------------------------------------------------------- links
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading."""
