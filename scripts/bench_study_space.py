@@ -57,8 +57,8 @@ from scripts.setups import SETUPS, Setup, grid, optimizer, pretrain  # noqa: E40
 
 WIDE = (1e-6, 10.0)
 ARMS = ("study", "tpe")
-STUDY_CODE = ("study/space.py", "study/backends/optuna_study.py")
-"""The modules the study arm's cache is keyed by: its space and its backend."""
+STUDY_CODE = ("study/space.py", "study/sampling.py", "study/backends/optuna_study.py")
+"""The modules the study arm's cache is keyed by: its space, its sampling and its backend."""
 
 
 class Arms:
