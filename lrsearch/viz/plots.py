@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -163,6 +164,10 @@ def range_test_plot_data(result: RangeTestResult) -> RangeTestPlotData:
     )
 
 
+WARNING_WIDTH = 100
+"""Characters a line of the warnings drawn on a range-test plot holds."""
+
+
 def _axes(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any]:
     if ax is not None:
         return ax.figure, ax
@@ -203,9 +208,9 @@ def plot_range_test(
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
     ax.set_title(d.title)
-    if d.warnings:
-        ax.text(0.01, 0.01, "\n".join(f"! {w[:90]}" for w in d.warnings), transform=ax.transAxes,
-                fontsize=7, color="C3", va="bottom")
+    if d.warnings:  # wrapped to the axes' width (about 130 characters at this size), never cut
+        lines = [line for w in d.warnings for line in textwrap.wrap(f"! {w}", WARNING_WIDTH, subsequent_indent="  ")]
+        ax.text(0.01, 0.01, "\n".join(lines), transform=ax.transAxes, fontsize=7, color="C3", va="bottom")
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(True, which="major", alpha=0.3)
     return fig

@@ -98,3 +98,22 @@ def test_figures_are_written_and_released(tmp_path):
     import base64
 
     assert base64.b64decode(encoded)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_range_test_warnings_are_drawn_whole_inside_the_axes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from lrsearch.viz.plots import plot_range_test
+
+    lr = np.geomspace(1e-6, 10.0, 120)  # still falling at the largest rate: one long warning
+    loss = 2.3 - 1.5 / (1 + np.exp(-3 * (np.log10(lr) + 2)))
+    result = RangeTestResult(frame=pd.DataFrame({"step": np.arange(120), "lr": lr, "loss": loss,
+                                                 "smooth_loss": loss}), meta={})
+    (warning,) = result.suggestion.warnings
+    fig = plot_range_test(result)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    (text,) = fig.axes[0].texts
+    assert " ".join(text.get_text().split()) == f"! {warning}" and len(warning) > 100
+    drawn, axes = text.get_window_extent(renderer), fig.axes[0].get_window_extent(renderer)
+    assert axes.x0 <= drawn.x0 and drawn.x1 <= axes.x1 and axes.y0 <= drawn.y0 and drawn.y1 <= axes.y1
