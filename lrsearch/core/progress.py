@@ -9,6 +9,12 @@ when stderr is a terminal and neither `-q` nor `-v` was given:
     sweep momentum=0.9 (2/3): 100%|████████████████| 41/41 steps [00:01<00:00, lr=0.92, loss=0.544]
     study:  35%|█████▌          | 7/20 trials [00:28<00:52, trial 8/20, epoch 4/10, val_loss=0.312, best=0.287 (#3)]
 
+Bars are drawn only where they are redrawn in place: the command line's on a terminal,
+Keras' (`verbose=1` in Python) on a terminal or in a notebook (`interactive`); written to
+a file or a pipe, a bar would leave its every redraw and colour code in the log. Every
+bar ends its line when it is closed, also when its run stopped early (`KerasBar`), so a
+line logged after it starts on its own.
+
 `trial 8/20` counts this run's trials; `#3` is the study's number of the best trial (as
 in `trials.csv` and the dashboard). A trial's value is its metric at its last epoch;
 pruned and failed trials do not count toward the best. The reporter lives in a context variable,
@@ -26,7 +32,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-__all__ = ["LiveProgress", "Progress", "current", "reporting", "wanted"]
+__all__ = ["KerasBar", "LiveProgress", "Progress", "current", "interactive", "reporting", "wanted"]
 
 
 class _NoBar:
@@ -92,15 +98,46 @@ def reporting(progress: Progress) -> Iterator[Progress]:
         _CURRENT.reset(token)
 
 
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or not a real stream
+        return False
+
+
 def wanted(stream: TextIO, *, quiet: bool = False, verbose: int = 0) -> bool:
     """Whether to show live progress on `stream`: a terminal, and no `-q` (silence) or
     `-v` (Keras' and Optuna's own bars instead)."""
     if quiet or verbose:
         return False
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # closed or not a real stream
-        return False
+    return _isatty(stream)
+
+
+def interactive(stream: TextIO | None = None) -> bool:
+    """Whether a bar redrawn in place shows as one line on `stream` (`sys.stdout`, where
+    Keras prints its bars, by default): a terminal or a notebook, not a file or a pipe."""
+    return _isatty(sys.stdout if stream is None else stream) or "ipykernel" in sys.modules
+
+
+class KerasBar:
+    """A `keras.utils.Progbar` whose `close()` ends its line when the run stopped before
+    its last step (Keras ends it only at the target), so that what is printed next does
+    not run on after the last values (`... smooth_loss: 0.3064DONE`).
+    """
+
+    def __init__(self, progbar: Any) -> None:
+        self._bar = progbar
+        self._done = 0
+
+    def update(self, current: int, values: Sequence[tuple[str, float]] | None = None) -> None:
+        self._done = int(current)
+        self._bar.update(current, values)
+
+    def close(self) -> None:
+        target = self._bar.target
+        if target is not None and 0 < self._done < target:
+            self._bar.update(self._done, finalize=True)  # the last values again, then a newline
+        self._done = 0
 
 
 def _number(value: float) -> str:

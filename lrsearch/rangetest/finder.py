@@ -183,8 +183,9 @@ def range_test(
         smooth: moving-average factor of `smooth_loss`, in [0, 1).
         diverge: stop when `smooth_loss > diverge * min(smooth_loss)`; 0 disables.
         restore: put every model, metric and optimizer variable back afterwards.
-        verbose: 0 silent (the caller reads `result.suggestion.warnings`), 1 a progress
-            bar and the curve's warnings logged.
+        verbose: 0 silent (the caller reads `result.suggestion.warnings`), 1 the curve's
+            warnings logged, and Keras' progress bar on a terminal or in a notebook (none
+            into a file or a pipe).
 
     Returns:
         A `RangeTestResult`.
@@ -272,7 +273,7 @@ def range_test(
             )
             sweep = nxt
     except KeyboardInterrupt:
-        logger.warning("range test interrupted; the curve so far is on the exception as .range_test_result")
+        logger.debug("range test interrupted; the curve so far is on the exception as .range_test_result")
         raise
     finally:
         inner._learning_rate = old_lr
@@ -343,12 +344,13 @@ def _round(model, source, lrs, accum, smooth, diverge, meta, val_batches, verbos
     if val_batches is not None:
         rows["val_loss"] = []
     stepper = open_stepper(model, lrs, accum)
+    bar = None
     try:
         watching = progress.current()
         if watching.live:  # the command line's live display, in place of Keras' bar
             bar = watching.bar(steps, "range test", unit="step")
-        else:
-            bar = keras.utils.Progbar(steps, stateful_metrics=["lr", "loss", "smooth_loss"]) if verbose else None
+        elif verbose and progress.interactive():  # not into a log file or a pipe
+            bar = progress.KerasBar(keras.utils.Progbar(steps, stateful_metrics=["lr", "loss", "smooth_loss"]))
         iterator = stepper.iterator(source.take(steps * accum))
         _run(stepper, iterator, lrs, accum, smooth, diverge, rows, meta, val_batches, bar)
     except KeyboardInterrupt as exc:
@@ -364,8 +366,19 @@ def _round(model, source, lrs, accum, smooth, diverge, meta, val_batches, verbos
             "fix or remove that data"
         ) from exc
     finally:
+        if bar is not None:  # its line ends here, before the next log line, however the round ended
+            bar.close()
         stepper.close()
     return rows
+
+
+def _raised(exc: BaseException) -> str:
+    """`Type: message` of an error in the user's step; TensorFlow puts the original one
+    last, after "in user code:" and the trace."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("in user code") and ": " in lines[-1]:
+        return lines[-1]
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _run(stepper, iterator, lrs, accum, smooth, diverge, rows, meta, val_batches, bar):
@@ -377,7 +390,8 @@ def _run(stepper, iterator, lrs, accum, smooth, diverge, rows, meta, val_batches
             vals = [stepper.step(iterator) for _ in range(accum)]
         except (ValueError, TypeError, *stepper.errors) as exc:
             if i == 0 and not isinstance(exc, ConfigError):
-                raise DataError(f"the model cannot train on the data: {first_line(exc)}") from exc
+                raise DataError(f"the first training step raised {_raised(exc)}; check the model's train_step, "
+                                "its loss and the data's shapes") from exc
             raise
         loss = float(vals[0]) if accum == 1 else float(np.mean([float(v) for v in vals]))
         losses.append(loss)

@@ -348,7 +348,8 @@ def sweep(
             for w, value in zip(model.variables, initial):
                 w.assign(value)
             set_backend_rng_state(rng)
-        logger.info("sweep %s=%g", param, v)
+        if not progress.current().live:  # a live display titles the value's bar with it instead
+            logger.info("sweep %s=%g", param, v)
         try:
             with progress.current().section(f"sweep {param}={v:g} ({k}/{len(vals)})"):
                 results[v] = range_test(model, data, restore=False, **range_test_kwargs)

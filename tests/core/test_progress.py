@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 
 import keras
 import numpy as np
@@ -160,3 +161,89 @@ def test_wanted_only_on_a_terminal_without_q_or_v():
     assert not progress.wanted(io.StringIO())
     assert not progress.wanted(Tty(), quiet=True)
     assert not progress.wanted(Tty(), verbose=1)
+
+
+# --------------------------------------------------------------------------- lines in order
+
+
+class _Terminal(io.StringIO):
+    """What a terminal reports itself as (the bytes written are kept)."""
+
+    def isatty(self):
+        return True
+
+
+def _screen(text: str) -> list[str]:
+    """The lines a terminal ends up showing: each line's text after its last carriage return."""
+    lines = (line.rsplit("\r", 1)[-1].strip() for line in text.split("\n"))
+    return [line for line in lines if line]
+
+
+def test_keras_bar_of_a_range_test_that_stops_early_ends_its_line(monkeypatch):
+    """Keras ends a bar only at its last step; one that stopped early is ended on close."""
+    out = _Terminal()
+    monkeypatch.setattr("sys.stdout", out)
+    result = lrsearch.range_test(_build(), _data(), steps=40, min_lr=1e-2, max_lr=1e4, diverge=2.0,
+                                 batch_size=16, verbose=1)
+    print("DONE")
+    assert result.stopped in ("diverged", "nan") and len(result.frame) < 40
+    lines = out.getvalue().split("\n")
+    assert lines[-2:] == ["DONE", ""]
+    assert f"{len(result.frame) - (result.stopped == 'nan')}/40" in lines[-3] and "smooth_loss: " in lines[-3]
+
+
+def test_no_keras_bar_into_a_file_or_a_pipe(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    lrsearch.range_test(_build(), _data(), steps=12, min_lr=1e-3, max_lr=1.0, diverge=0, batch_size=16,
+                        verbose=1)
+    assert out.getvalue() == ""
+    assert progress.interactive(_Terminal()) and not progress.interactive(io.StringIO())
+
+
+def test_live_bars_and_log_lines_come_in_the_order_things_happened(capsys):
+    """Each bar is closed when its test ends: a line logged after it shows below it (not
+    above a bar left open), and a sweep value is named once (in its bar's title)."""
+    import logging
+
+    logger = logging.getLogger("lrsearch")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with progress.reporting(progress.LiveProgress(sys.stderr, loggers=("lrsearch",), ncols=100)):
+            lrsearch.range_test(_build(), _data(), steps=12, min_lr=1e-3, max_lr=1.0, diverge=0, batch_size=16,
+                                verbose=0)
+            logger.info("momentum sweep over 0.9, 0.8")
+            lrsearch.sweep(_build, _data(), param="momentum", values=(0.9, 0.8), steps=5, min_lr=1e-3,
+                           max_lr=1.0, diverge=0, batch_size=16)
+            logger.info("study 'p': 2 trials")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    screen = _screen(capsys.readouterr().err)
+    assert [line.split(":")[0] for line in screen] == [
+        "range test", "momentum sweep over 0.9, 0.8", "sweep momentum=0.9 (1/2)", "sweep momentum=0.8 (2/2)",
+        "study 'p'"]
+    assert "12/12 steps" in screen[0] and "5/5 steps" in screen[2] and "5/5 steps" in screen[3]
+
+
+@pytest.mark.slow
+def test_command_line_writes_no_bar_and_no_colour_into_a_log(tmp_path):
+    """`lrsearch range-test MODEL > out 2> err`: the log holds whole lines, no bar, no escape code."""
+    import os
+    import subprocess
+
+    from tests.support import CLI_MODEL, ROOT
+
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        code = subprocess.run([sys.executable, "-m", "lrsearch", "range-test", str(CLI_MODEL), "--steps", "30",
+                               "--out", str(tmp_path / "run")], stdout=out, stderr=err, cwd=ROOT,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300).returncode
+    log = (tmp_path / "err").read_text()
+    assert code == 0, log
+    assert "\x1b" not in log and "\r" not in log and "━" not in log
+    assert log.splitlines()[-1] == f"wrote {tmp_path / 'run' / 'range_test.csv'} and {tmp_path / 'run' / 'range_test.png'}"
+    assert '"max_lr"' in (tmp_path / "out").read_text()
