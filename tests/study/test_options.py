@@ -54,6 +54,15 @@ def test_direction_follows_the_metric_unless_given():
         ({"families": ("one_cycle", "step")}, "unknown family 'step'"),
         ({"pruner": "asha"}, "unknown pruner 'asha'"),
         ({"backend": "ray"}, "unknown backend 'ray'"),
+        ({"range_steps": 10**9}, "Argument `range_steps` must be at most 1000000 (--steps): a few hundred steps "
+                                 "find the bounds. Received: range_steps=1000000000"),
+        ({"study_name": "  "}, "Argument `study_name` must be a non-empty name (--study). Received: study_name='  '"),
+        ({"study_name": "a/b"}, "Argument `study_name` must be a plain name without '/' or '\\' (--study; it "
+                                "names the run folder under runs/); use --out to choose the folder. "
+                                "Received: study_name='a/b'"),
+        ({"study_name": "x" * 130}, "Argument `study_name` must be at most 128 characters (--study; it names the run "
+                                    "folder and the study's row in the storage). Received: study_name='"
+                                    + "x" * 40 + "...' (130 characters)"),
     ],
 )
 def test_each_bad_option_is_one_line_in_keras_shape(kwargs, message):
