@@ -422,6 +422,62 @@ def test_studies_page_lists_every_study_option():
     assert set(re.findall(r"`(\w+)`", listed.group(1))) == {f.name for f in dataclasses.fields(StudyOptions)}
 
 
+def test_studies_page_names_the_trials_columns():
+    """The columns docs/studies.md gives for `result.trials` are those of `trials_frame`."""
+    import optuna
+
+    from lrsearch.study.results import trials_frame
+
+    study = optuna.create_study()
+    study.optimize(lambda t: t.suggest_float("oc_max_lr", 0.01, 0.1), n_trials=1)
+    columns = [c if not c.startswith("params_") else "params_<name>" for c in trials_frame(study.trials).columns]
+    text = " ".join((DOCS / "studies.md").read_text().split())
+    listed = re.search(r"`result\.trials`: `([^`]*)`", text)
+    assert listed and [c.strip(" .") for c in listed.group(1).split(",")] == list(dict.fromkeys(columns))
+
+
+def _signature_listings() -> list[tuple[str, str]]:
+    """(page, call) of every constructor a page lists with its defaults: the first cells
+    of docs/schedules.md's table, and the blocks of docs/optimizers.md ending in
+    `**keras_kwargs`."""
+    found = []
+    for line in (DOCS / "schedules.md").read_text().splitlines():
+        if m := re.match(r"\| `(\w+\(.*?\))` \|", line):
+            found.append(("docs/schedules.md", m.group(1)))
+    for lang, body, _ in fenced_blocks((DOCS / "optimizers.md").read_text()):
+        if lang == "python" and "**keras_kwargs" in body:
+            tree = ast.parse(body)
+            found += [("docs/optimizers.md", ast.unparse(n.value)) for n in tree.body if isinstance(n, ast.Expr)]
+    return found
+
+
+@pytest.mark.parametrize("page, listing", _signature_listings(), ids=[c.split("(")[0] for _, c in _signature_listings()])
+def test_listed_signatures_are_the_code(page, listing):
+    """`OneCycle(max_lr, total_steps, pct_start=0.3, ...)`: the arguments in order, and
+    each default, as the class takes them."""
+    import lrsearch.optimizers
+    import lrsearch.schedules
+
+    call = ast.parse(listing, mode="eval").body
+    name = call.func.id
+    target = getattr(lrsearch.schedules, name, None) or getattr(lrsearch.optimizers, name)
+    parameters = [p for p in inspect.signature(target).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    listed = [a.id for a in call.args] + [k.arg for k in call.keywords if k.arg]
+    names = [p.name for p in parameters]
+    if any(k.arg is None for k in call.keywords):  # `**keras_kwargs`: Keras' own optimizer arguments
+        import keras
+
+        rest = set(inspect.signature(keras.optimizers.SGD).parameters) - {"learning_rate", "momentum", "weight_decay"}
+        names = names[:len(listed)] + [n for n in names[len(listed):] if n not in rest]
+    assert listed == names, f"{page}: {name}'s arguments in order"
+    for keyword in call.keywords:
+        if keyword.arg:
+            default = inspect.signature(target).parameters[keyword.arg].default
+            assert ast.literal_eval(keyword.value) == default, f"{page}: {name}({keyword.arg}=) defaults to {default!r}"
+    for arg in call.args:
+        assert inspect.signature(target).parameters[arg.id].default is inspect.Parameter.empty
+
+
 # --------------------------------------------------------------------------- links
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading."""
