@@ -130,8 +130,8 @@ class KerasBar:
         self._done = 0
 
     def update(self, current: int, values: Sequence[tuple[str, float]] | None = None) -> None:
-        self._done = int(current)
         self._bar.update(current, values)
+        self._done = int(current)  # what the bar shows
 
     def close(self) -> None:
         target = self._bar.target

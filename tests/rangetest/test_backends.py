@@ -8,6 +8,7 @@ The hand-computed trajectories and the bit-exact restore are in `tests/rangetest
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -25,6 +26,13 @@ from tests.support import ROOT, SUPPORT
 
 BACKEND = keras.backend.backend()
 D = 3
+
+
+class _Terminal(io.StringIO):
+    """A stream that reports itself as a terminal (the bytes written are kept)."""
+
+    def isatty(self):
+        return True
 
 
 def _regression(n=64, seed=0):
@@ -90,6 +98,7 @@ def test_interrupt_without_restore_keeps_the_last_completed_step(monkeypatch):
         return real(self, current, values, **kw)
 
     monkeypatch.setattr(keras.utils.Progbar, "update", update)
+    monkeypatch.setattr("sys.stdout", _Terminal())  # Keras' bar is drawn on a terminal only
     with pytest.raises(KeyboardInterrupt) as info:
         range_test(model, (x, y), min_lr=1e-2, max_lr=0.2, steps=10, batch_size=16, restore=False, verbose=1)
     assert len(info.value.range_test_result.frame) == 4

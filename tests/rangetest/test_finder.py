@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import keras
@@ -16,6 +17,13 @@ from lrsearch.rangetest.finder import lr_sweep, range_test
 from lrsearch.rangetest.result import RangeTestResult
 
 D = 3
+
+
+class _Terminal(io.StringIO):
+    """A stream that reports itself as a terminal (the bytes written are kept)."""
+
+    def isatty(self):
+        return True
 
 
 def _regression(n=64, seed=0):
@@ -251,6 +259,7 @@ def test_interrupt_restores_and_keeps_the_curve(monkeypatch):
         return real(self, current, values, **kw)
 
     monkeypatch.setattr(keras.utils.Progbar, "update", update)
+    monkeypatch.setattr("sys.stdout", _Terminal())  # Keras' bar is drawn on a terminal only
     with pytest.raises(KeyboardInterrupt) as info:
         range_test(model, (x, y), steps=50, batch_size=16, verbose=1)
     partial = info.value.range_test_result
