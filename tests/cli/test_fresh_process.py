@@ -66,8 +66,8 @@ def stdout_lines(done: subprocess.CompletedProcess) -> list[str]:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fresh") / "digits"
-    done = lrsearch_cli("auto", CLI_MODEL, "--out", out, *SMALL)
-    assert stdout_lines(done)[-1] == str(out / "report.html")
+    done = lrsearch_cli("auto", CLI_MODEL, "--out", out, *SMALL, "--final-epochs", "3")
+    assert str(out / "report.html") in stdout_lines(done) and str(out / "final_schedule.json") in stdout_lines(done)
     return out
 
 
@@ -84,6 +84,8 @@ def test_auto_wrote_every_file_and_a_schedule_sized_at_its_batch(run_dir):
     doc = json.loads((run_dir / "schedule.json").read_text())
     # cli_model.py: 320 samples at the default batch 32 are 10 steps an epoch
     assert (doc["version"], doc["batch_size"], doc["steps_per_epoch"], doc["epochs"]) == (2, 32, 10, 2)
+    final = json.loads((run_dir / "final_schedule.json").read_text())
+    assert (final["batch_size"], final["steps_per_epoch"], final["epochs"]) == (32, 10, 3)
     assert len(pd.read_csv(run_dir / "trials.csv")) == 3
 
 
@@ -95,7 +97,8 @@ def test_report(run_dir):
     assert page.lstrip().lower().startswith("<!doctype html") and "cli_model" in page
 
 
-@pytest.mark.parametrize("name", ["range_test.csv", "sweep_momentum.csv", "sweep_weight_decay.csv", "schedule.json"])
+@pytest.mark.parametrize("name", ["range_test.csv", "sweep_momentum.csv", "sweep_weight_decay.csv", "schedule.json",
+                                  "final_schedule.json"])
 def test_plot_of_every_file_kind(run_dir, tmp_path, name):
     image = tmp_path / f"{Path(name).stem}.png"
     done = lrsearch_cli("plot", run_dir / name, "-o", image)
