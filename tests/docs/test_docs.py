@@ -531,6 +531,8 @@ def _example() -> str:
 
 @pytest.mark.backends
 def test_schedule_json_example_loads(tmp_path):
+    import json
+
     import lrsearch
     from lrsearch.export.spec import ScheduleSpec, load_schedule
 
@@ -540,6 +542,10 @@ def test_schedule_json_example_loads(tmp_path):
     assert spec.optimizer == "SGD" and spec.batch_size and spec.steps_per_epoch and spec.epochs
     assert spec.table().shape[0] == spec.steps_per_epoch * spec.epochs
     assert lrsearch.load_schedule is load_schedule and lrsearch.ScheduleSpec is ScheduleSpec
+    written = spec.to_dict()
+    example = json.loads(_example())
+    assert {k: v for k, v in example.items() if k != "lrsearch_version"} == \
+        {k: v for k, v in written.items() if k != "lrsearch_version"}, "the example is the file lrsearch writes"
 
 
 def _field_table() -> dict[str, str]:
