@@ -236,6 +236,17 @@ def test_cli_defaults_table_matches_the_parser():
     assert not wrong, "\n".join(wrong)
 
 
+def test_cli_page_states_the_sweep_values():
+    """The values `auto` sweeps, as docs/cli.md states them, are `lrsearch.run.auto`'s."""
+    from lrsearch.run.auto import MOMENTUM_VALUES, WEIGHT_DECAY_VALUES
+
+    text = " ".join((DOCS / "cli.md").read_text().split())
+    m = re.search(r"sweeps of momentum ([\d./]+) and weight decay ([\de./-]+)", text)
+    assert m, "docs/cli.md states the values auto sweeps"
+    assert [float(v) for v in m.group(1).split("/")] == list(MOMENTUM_VALUES)
+    assert [float(v) for v in m.group(2).split("/")] == list(WEIGHT_DECAY_VALUES)
+
+
 # --------------------------------------------------------------------------- files, scripts, names
 PATH = re.compile(r"(?<![\w/.-])((?:tests|scripts|studies|lrsearch|docs|\.ci)/[\w/.-]*[\w/])")
 SCRIPT = re.compile(r"(?:python\s+)?(?:scripts/([\w/]+)\.py|-m\s+scripts\.([\w.]+))(.*)")
