@@ -249,7 +249,7 @@ def range_test(
             meta.update(sweep, mode=mode, stopped="completed")
             rows = _round(model, source, lrs, accum, smooth, diverge, meta, val_batches, verbose)
             result = _result(lrs, rows, smooth, meta)
-            if meta["stopped"] != "completed":
+            if meta["stopped"] != "completed" and verbose:  # a quiet caller reads it in meta["stopped"]
                 logger.info(
                     "range test stopped at step %d of %d (lr=%.3g): %s",
                     len(result.frame) - 1, sweep["steps"], result.frame["lr"].iloc[-1], meta["stopped"],
