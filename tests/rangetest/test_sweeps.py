@@ -217,3 +217,21 @@ def test_momentum_sweep_on_digits(tmp_path):
     pd.testing.assert_frame_equal(back.frame, s.frame)
     pd.testing.assert_frame_equal(back.ranking, s.ranking)
     assert back.candidates == s.candidates
+
+
+@pytest.mark.slow
+def test_the_bundled_example_reads_without_a_warning(tmp_path, caplog):
+    """`lrsearch auto studies/digits/model.py` (the README's first command, seed 0 as on
+    the command line): its range test and both sweeps warn about nothing, and the one
+    sweep value that diverges inside the window is named once, ranked last."""
+    from lrsearch.run.auto import auto
+    from tests.support import ROOT
+
+    with caplog.at_level("INFO", logger="lrsearch"):
+        result = auto(ROOT / "studies" / "digits" / "model.py", out_dir=tmp_path, seed=0, trials=2, epochs=1)
+    lines = [r.getMessage() for r in caplog.records]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+    assert [line for line in lines if " curve" in line] == []
+    assert result.range_test.suggestion.warnings == ()
+    demoted = [line.split(" sweep: ")[0] for line in lines if "ranked last" in line]
+    assert len(demoted) == len(set(demoted)) and set(demoted) <= {"momentum", "weight_decay"}  # once a sweep
