@@ -14,7 +14,7 @@ Results (suggestions as JSON, paths written) go to stdout; progress goes to stde
 bars on a terminal, see `lrsearch.core.progress`), and the run's summary after it. A
 mistake the user can fix ends with one line `lrsearch: error: ...` and exit status 1
 (2 for a malformed command line); Ctrl-C ends with a line saying what was kept and exit
-status 130. `--debug` shows the traceback instead.
+status 130, SIGTERM the same way with 143. `--debug` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger("lrsearch")
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130  # SIGTERM: 143
 
 
 class UsageError(Exception):
@@ -91,6 +91,14 @@ def _whole_number(text: str, least: int = 0) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < least:
         raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A seed NumPy and the backends take: 0 to 2**32 - 1."""
+    value = _whole_number(text)
+    if value >= 2**32:
+        raise argparse.ArgumentTypeError(f"must be at most {2**32 - 1}, got {value}")
     return value
 
 
@@ -167,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "only for files you trust)")
     group.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
                        help=f"batch size for arrays, recorded in schedule.json {_default(DEFAULT_BATCH_SIZE)}")
-    group.add_argument("--seed", type=int, default=0, help=f"random seed {_default(0)}")
+    group.add_argument("--seed", type=_seed, default=0, help=f"random seed {_default(0)}")
 
     study = _Parser(add_help=False)
     group = study.add_argument_group("study")
@@ -317,7 +325,7 @@ def _error(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C)."""
+    """Run one command; returns the exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C, 143 SIGTERM)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if not debug:  # TensorFlow's C++ start-up lines, unless the user set a level or asked
@@ -331,15 +339,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
     _configure_logging(args)
-    previous = _watch_sigint(state)
+    signals = _watch_signals(state)
     live = wanted(sys.stderr, quiet=args.quiet, verbose=args.verbose)  # bars only on a terminal
     try:
         with reporting(LiveProgress() if live else Progress()):
             return args.func(args, state)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
-        return _interrupted(state)
+        return _interrupted(state, signals, exc)
     except LRSearchError as exc:
         if debug:
             raise
@@ -354,29 +362,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         if state.sigint:  # Ctrl-C inside TensorFlow's C++ code arrives as another error
-            return _interrupted(state)
+            return _interrupted(state, signals)
         _error(f"unexpected {type(exc).__name__}: {first_line(exc)} (rerun with --debug for the traceback)")
         return EXIT_INTERNAL
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        signals.restore()
 
 
-def _interrupted(state: State) -> int:
-    print(f"lrsearch: interrupted: {state.on_interrupt}", file=sys.stderr, flush=True)
-    return EXIT_INTERRUPTED
+class _Signals:
+    """The handlers `_watch_signals` replaced, and the last signal it took."""
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+        self.received = signal.SIGINT
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
 
-def _watch_sigint(state: State) -> Any:
-    """Note every Ctrl-C, then interrupt as Python does; returns the handler it replaced."""
+def _interrupted(state: State, signals: _Signals, exc: BaseException | None = None) -> int:
+    """The one line saying what was kept (the stage's, then what the interrupted step saved:
+    the exception's notes); exit status 128 + the signal (130 Ctrl-C, 143 SIGTERM)."""
+    signum = signals.received
+    how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    kept = "; ".join([state.on_interrupt, *getattr(exc, "__notes__", ())])
+    print(f"lrsearch: {how}: {kept}", file=sys.stderr, flush=True)
+    return 128 + int(signum)
+
+
+def _watch_signals(state: State) -> _Signals:
+    """Note every Ctrl-C, and take SIGTERM as one: both interrupt as Python does on Ctrl-C,
+    so what a Ctrl-C keeps (the curve so far, the finished trials, the running trial
+    marked failed at once) a `kill` keeps too."""
+    signals = _Signals()
 
     def handler(signum: int, frame: Any) -> None:
         state.sigint = True
+        signals.received = signum
         signal.default_int_handler(signum, frame)
 
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGINT, handler)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signals.previous[signum] = signal.signal(signum, handler)
+    return signals
 
 
 if __name__ == "__main__":  # pragma: no cover

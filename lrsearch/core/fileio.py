@@ -29,7 +29,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     Its folder is made when missing.
 
     Raises:
-        ConfigError: `path` is a folder, or lies under a file.
+        ConfigError: `path` is a folder, lies under a file, or its folder cannot be
+            written in (read-only, no permission).
     """
     path = Path(path)
     for parent in path.parents:
@@ -43,7 +44,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
 
         raise ConfigError(f"{path} is a folder; pass the path of a file to write in it, such as "
                           f"{path / ('schedule.json' if path.suffix != '.png' else 'plot.png')}")
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # a read-only folder or file system, no permission
+        from lrsearch.core.errors import ConfigError
+
+        raise ConfigError(f"cannot write {path} ({exc.strerror or type(exc).__name__}); "
+                          "pass a path you can write to") from exc
     os.close(fd)
     tmp = Path(name)
     try:

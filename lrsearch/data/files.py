@@ -22,7 +22,7 @@ from lrsearch.core.errors import DataError, LRSearchError, data_cause, first_lin
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_data_file", "read_csv"]
+__all__ = ["load_data_file", "read_csv", "check_class_labels"]
 
 
 def read_csv(path: str | Path, what: str, columns: Sequence[str] = (), *,
@@ -88,7 +88,14 @@ def _split(x: np.ndarray, y: np.ndarray, val_split: float, seed: int) -> tuple[t
 
 def _load_npz(path: Path) -> tuple[tuple, tuple]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise DataError(f"cannot read {path} as .npz ({first_line(exc)}); save it with numpy.savez") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a .npy, or text numpy read as such
+        raise DataError(f"{path} is not an .npz archive (a single array or another format); "
+                        "save x_train, y_train, x_val, y_val with numpy.savez")
+    try:
+        with archive:
             arrays = {key: archive[key] for key in archive.files}
     except Exception as exc:
         raise DataError(f"cannot read {path} as .npz ({first_line(exc)}); save it with numpy.savez") from exc
@@ -99,6 +106,10 @@ def _load_npz(path: Path) -> tuple[tuple, tuple]:
             f"{path} lacks the arrays {', '.join(missing)} (has: {', '.join(sorted(arrays)) or 'none'}); "
             "save x_train, y_train, x_val, y_val"
         )
+    for key in expected:
+        if arrays[key].ndim == 0:
+            raise DataError(f"{path}: {key} is a single value (a 0-d array), not one row per sample; "
+                            f"save {key} as an array of rows")
     for part in ("train", "val"):
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
         if len(x) != len(y):
@@ -112,6 +123,8 @@ def _load_csv(path: Path, target: str | None, val_split: float, seed: int) -> tu
     if not target:
         raise DataError(f"{path} is a CSV: name the column to predict with --target COLUMN")
     frame = read_csv(path, "data CSV")
+    if frame.empty:
+        raise DataError(f"{path} has a header but no rows; a data CSV needs one row per sample")
     if target not in frame.columns:
         raise DataError(
             f"{path} has no column {target!r} (columns: {', '.join(map(str, frame.columns))}); fix --target"
@@ -128,9 +141,40 @@ def _load_csv(path: Path, target: str | None, val_split: float, seed: int) -> tu
     if pd.api.types.is_numeric_dtype(y_col):
         y = y_col.to_numpy()
     else:
+        numbers = pd.to_numeric(y_col, errors="coerce")
+        if numbers.notna().any():  # numbers with a stray word: a typo, not class names
+            row = int(np.flatnonzero((numbers.isna() & y_col.notna()).to_numpy())[0])
+            raise DataError(
+                f"{path}: column {target} holds {y_col.iloc[row]!r} on line {row + 2} among numbers; "
+                "fix or delete that line (labels are either all numbers or all names)"
+            )
+        if y_col.isna().any():
+            row = int(np.flatnonzero(y_col.isna().to_numpy())[0])
+            raise DataError(f"{path}: column {target} is empty on line {row + 2}; fill or delete that line")
         y = pd.Categorical(y_col).codes.astype("int64")
     x = features.to_numpy(dtype="float32")
     return _split(x, y, val_split, seed)
+
+
+def check_class_labels(y: Any, loss: Any, what: str) -> None:
+    """Class indices for a sparse crossentropy must be whole numbers: Keras would cast
+    `1.5` to class 1 without a word.
+
+    Raises:
+        DataError: `y` (an array) holds a value that is not a whole number.
+    """
+    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", "")
+    if "sparse" not in str(name).lower() or isinstance(y, (dict, list, tuple)):
+        return
+    array = np.asarray(y)
+    if not np.issubdtype(array.dtype, np.floating) or array.size == 0:
+        return
+    flat = array.reshape(-1)
+    bad = np.isfinite(flat) & (flat != np.round(flat))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{what}: y holds {flat[row]:g} at row {row}, not a class index; {name} needs whole-number "
+                        "labels (Keras would truncate it): fix the labels")
 
 
 def _label_mode(model: Any) -> str:

@@ -200,8 +200,6 @@ def run_tune(
     Returns:
         `(TuneResult, out_dir)`; the tables and `schedule.json` are written there.
     """
-    from lrsearch.rangetest.result import RangeTestResult
-
     if options is None:
         study_options.setdefault("seed", 0)
     options = StudyOptions.from_kwargs(options, **study_options)
@@ -212,7 +210,9 @@ def run_tune(
     source, out = _prepare(model_or_path, data, options, target=target, unsafe=unsafe, val_split=val_split)
     suggestion = None
     if curve is not None:
-        suggestion = RangeTestResult.load(curve).suggestion
+        from lrsearch.run.evidence import curve_suggestion
+
+        suggestion = curve_suggestion(curve)  # an unreadable curve is refused, as range_test refuses it
     elif bounds is None:
         suggestion = range_test_stage(source, out, options, reuse=False, verbose=verbose).suggestion
     if suggestion is not None:

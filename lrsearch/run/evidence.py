@@ -52,6 +52,8 @@ __all__ = [
     "reusable",
     "study_name",
     "study_options",
+    "keep_interrupted",
+    "curve_suggestion",
 ]
 
 logger = logging.getLogger(__name__)
@@ -331,3 +333,48 @@ def study_options(folder: str | Path, options: Any, default_name: str, fingerpri
 
         chosen = study_name(folder, name, fingerprint, storage="keras-tuner", exists=exists, reuse=reuse)
     return options if chosen == name else options.from_kwargs(options, study_name=chosen)
+
+
+def keep_interrupted(exc: BaseException, path: str | Path, what: str) -> str | None:
+    """Save what an interrupted range test or sweep finished (the result Ctrl-C or SIGTERM
+    left on `exc`) to `path`, unrecorded, so a rerun redoes it; the sentence saying so is
+    added to `exc`'s notes and returned (None when nothing was finished)."""
+    path = Path(path)
+    sweep = getattr(exc, "sweep_result", None)
+    curve = getattr(exc, "range_test_result", None)
+    try:
+        if sweep is not None and sweep.results:
+            sweep.save(path)
+            values = ", ".join(f"{v:g}" for v in sweep.results)
+            said = f"the {what}'s finished values ({values}) are saved in {path}"
+        elif sweep is None and curve is not None and len(curve.frame):
+            curve.save(path)
+            said = f"the {what}'s curve so far ({len(curve.frame)} steps) is saved in {path}"
+        else:
+            return None
+    except OSError as exc_saving:
+        logger.warning("could not save the interrupted %s to %s: %s", what, path, exc_saving)
+        return None
+    said += f"; a rerun redoes the {what}"
+    exc.add_note(said)
+    return said
+
+
+def curve_suggestion(path: str | Path) -> Any:
+    """The suggestion of the range-test CSV at `path` (`lrsearch tune --range-test`), which
+    must be readable as a fresh range test's must: a curve without a descent or flat is
+    refused, not studied between fallback bounds.
+
+    Raises:
+        DataError: the file is missing or not a range-test CSV.
+        CurveError: the curve is too short, flat or shows no descent.
+    """
+    from lrsearch.core.errors import CurveError
+    from lrsearch.rangetest.analysis import UNREADABLE
+    from lrsearch.rangetest.result import RangeTestResult
+
+    suggestion = RangeTestResult.load(path).suggestion
+    if set(suggestion.problems) & set(UNREADABLE):
+        said = suggestion.warnings[0] if suggestion.warnings else ", ".join(suggestion.problems)
+        raise CurveError(f"the range-test curve in {path} cannot be read: {said}; or pass --bounds BASE_LR MAX_LR")
+    return suggestion

@@ -20,10 +20,7 @@ message.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
 import logging
-import sys
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -33,6 +30,7 @@ from typing import Any
 
 from lrsearch.data.files import load_data_file
 from lrsearch.core.errors import DataError, ModelFileError, first_line
+from lrsearch.run.user_code import exit_message, import_model_file
 
 __all__ = [
     "ModelSource",
@@ -96,45 +94,6 @@ def _is_compiled_model(model: Any) -> bool:
 # --------------------------------------------------------------------------- Python
 
 
-def _import_file(path: Path) -> Any:
-    """Import a Python file as a fresh module, its folder on `sys.path` meanwhile."""
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-    module_name = f"_lrsearch_model_{path.stem}_{digest}"
-    try:
-        source = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"cannot read model file {path}: {first_line(exc)}") from exc
-    try:
-        code = compile(source, str(path), "exec")
-    except SyntaxError as exc:
-        raise ModelFileError(
-            f"model file {path} has a syntax error at line {exc.lineno}: {exc.msg}; fix it and rerun"
-        ) from exc
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    folder = str(path.resolve().parent)
-    sys.path.insert(0, folder)
-    sys.modules[module_name] = module
-    try:
-        exec(code, module.__dict__)  # noqa: S102 - running the user's own model file
-    except ImportError as exc:
-        sys.modules.pop(module_name, None)
-        raise ModelFileError(
-            f"model file {path} failed to import: {first_line(exc)}; install the package or fix the import"
-        ) from exc
-    except Exception as exc:
-        sys.modules.pop(module_name, None)
-        raise ModelFileError(
-            f"model file {path} raised {type(exc).__name__} while being imported: {first_line(exc)}"
-        ) from exc
-    finally:
-        try:
-            sys.path.remove(folder)
-        except ValueError:
-            pass
-    return module
-
-
 def _checked_builder(build: Callable[[], Any], where: str) -> Callable[[], Any]:
     """Wrap `build_model` so that every call returns a compiled Keras model or says why not."""
     import keras
@@ -142,6 +101,8 @@ def _checked_builder(build: Callable[[], Any], where: str) -> Callable[[], Any]:
     def build_model() -> Any:
         try:
             model = build()
+        except SystemExit as exc:
+            raise ModelFileError(exit_message(where, exc.code, "building the model (build_model())")) from None
         except Exception as exc:
             raise ModelFileError(
                 f"build_model() in {where} raised {type(exc).__name__}: {first_line(exc)}"
@@ -199,7 +160,7 @@ def _python_builder(module: Any, path: Path) -> Callable[[], Any]:
 
 
 def _python_source(path: Path) -> ModelSource:
-    module = _import_file(path)
+    module = import_model_file(path)
     builder = _python_builder(module, path)
     load = getattr(module, "load_data", None)
     if not callable(load):
@@ -208,6 +169,8 @@ def _python_source(path: Path) -> ModelSource:
         )
     try:
         loaded = load()
+    except SystemExit as exc:
+        raise ModelFileError(exit_message(path, exc.code, "loading the data (load_data())")) from None
     except Exception as exc:
         raise DataError(
             f"load_data() in {path} raised {type(exc).__name__}: {first_line(exc)}"
@@ -382,7 +345,7 @@ def load_model_file(
         if data is None:
             source = _python_source(path)
         else:
-            builder = _python_builder(_import_file(path), path)
+            builder = _python_builder(import_model_file(path), path)
             model = builder()
             train, validation = load_data_file(data, target=target, model=model, val_split=val_split, seed=seed)
             source = ModelSource(builder, train, validation, _name(path), "python", path)

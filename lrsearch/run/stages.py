@@ -56,8 +56,11 @@ def range_test_stage(source: Any, out: Path, options: StudyOptions, *, reuse: bo
     logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
                 options.range_steps or "default")
     model = seeded_build(source.build_model, options.seed)()
-    result = range_test(model, source.train, verbose=int(verbose > 1),
-                        **options.range_test_kwargs())
+    try:
+        result = range_test(model, source.train, verbose=int(verbose > 1), **options.range_test_kwargs())
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the curve so far is kept
+        evidence.keep_interrupted(exc, csv, "range test")
+        raise
     result.save(csv)
     save_figure(result.plot(), out / "range_test.png")
     if fp is not None:
@@ -113,6 +116,9 @@ def sweep_stage(source: Any, out: Path, param: str, values: Sequence[float], *, 
     try:
         result = sweep(seeded_build(source.build_model, seed), source.train, param=param, values=tuple(values),
                        **kwargs)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the values finished are kept
+        evidence.keep_interrupted(exc, csv, f"{param.replace('_', '-')} sweep")
+        raise
     except ConfigError as exc:  # e.g. an optimizer without momentum: the study does without
         logger.warning("skipping the %s sweep: %s", param, exc)
         return None

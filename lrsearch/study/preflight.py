@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from lrsearch.data.files import check_class_labels
 from lrsearch.data.fit_data import as_pair, probe_batch
 from lrsearch.data.reader import unpack
 from lrsearch.core.errors import ConfigError, DataError, DivergenceError, first_line
@@ -79,6 +80,7 @@ def _evaluate(model: keras.Model, data: Any, what: str, batch_size: int) -> dict
     x, y, weight = unpack(probe_batch(data, batch_size, what))
     if y is None:
         raise DataError(f"{what} must yield (x, y) batches. Received: batches of x alone")
+    check_class_labels(data[1] if isinstance(data, tuple) else y, getattr(model, "loss", None), what)
     for leaf in _leaves(x):
         arr = np.asarray(leaf)
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).any():

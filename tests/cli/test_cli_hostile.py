@@ -64,6 +64,25 @@ def files(tmp_path_factory) -> Path:
              "(x[320:480].tolist(), [str(v) for v in y[320:480]])")
     _variant(d, "ragged.py", RETURN, "return ([[1.0], [1.0, 2.0]] * 10, [0] * 20), (x[320:480], y[320:480])")
     _variant(d, "frozen.py", 'activation="softmax")', 'activation="softmax", trainable=False)')
+    (d / "exit0.py").write_text(TEXT + "\nimport sys\n\nsys.exit(0)\n")
+    (d / "exit5.py").write_text(TEXT + "\nimport sys\n\nsys.exit(5)\n")
+    _variant(d, "exit_in_build.py", "def build_model():\n", "def build_model():\n    raise SystemExit(3)\n")
+    _variant(d, "exit_in_load.py", "def load_data():\n", "def load_data():\n    raise SystemExit(4)\n")
+    (d / "argv.py").write_text(TEXT + "\nimport argparse\n\nparser = argparse.ArgumentParser()\n"
+                               "parser.add_argument('--units', type=int, required=True)\nARGS = parser.parse_args()\n")
+    _variant(d, "half_labels.py", RETURN, "return (x[:320], y[:320] + 0.5), (x[320:480], y[320:480] + 0.5)")
+    _variant(d, "broken_step.py", "def build_model():\n",
+             "class Broken(keras.Sequential):\n    def train_step(self, data):\n"
+             "        raise ValueError(\"custom step broke\")\n\n\ndef build_model():\n")
+    (d / "broken_step.py").write_text((d / "broken_step.py").read_text().replace("keras.Sequential([", "Broken(["))
+    zero_d = {key: np.array(1.0) for key in ("x_train", "y_train", "x_val", "y_val")}
+    np.savez(d / "zero_d.npz", **zero_d)
+    (d / "text.npz").write_text("x_train,y_train\n1,2\n")
+    (d / "header_data.csv").write_text("a,b,label\n")
+    (d / "word_label.csv").write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20))
+                                      + "0.5,1,cat\n")
+    flat = np.geomspace(1e-5, 10, 60)
+    (d / "flat.csv").write_text("lr,loss\n" + "".join(f"{lr:.6g},2.3\n" for lr in flat))
     images = d / "images"
     rng = np.random.default_rng(0)
     for label in ("a", "b"):
@@ -190,6 +209,53 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
     ("model-file-is-a-folder", lambda d: ["auto", d / "outdir", *TRAIN], 1, "is a folder"),
     ("model-file-hdf5", lambda d: ["range-test", d / "model.h5", "-q"], 1, "legacy HDF5 file"),
     ("model-file-unknown-kind", lambda d: ["range-test", d / "model.txt", "-q"], 1, "unknown model file kind"),
+    # model files that exit or read lrsearch's command line as their own
+    *[(f"{cmd}-model-file-{label}", lambda d, c=cmd, f=file, e=extra: [c, d / f, "--out", "OUT", *e], 1, message)
+      for cmd, extra in (("auto", TRAIN), ("tune", TRAIN), ("range-test", ["--steps", "30", "-q"]))
+      for label, file, message in (
+          ("sys-exit-0", "exit0.py", "exit0.py called sys.exit(0) while being imported; a model file must not exit"),
+          ("sys-exit-5", "exit5.py", "exit5.py called sys.exit(5) while being imported"),
+          ("argparse-required", "argv.py",
+           "called sys.exit(2) while being imported (argv.py: error: the following arguments are required: --units)"),
+      )],
+    ("model-file-exit-in-build-model", lambda d: ["range-test", d / "exit_in_build.py", "--out", "OUT", "-q"], 1,
+     "called sys.exit(3) while building the model (build_model())"),
+    ("model-file-exit-in-load-data", lambda d: ["range-test", d / "exit_in_load.py", "--out", "OUT", "-q"], 1,
+     "exit_in_load.py called sys.exit(4) while loading the data (load_data())"),
+    *[(f"{cmd}-custom-train-step-raises", lambda d, c=cmd, e=extra: [c, d / "broken_step.py", "--out", "OUT", *e],
+       1, "the first training step raised ValueError: custom step broke; check the model's train_step")
+      for cmd, extra in (("auto", TRAIN), ("range-test", ["--steps", "30", "-q"]))],
+    # seeds NumPy and the backends cannot take
+    *[(f"{cmd}-seed-{label}", lambda d, c=cmd, v=value: [c, _m(d), "--seed", v, "--out", "OUT", "-q"], 2, message)
+      for cmd in ("auto", "tune", "range-test")
+      for label, value, message in (("negative", "-1", "must be at least 0, got -1"),
+                                    ("over-2-32", str(2**32), "must be at most 4294967295, got 4294967296"))],
+    # data files
+    *[(f"{cmd}-data-{label}", lambda d, c=cmd, f=file, e=extra: [c, _m(d), "--data", d / f, "--out", "OUT", *e], 1,
+       message)
+      for cmd, extra in (("auto", TRAIN), ("tune", TRAIN), ("range-test", ["--steps", "30", "-q"]))
+      for label, file, message in (
+          ("npz-0-d-arrays", "zero_d.npz", "x_train is a single value (a 0-d array), not one row per sample"),
+          ("npz-is-text", "text.npz", "as .npz"),
+      )],
+    *[(f"{cmd}-csv-{label}", lambda d, c=cmd, f=file, e=extra: [c, _m(d), "--data", d / f, "--target", "label",
+                                                                 "--out", "OUT", *e], 1, message)
+      for cmd, extra in (("auto", TRAIN), ("tune", TRAIN), ("range-test", ["--steps", "30", "-q"]))
+      for label, file, message in (
+          ("header-only", "header_data.csv", "header_data.csv has a header but no rows"),
+          ("word-among-number-labels", "word_label.csv", "column label holds 'cat' on line 22 among numbers"),
+      )],
+    *[(f"{cmd}-class-labels-not-whole", lambda d, c=cmd, e=extra: [c, d / "half_labels.py", "--out", "OUT", *e], 1,
+       "training data: y holds 0.5 at row 0, not a class index; sparse_categorical_crossentropy needs whole-number")
+      for cmd, extra in (("auto", TRAIN), ("tune", TRAIN), ("range-test", ["--steps", "30", "-q"]))],
+    # outputs that cannot be written
+    ("export-output-read-only", lambda d: ["export", "--out", d / "study", "-o", "/proc/lrsearch-test.json"], 1,
+     "cannot write /proc/lrsearch-test.json ("),
+    ("plot-output-read-only", lambda d: ["plot", d / "study" / "schedule.json", "-o", "/proc/lrsearch-test.png"], 1,
+     "cannot write /proc/lrsearch-test.png ("),
+    # a curve handed to tune is read as range_test reads its own
+    ("tune-range-test-flat-curve", lambda d: ["tune", _m(d), "--range-test", d / "flat.csv", "--out", "OUT", *TRAIN],
+     1, "flat.csv cannot be read: the loss does not fall anywhere in the tested range"),
     # command lines
     ("unknown-family", lambda d: ["tune", _m(d), "--families", "sawtooth", *TRAIN], 1, "unknown family 'sawtooth'"),
     ("empty-families", lambda d: ["tune", _m(d), "--families", ",", *TRAIN], 1, "--families needs at least one"),
@@ -204,8 +270,8 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
 ]
 
 
-def test_the_table_holds_at_least_fifty_cases():
-    assert len(CASES) >= 50
+def test_the_table_holds_at_least_a_hundred_cases():
+    assert len(CASES) >= 100
     assert len({case[0] for case in CASES}) == len(CASES)
 
 

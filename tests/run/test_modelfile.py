@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 import zipfile
 from pathlib import Path
@@ -120,6 +121,67 @@ def test_python_file_imports_its_neighbours(tmp_path):
     )
     source = load_model_file(path)
     assert source.build_model().output_shape == (None, 3)
+
+
+ARGPARSE_MODEL = """
+import argparse
+import sys
+
+import keras
+import numpy as np
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--units", type=int, default=3)
+ARGS = parser.parse_args()
+SEEN = list(sys.argv)
+print("parsed", ARGS.units, file=sys.stderr)
+
+
+def build_model():
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(ARGS.units, activation="softmax")])
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return m
+
+
+def load_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 4)).astype("float32")
+    y = rng.integers(0, 3, 20)
+    return (x, y), (x[:5], y[:5])
+"""
+
+
+def test_a_model_file_parsing_its_own_argv_sees_only_its_path(tmp_path, monkeypatch, capsys):
+    """lrsearch's flags are not the model file's: it is imported as if started alone, and
+    what it prints still reaches stderr."""
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["lrsearch", "auto", "model.py", "--trials", "1"])
+    path = write(tmp_path, ARGPARSE_MODEL)
+    source = load_model_file(path)
+    assert source.build_model().output_shape == (None, 3)
+    assert sys.argv == ["lrsearch", "auto", "model.py", "--trials", "1"]  # put back
+    assert capsys.readouterr().err == "parsed 3\n"
+    module = next(m for name, m in sys.modules.items() if name.startswith("_lrsearch_model_model_")
+                  and getattr(m, "__file__", None) == str(path))
+    assert module.SEEN == [str(path)]
+
+
+@pytest.mark.parametrize(
+    "code,said",
+    [
+        ("import sys\nsys.exit(0)\n", "called sys.exit(0) while being imported; a model file must not exit"),
+        ("raise SystemExit('bye')\n", "called sys.exit('bye') while being imported"),
+        ("import argparse\nargparse.ArgumentParser().add_argument('--n', required=True)\n"
+         "p = argparse.ArgumentParser(prog='m')\np.add_argument('--n', required=True)\np.parse_args()\n",
+         "called sys.exit(2) while being imported (m: error: the following arguments are required: --n)"),
+    ],
+    ids=["exit-0", "exit-message", "argparse-required"],
+)
+def test_a_model_file_that_exits_is_a_model_file_error(tmp_path, code, said):
+    path = write(tmp_path, code)
+    with pytest.raises(ModelFileError, match=re.escape(f"model file {path} {said}")):
+        load_python_model(path)
 
 
 def test_build_model_not_compiled(tmp_path):
@@ -290,3 +352,23 @@ def test_study_model_files_load(study):
     assert source.name == study
     assert len(source.train[0]) == 1437 and len(source.validation[0]) == 360
     assert (ROOT / "studies" / study / "README.md").exists()
+
+
+def test_class_indices_that_are_not_whole_numbers_are_refused_not_truncated():
+    x, y = arrays()
+    model = tiny_model()
+    check_data_fits(model, (x, y.astype("float32")), (x, y))  # 2.0 is class 2
+    with pytest.raises(DataError, match=r"^training data: y holds 2\.5 at row 1, not a class index; "
+                                        "sparse_categorical_crossentropy needs whole-number labels"):
+        check_data_fits(model, (x, y + np.where(np.arange(len(y)) == 1, 0.5, 0.0)), (x, y))
+
+
+def test_npz_of_0_d_arrays_or_text_is_refused_in_one_line(tmp_path):
+    np.savez(tmp_path / "zero.npz", x_train=np.array(1.0), y_train=np.array(2), x_val=np.array(1.0),
+             y_val=np.array(2))
+    with pytest.raises(DataError, match="x_train is a single value \\(a 0-d array\\), not one row per sample"):
+        load_data_file(tmp_path / "zero.npz")
+    np.save(tmp_path / "one.npy", np.arange(3))
+    (tmp_path / "one.npy").rename(tmp_path / "one.npz")
+    with pytest.raises(DataError, match="one.npz is not an .npz archive"):
+        load_data_file(tmp_path / "one.npz")
