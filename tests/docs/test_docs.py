@@ -247,6 +247,19 @@ def test_cli_page_states_the_sweep_values():
     assert [float(v) for v in m.group(2).split("/")] == list(WEIGHT_DECAY_VALUES)
 
 
+def test_cli_page_exit_statuses_are_mains():
+    """docs/cli.md's exit statuses are `lrsearch.cli.main`'s (SIGTERM: 128 + its number)."""
+    import signal
+
+    from lrsearch.cli import main
+
+    statuses = {int(line.split("|")[1]) for line in (DOCS / "cli.md").read_text().splitlines()
+                if re.match(r"\| \d+ \|", line)}
+    codes = {main.EXIT_OK, main.EXIT_ERROR, main.EXIT_USAGE, main.EXIT_INTERNAL, main.EXIT_INTERRUPTED,
+             128 + signal.SIGTERM}
+    assert statuses == codes, f"exit statuses on the page {sorted(statuses)}, in lrsearch.cli.main {sorted(codes)}"
+
+
 # --------------------------------------------------------------------------- files, scripts, names
 PATH = re.compile(r"(?<![\w/.-])((?:tests|scripts|studies|lrsearch|docs|\.ci)/[\w/.-]*[\w/])")
 SCRIPT = re.compile(r"(?:python\s+)?(?:scripts/([\w/]+)\.py|-m\s+scripts\.([\w.]+))(.*)")
