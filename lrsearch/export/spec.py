@@ -35,7 +35,8 @@ from lrsearch import schedules as _schedules  # noqa: F401  (registered, so save
 from lrsearch.core.errors import ConfigError, ScheduleFormatError
 from lrsearch.core.fileio import write_text
 from lrsearch.optimizers.base import unwrap
-from lrsearch.optimizers.registry import SCHEDULABLE, momentum_attribute, schedulable_class
+from lrsearch.optimizers.registry import (SCHEDULABLE, build_recorded, keras_record, recorded_momentum_name,
+                                         schedulable_class)
 from lrsearch.schedules.base import LearningRateSchedule
 
 __all__ = ["FORMAT", "VERSION", "ScheduleSpec", "load_schedule", "plot_schedule"]
@@ -113,7 +114,7 @@ class ScheduleSpec:
         schedule: a `LearningRateSchedule` or a constant rate (float > 0).
         optimizer: a class name among `lrsearch.optimizers.SCHEDULABLE` (`"SGD"`, `"Adam"`,
             `"AdamW"`, `"RMSprop"`, `"ScheduleFreeAdamW"`, `"ScheduleFreeSGD"`), or an
-            optimizer instance whose class and settings are taken.
+            optimizer instance whose class and settings are taken (any Keras optimizer).
         optimizer_config: the optimizer's other constructor arguments (`nesterov`,
             `clipnorm`, `beta_2`, ...); `learning_rate` and `name` are ignored, and a
             `momentum`/`beta_1`/`weight_decay` there counts when the arguments below are None.
@@ -148,8 +149,10 @@ class ScheduleSpec:
             )
         if not isinstance(schedule, LearningRateSchedule) and not (float(schedule) > 0 and math.isfinite(schedule)):
             raise ConfigError(f"Argument `schedule` must be > 0. Received: schedule={schedule!r}")
-        config: dict[str, Any] = {}
-        if isinstance(optimizer, str):
+        self.optimizer_class, config = keras_record(optimizer)  # None for lrsearch's classes
+        if self.optimizer_class is not None:
+            optimizer = self.optimizer_class["class_name"]
+        elif isinstance(optimizer, str):
             names = {name.lower(): name for name in SCHEDULABLE}
             if optimizer.lower() not in names:
                 raise ConfigError(
@@ -206,7 +209,7 @@ class ScheduleSpec:
     @property
     def momentum_name(self) -> str:
         """`"beta_1"` for Adam-family optimizers, else `"momentum"`."""
-        return momentum_attribute(SCHEDULABLE[self.optimizer])
+        return recorded_momentum_name(self.optimizer, self.optimizer_class)
 
     @property
     def total_steps(self) -> int | None:
@@ -230,7 +233,8 @@ class ScheduleSpec:
             "schedule": _encode(self.schedule),
             "momentum": _encode(self.momentum),
             "weight_decay": _encode(self.weight_decay),
-            "optimizer": {"class_name": self.optimizer, "config": dict(self.optimizer_config)},
+            "optimizer": {**(self.optimizer_class or {"class_name": self.optimizer}),
+                          "config": dict(self.optimizer_config)},
             "steps_per_epoch": self.steps_per_epoch,
             "epochs": self.epochs,
             "provenance": dict(self.provenance),
@@ -272,7 +276,7 @@ class ScheduleSpec:
         optimizer = data["optimizer"]
         if not isinstance(optimizer, Mapping) or "class_name" not in optimizer:
             raise ScheduleFormatError("field `optimizer` must be an object with `class_name` and `config`")
-        if optimizer["class_name"] not in SCHEDULABLE:
+        if optimizer["class_name"] not in SCHEDULABLE and "module" not in optimizer:
             raise ScheduleFormatError(
                 f"field `optimizer`: unknown class {optimizer['class_name']!r}; "
                 f"expected one of {', '.join(SCHEDULABLE)}"
@@ -289,7 +293,7 @@ class ScheduleSpec:
         try:
             return cls(
                 schedule,
-                optimizer=optimizer["class_name"],
+                optimizer=dict(optimizer) if "module" in optimizer else optimizer["class_name"],
                 optimizer_config=dict(config),
                 momentum=_decode(data["momentum"], "momentum"),
                 weight_decay=_decode(data["weight_decay"], "weight_decay"),
@@ -318,7 +322,7 @@ class ScheduleSpec:
         if self.weight_decay is not None:
             kwargs["weight_decay"] = _decode(_encode(self.weight_decay), "weight_decay")
         try:
-            return SCHEDULABLE[self.optimizer](**kwargs)
+            return build_recorded(self.optimizer, self.optimizer_class, kwargs)
         except ConfigError:
             raise
         except (TypeError, ValueError) as exc:
@@ -361,7 +365,7 @@ class ScheduleSpec:
         warmup = getattr(optimizer, "warmup_factor", None)  # a Schedule-Free optimizer's own warmup
         if warmup is not None:
             frame["lr"] *= warmup(index)
-        frame["momentum"] = _evaluate(getattr(optimizer, self.momentum_name), index)
+        frame["momentum"] = _evaluate(getattr(optimizer, self.momentum_name, None) or 0.0, index)
         frame["weight_decay"] = _evaluate(optimizer.weight_decay or 0.0, index)
         return frame
 

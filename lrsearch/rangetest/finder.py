@@ -61,6 +61,7 @@ from lrsearch.core.fileio import write_csv, write_text
 from lrsearch.rangetest.steppers.common import Snapshot, build_like_fit, replicas
 from lrsearch.rangetest.steppers.dispatch import check_backend, open_source, open_stepper
 from lrsearch.optimizers.base import unwrap
+from lrsearch.optimizers.keras_classes import schedule_free_as_own
 from lrsearch.optimizers.schedule_free_training import pause_warmup
 
 __all__ = ["RangeTestResult", "lr_sweep", "range_test", "require_trainable", "DEFAULT_MIN_STEPS",
@@ -244,6 +245,7 @@ def _json_default(value: Any) -> Any:
 # ---------------------------------------------------------------------------- the test
 
 
+@schedule_free_as_own  # Keras' ScheduleFreeAdamW collapses the weights: the test runs lrsearch's in its place
 def range_test(
     model: keras.Model,
     data: Any,
