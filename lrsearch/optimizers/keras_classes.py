@@ -208,7 +208,8 @@ def from_record(record: Mapping[str, Any], config: Mapping[str, Any]) -> keras.o
         if is_schedule(config.get(key)):
             raise ConfigError(f"{name}'s {key} must be a float, not a schedule (Keras reads it as a constant)")
     try:
-        with keras.saving.custom_object_scope(dict(_SEEN)):
+        registered = record.get("registered_name")
+        with keras.saving.custom_object_scope({registered: _SEEN[registered]} if registered in _SEEN else {}):
             built = keras.optimizers.deserialize({**record, "config": dict(config)})
         if not isinstance(built, keras.optimizers.Optimizer):  # Keras 3.15 leaves Lamb out of its table
             cls = _find_class(record)

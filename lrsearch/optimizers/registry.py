@@ -75,10 +75,10 @@ def schedulable_class(optimizer: Any) -> type:
 
 
 def has_own_class(optimizer: Any) -> bool:
-    """Whether lrsearch trains `optimizer` (a `LossScaleOptimizer` looked through) as a
-    class of its own (SGD, Adam, AdamW, RMSprop, Keras' or lrsearch's; lrsearch's
-    Schedule-Free and Prodigy; Keras' `ScheduleFreeAdamW`), rather than as its own class
-    (`rebuild`)."""
+    """Whether lrsearch trains `optimizer` (a `LossScaleOptimizer` looked through) as one
+    of its own classes (SGD, Adam, AdamW, RMSprop, Keras' or lrsearch's; lrsearch's
+    Schedule-Free and Prodigy; Keras' `ScheduleFreeAdamW`), rather than as the user's
+    class with its momentum constant (`rebuild`)."""
     try:
         schedulable_class(unwrap(optimizer))
     except ConfigError:

@@ -100,7 +100,8 @@ def tune(
 
     Each trial trains a model of `build_model()` (one shared model, reset between
     trials, where only schedules differ: see `reuse`), rebuilds its optimizer (the
-    same class and settings, as an lrsearch optimizer) around the trial's rate, momentum
+    same class and settings, as an lrsearch optimizer; any other Keras class as itself, its
+    momentum the model's constant) around the trial's rate, momentum
     and weight-decay schedules, trains `epochs` epochs and reports `metric` after each;
     unpromising trials are pruned, a NaN/inf loss fails the trial (the study goes on).
     The trial's value is `metric` at its last epoch (where the schedule ends), or the
