@@ -7,8 +7,8 @@ class around a new rate (and a constant weight decay); `class_record` and
 `from_record` write the class to `schedule.json` and back through Keras' own
 serialization (`keras.optimizers.serialize` / `deserialize`).
 
-Keras' own `keras.optimizers.ScheduleFreeAdamW` (Keras 3.15) collapses the weights in its
-first step; `own_schedule_free` gives lrsearch's transcription with its settings, and
+Keras' own `keras.optimizers.ScheduleFreeAdamW` (Keras 3.15, TensorFlow) collapses the
+weights in its first step; `own_schedule_free` gives lrsearch's transcription with its settings, and
 `schedule_free_as_own` runs a range test with it in place of Keras' class.
 """
 
@@ -80,9 +80,9 @@ def warn_keras_schedule_free(optimizer: Any) -> bool:
         return False
     if inner not in _WARNED:
         _WARNED.add(inner)
-        logger.warning("keras.optimizers.ScheduleFreeAdamW collapses the weights in its first step (Keras %s); "
-                       "lrsearch trains lrsearch.optimizers.ScheduleFreeAdamW with its settings in its place: "
-                       "compile with that class to train the same way", keras.__version__)
+        logger.warning("keras.optimizers.ScheduleFreeAdamW collapses the weights in its first step (Keras %s on "
+                       "TensorFlow); lrsearch trains lrsearch.optimizers.ScheduleFreeAdamW with its settings in its "
+                       "place: compile with that class to train the same way", keras.__version__)
     return True
 
 
@@ -189,6 +189,9 @@ def class_record(optimizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ConfigError(f"Argument `optimizer` must be a Keras optimizer. Received: {type(inner).__name__}")
     serialized = keras.optimizers.serialize(inner)
     record = {k: serialized.get(k) for k in _RECORD_KEYS}
+    public = _public_keras_class(type(inner))
+    if public is not None:  # PyTorch's fused TorchNadam and the like: the class any backend builds
+        record = {"module": "keras.optimizers", "class_name": public.__name__, "registered_name": None}
     if record["registered_name"]:
         _SEEN.setdefault(record["registered_name"], type(inner))
     return record, dict(serialized["config"])
@@ -226,6 +229,16 @@ def constant_name_of_record(record: Mapping[str, Any]) -> str:
     """`constant_name` of the class a record names, `"momentum"` when it cannot be found."""
     cls = _find_class(record)
     return constant_name(cls) if cls is not None else "momentum"
+
+
+def _public_keras_class(cls: type) -> type | None:
+    """The `keras.optimizers.<Name>` class a Keras class is (or specializes), if any."""
+    if not cls.__module__.startswith("keras."):
+        return None
+    for klass in cls.__mro__:
+        if getattr(keras.optimizers, klass.__name__, None) is klass:
+            return klass
+    return None
 
 
 def _find_class(record: Mapping[str, Any]) -> type | None:

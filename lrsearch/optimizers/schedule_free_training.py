@@ -48,7 +48,7 @@ def as_schedule_free(
     interpolation weight (`momentum`: `beta_1` or `momentum`), the weight decay and the
     warmup are the arguments' when given, else the reference's defaults (or the
     original's, for a Schedule-Free one). Keras' own `ScheduleFreeAdamW`, which collapses
-    the weights in its first step (Keras 3.15), gives lrsearch's with its settings. A
+    the weights in its first step (Keras 3.15, TensorFlow), gives lrsearch's with its settings. A
     `LossScaleOptimizer` is looked through.
 
     ```python

@@ -57,6 +57,7 @@ def one_cycle(step: float, peak: float, total: int, pct: float, div: float, fina
     return start + (end - start) * frac
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("name,kwargs,key,value", KERAS_OPTIMIZERS, ids=[o[0] for o in KERAS_OPTIMIZERS])
 def test_rebuild_and_schedule_json_keep_the_class_and_its_settings(name, kwargs, key, value):
     user = keras_optimizer(name, kwargs)
@@ -140,6 +141,7 @@ def _data(n=256):
 
 @needs_keras_sf
 def test_keras_schedule_free_still_collapses_the_weights_in_its_first_step():
+    """On TensorFlow (PyTorch's step keeps the weights)."""
     model = _dense(KERAS_SF())
     x, y = _data(32)
     kernel = model.layers[0].kernel
@@ -147,7 +149,7 @@ def test_keras_schedule_free_still_collapses_the_weights_in_its_first_step():
     model.train_on_batch(x, y)
     after = float(np.linalg.norm(kernel.numpy()))
     assert after < 0.05 * before, (
-        f"keras {keras.__version__}'s ScheduleFreeAdamW no longer collapses the weights (kernel norm {before:.3g} "
+        f"keras {keras.__version__}'s ScheduleFreeAdamW no longer collapses the weights on TensorFlow (kernel norm {before:.3g} "
         f"-> {after:.3g}): drop lrsearch's workaround (lrsearch.optimizers.keras_classes)")
     mine = _dense(lo.own_schedule_free(KERAS_SF()))
     kernel = mine.layers[0].kernel
@@ -173,6 +175,7 @@ def test_keras_schedule_free_maps_to_lrsearchs_with_its_settings():
     assert (sf.beta_1, sf.warmup_steps, sf.beta_2) == (0.9, 2, 0.99)
 
 
+@pytest.mark.backends
 @needs_keras_sf
 def test_a_range_test_runs_keras_schedule_free_as_lrsearchs(caplog):
     user = KERAS_SF(beta_2=0.99)
