@@ -132,7 +132,7 @@ def parse(data: Any) -> dict[str, Any]:
     optimizer = data["optimizer"]
     if not isinstance(optimizer, Mapping) or "class_name" not in optimizer:
         raise ScheduleFormatError("field `optimizer` must be an object with `class_name` and `config`")
-    if optimizer["class_name"] not in SCHEDULABLE:
+    if optimizer["class_name"] not in SCHEDULABLE and "module" not in optimizer:  # a Keras class records its module
         raise ScheduleFormatError(
             f"field `optimizer`: unknown class {optimizer['class_name']!r}; expected one of {', '.join(SCHEDULABLE)}"
         )
@@ -147,7 +147,7 @@ def parse(data: Any) -> dict[str, Any]:
         raise ScheduleFormatError("field `provenance` must be an object or null")
     return {
         "schedule": schedule,
-        "optimizer": optimizer["class_name"],
+        "optimizer": dict(optimizer) if "module" in optimizer else optimizer["class_name"],
         "optimizer_config": dict(config),
         "momentum": decode(data["momentum"], "momentum"),
         "weight_decay": decode(data["weight_decay"], "weight_decay"),

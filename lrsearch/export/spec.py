@@ -37,7 +37,8 @@ from lrsearch.core.version import __version__
 from lrsearch.export.document import FORMAT, VERSION, decode, encode, parse, read_json, whole
 from lrsearch.export.fit_check import FitLengthCheck
 from lrsearch.optimizers.base import unwrap
-from lrsearch.optimizers.registry import SCHEDULABLE, momentum_attribute, schedulable_class
+from lrsearch.optimizers.registry import (SCHEDULABLE, build_recorded, keras_record, recorded_momentum_name,
+                                         schedulable_class)
 from lrsearch.schedules.base import LearningRateSchedule
 
 __all__ = ["FORMAT", "VERSION", "ScheduleSpec", "load_schedule"]
@@ -63,7 +64,7 @@ class ScheduleSpec:
         schedule: a `LearningRateSchedule` or a constant rate (float > 0).
         optimizer: a class name among `lrsearch.optimizers.SCHEDULABLE` (`"SGD"`, `"Adam"`,
             `"AdamW"`, `"RMSprop"`, `"ScheduleFreeAdamW"`, `"ScheduleFreeSGD"`), or an
-            optimizer instance whose class and settings are taken.
+            optimizer instance whose class and settings are taken (any Keras optimizer).
         optimizer_config: the optimizer's other constructor arguments (`nesterov`,
             `clipnorm`, `beta_2`, ...); `learning_rate` and `name` are ignored, and a
             `momentum`/`beta_1`/`weight_decay` there counts when the arguments below are None.
@@ -102,8 +103,10 @@ class ScheduleSpec:
             )
         if not isinstance(schedule, LearningRateSchedule) and not (float(schedule) > 0 and math.isfinite(schedule)):
             raise ConfigError(f"Argument `schedule` must be > 0. Received: schedule={schedule!r}")
-        config: dict[str, Any] = {}
-        if isinstance(optimizer, str):
+        self.optimizer_class, config = keras_record(optimizer)  # None for lrsearch's classes
+        if self.optimizer_class is not None:
+            optimizer = self.optimizer_class["class_name"]
+        elif isinstance(optimizer, str):
             names = {name.lower(): name for name in SCHEDULABLE}
             if optimizer.lower() not in names:
                 raise ConfigError(
@@ -161,7 +164,7 @@ class ScheduleSpec:
     @property
     def momentum_name(self) -> str:
         """`"beta_1"` for Adam-family optimizers, else `"momentum"`."""
-        return momentum_attribute(SCHEDULABLE[self.optimizer])
+        return recorded_momentum_name(self.optimizer, self.optimizer_class)
 
     @property
     def total_steps(self) -> int | None:
@@ -185,7 +188,8 @@ class ScheduleSpec:
             "schedule": encode(self.schedule),
             "momentum": encode(self.momentum),
             "weight_decay": encode(self.weight_decay),
-            "optimizer": {"class_name": self.optimizer, "config": dict(self.optimizer_config)},
+            "optimizer": {**(self.optimizer_class or {"class_name": self.optimizer}),
+                          "config": dict(self.optimizer_config)},
             "batch_size": self.batch_size,
             "steps_per_epoch": self.steps_per_epoch,
             "epochs": self.epochs,
@@ -226,7 +230,7 @@ class ScheduleSpec:
         if self.weight_decay is not None:
             kwargs["weight_decay"] = decode(encode(self.weight_decay), "weight_decay")
         try:
-            return SCHEDULABLE[self.optimizer](**kwargs)
+            return build_recorded(self.optimizer, self.optimizer_class, kwargs)
         except ConfigError:
             raise
         except (TypeError, ValueError) as exc:
@@ -275,7 +279,7 @@ class ScheduleSpec:
         warmup = getattr(optimizer, "warmup_factor", None)  # a Schedule-Free optimizer's own warmup
         if warmup is not None:
             frame["lr"] *= warmup(index)
-        frame["momentum"] = _evaluate(getattr(optimizer, self.momentum_name), index)
+        frame["momentum"] = _evaluate(getattr(optimizer, self.momentum_name, None) or 0.0, index)
         frame["weight_decay"] = _evaluate(optimizer.weight_decay or 0.0, index)
         return frame
 

@@ -5,17 +5,30 @@ when the train step is traced, so a callback that sets them between batches does
 lrsearch's `SGD`, `Adam`, `AdamW` and `RMSprop` accept a schedule (or a float) for them,
 evaluated inside the compiled step; given floats they train exactly like Keras' own.
 Also here: Schedule-Free AdamW and SGD, Prodigy, and `rebuild`, the way from a user's
-optimizer to a schedulable one.
+optimizer to a schedulable one; any other Keras optimizer (Nadam, Lion, Adafactor, a
+user's subclass, ...) trains as its own class, its rate on the schedule, its momentum
+the model's constant.
 
 Modules, each importing only those above it in this list: `base` (the shared mixin),
-`mirrors` (the four Keras mirrors), `schedule_free`, `prodigy`, `schedule_free_training`,
-`registry` (which classes exist, `rebuild`).
+`mirrors` (the four Keras mirrors), `schedule_free`, `prodigy`, `keras_classes` (any
+other Keras class, and Keras' own Schedule-Free), `schedule_free_training`, `registry`
+(which classes exist, `rebuild`).
 """
 
 from lrsearch.optimizers.mirrors import SGD, Adam, AdamW, RMSprop
 from lrsearch.optimizers.prodigy import ProdigyAdam
+from lrsearch.optimizers.keras_classes import (
+    class_record,
+    from_record,
+    is_keras_schedule_free,
+    own_schedule_free,
+    schedule_free_as_own,
+    warn_keras_schedule_free,
+)
 from lrsearch.optimizers.registry import (
     SCHEDULABLE,
+    constant_momentum_note,
+    has_own_class,
     momentum_attribute,
     momentum_can_follow_a_schedule,
     momentum_name,
@@ -41,6 +54,14 @@ __all__ = [
     "ScheduleFreeEval",
     "ScheduleFreeSGD",
     "as_schedule_free",
+    "class_record",
+    "constant_momentum_note",
+    "from_record",
+    "has_own_class",
+    "is_keras_schedule_free",
+    "own_schedule_free",
+    "schedule_free_as_own",
+    "warn_keras_schedule_free",
     "is_schedule_free",
     "momentum_attribute",
     "momentum_can_follow_a_schedule",

@@ -2,23 +2,37 @@
 
 `SCHEDULABLE` names every lrsearch optimizer class; `rebuild` turns a user's optimizer
 (Keras' or lrsearch's, compiled or not, wrapped in a `LossScaleOptimizer` or not) into a
-fresh lrsearch optimizer with some values replaced.
+fresh lrsearch optimizer with some values replaced, or, for a Keras class lrsearch has no
+class of its own for (Nadam, Lion, Adafactor, a user's subclass, ...), into a fresh
+optimizer of that class: its rate follows a schedule, its momentum stays the model's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 
 from lrsearch.core.errors import ConfigError
 from lrsearch.optimizers.base import Schedulable, keras_class, unwrap
+from lrsearch.optimizers.keras_classes import (
+    class_record,
+    constant_name,
+    constant_name_of_record,
+    from_record,
+    is_keras_schedule_free,
+    own_schedule_free,
+    rebuild_keras,
+)
 from lrsearch.optimizers.mirrors import SGD, Adam, AdamW, RMSprop
 from lrsearch.optimizers.prodigy import ProdigyAdam
 from lrsearch.optimizers.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
+from lrsearch.optimizers.schedule_free_training import is_schedule_free
 
-__all__ = ["SCHEDULABLE", "momentum_attribute", "momentum_can_follow_a_schedule", "momentum_name", "rebuild",
-           "schedulable_class"]
+__all__ = ["SCHEDULABLE", "build_recorded", "constant_momentum_note", "has_own_class", "keras_record",
+           "momentum_attribute", "momentum_can_follow_a_schedule", "momentum_name", "recorded_momentum_name",
+           "rebuild", "schedulable_class"]
 
 SCHEDULABLE: dict[str, type] = {
     "SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop,
@@ -40,6 +54,13 @@ _FROM_KERAS = {  # Keras' class, and on PyTorch also the fused class it makes
 
 
 def schedulable_class(optimizer: Any) -> type:
+    """The lrsearch class that trains in place of `optimizer` (unwrapped).
+
+    Raises:
+        ConfigError: a class lrsearch has none for (see `has_own_class`).
+    """
+    if is_keras_schedule_free(optimizer):
+        return ScheduleFreeAdamW
     if isinstance(optimizer, Schedulable):
         return type(optimizer)
     cls = _FROM_KERAS.get(type(optimizer))
@@ -51,6 +72,61 @@ def schedulable_class(optimizer: Any) -> type:
             f"use one of {', '.join(SCHEDULABLE)} (Keras' or lrsearch's)."
         )
     return cls
+
+
+def has_own_class(optimizer: Any) -> bool:
+    """Whether lrsearch trains `optimizer` (a `LossScaleOptimizer` looked through) as one
+    of its own classes (SGD, Adam, AdamW, RMSprop, Keras' or lrsearch's; lrsearch's
+    Schedule-Free and Prodigy; Keras' `ScheduleFreeAdamW`), rather than as the user's
+    class with its momentum constant (`rebuild`)."""
+    try:
+        schedulable_class(unwrap(optimizer))
+    except ConfigError:
+        return False
+    return True
+
+
+def keras_record(optimizer: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """What `schedule.json` records of an optimizer lrsearch has no class of its own for:
+    Keras' `module` / `class_name` / `registered_name` (`keras.optimizers.serialize`) and
+    its config; a record given as a mapping, with an empty config. `(None, {})` for a
+    name of `SCHEDULABLE` and for an optimizer lrsearch trains as its own class."""
+    if isinstance(optimizer, str) or not isinstance(optimizer, Mapping) and has_own_class(optimizer):
+        return None, {}
+    return class_record(optimizer)
+
+
+def recorded_momentum_name(name: str, record: Mapping[str, Any] | None) -> str:
+    """The momentum's name of an optimizer `schedule.json` records: by `name` among
+    `SCHEDULABLE`, or, given Keras' `record` (`keras_record`), by that class."""
+    return constant_name_of_record(record) if record is not None else momentum_attribute(SCHEDULABLE[name])
+
+
+def build_recorded(name: str, record: Mapping[str, Any] | None, kwargs: dict[str, Any]) -> keras.optimizers.Optimizer:
+    """A fresh optimizer of the class `schedule.json` records (see `recorded_momentum_name`)
+    from its constructor arguments.
+
+    Raises:
+        ConfigError: a Keras class given a momentum or weight-decay schedule, or one Keras
+            cannot find.
+    """
+    return from_record(record, kwargs) if record is not None else SCHEDULABLE[name](**kwargs)
+
+
+def constant_momentum_note(optimizer: Any) -> str | None:
+    """The line a study logs once when `optimizer`'s momentum (`beta_1`) stays the
+    model's constant in every trial, though it has one; None when the study may cycle it,
+    when it has none, or for a Schedule-Free optimizer (its `sf_beta` is searched)."""
+    inner = unwrap(optimizer)
+    if is_schedule_free(inner) or momentum_can_follow_a_schedule(inner):
+        return None
+    name = momentum_attribute(schedulable_class(inner)) if has_own_class(inner) else constant_name(type(inner))
+    value = inner.get_config().get(name)
+    if value is None:
+        return None
+    shown = f"{value:g}" if isinstance(value, (int, float)) else repr(value)
+    return (f"{type(inner).__name__}: its {name} stays the model's {shown} in every trial and the rate follows "
+            f"each trial's schedule (lrsearch cycles momentum only for SGD, Adam, AdamW and RMSprop)")
 
 
 def momentum_name(optimizer: Any) -> str:
@@ -97,7 +173,10 @@ def rebuild(
     (`beta_1` for Adam and AdamW) and `weight_decay` that is not `None` replaces the
     original, as a float or a schedule. Exclusions set with `exclude_from_weight_decay`
     carry over; biases and normalization parameters are not decayed (`decay_all=False`)
-    unless the original is an lrsearch optimizer that says otherwise.
+    unless the original is an lrsearch optimizer that says otherwise. Keras'
+    `ScheduleFreeAdamW` gives lrsearch's, with its settings. Any other Keras optimizer
+    (or a user's subclass) gives a fresh one of its own class (`rebuild_keras`): the rate
+    as given, a constant weight decay, its momentum left as it is.
 
     ```python
     optimizer = rebuild(model.optimizer, learning_rate=sched, momentum=sched.momentum_schedule())
@@ -106,12 +185,18 @@ def rebuild(
 
     Returns:
         An lrsearch `SGD`, `Adam`, `AdamW`, `RMSprop`, `ScheduleFreeAdamW` or
-        `ScheduleFreeSGD` (whose momentum must stay a float).
+        `ScheduleFreeSGD` (whose momentum must stay a float), or an optimizer of the
+        user's class.
 
     Raises:
-        ConfigError: an optimizer class lrsearch cannot schedule, or a bad value.
+        ConfigError: a bad value; for a class lrsearch has none for, a momentum or a
+            weight-decay schedule.
     """
     inner = unwrap(optimizer)
+    if is_keras_schedule_free(inner):
+        inner = own_schedule_free(inner)
+    if not has_own_class(inner):
+        return rebuild_keras(inner, learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay)
     cls = schedulable_class(inner)
     config = inner.get_config()
     config.pop("name", None)

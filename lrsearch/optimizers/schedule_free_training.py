@@ -18,6 +18,7 @@ import keras
 from lrsearch.core.checks import fail
 from lrsearch.core.errors import ConfigError
 from lrsearch.optimizers.base import unwrap
+from lrsearch.optimizers.keras_classes import is_keras_schedule_free, own_schedule_free
 from lrsearch.optimizers.schedule_free import ScheduleFreeAdamW, ScheduleFreeBase, ScheduleFreeSGD
 
 __all__ = ["ScheduleFreeEval", "as_schedule_free", "is_schedule_free", "pause_warmup", "recompute_batchnorm"]
@@ -46,7 +47,9 @@ def as_schedule_free(
     over, and a Schedule-Free optimizer keeps all its settings; the rate, the
     interpolation weight (`momentum`: `beta_1` or `momentum`), the weight decay and the
     warmup are the arguments' when given, else the reference's defaults (or the
-    original's, for a Schedule-Free one). A `LossScaleOptimizer` is looked through.
+    original's, for a Schedule-Free one). Keras' own `ScheduleFreeAdamW`, which collapses
+    the weights in its first step (Keras 3.15, TensorFlow), gives lrsearch's with its settings. A
+    `LossScaleOptimizer` is looked through.
 
     ```python
     optimizer = as_schedule_free(model.optimizer, learning_rate=3e-3, warmup_steps=200)
@@ -57,6 +60,8 @@ def as_schedule_free(
         ConfigError: a value out of range.
     """
     inner = unwrap(optimizer)
+    if is_keras_schedule_free(inner):
+        inner = own_schedule_free(inner)
     config = inner.get_config()
     if isinstance(inner, ScheduleFreeBase):
         cls: type[ScheduleFreeBase] = type(inner)
@@ -84,8 +89,9 @@ def as_schedule_free(
 
 
 def is_schedule_free(optimizer: Any) -> bool:
-    """Whether `optimizer` (or the one inside a `LossScaleOptimizer`) is Schedule-Free."""
-    return isinstance(unwrap(optimizer), ScheduleFreeBase)
+    """Whether `optimizer` (or the one inside a `LossScaleOptimizer`) is Schedule-Free:
+    lrsearch's, or Keras' own `ScheduleFreeAdamW` (which lrsearch trains as its own)."""
+    return isinstance(unwrap(optimizer), ScheduleFreeBase) or is_keras_schedule_free(optimizer)
 
 
 def pause_warmup(optimizer: Any) -> Callable[[], None]:
@@ -97,7 +103,7 @@ def pause_warmup(optimizer: Any) -> Callable[[], None]:
     so the warmup is off in it and nowhere else. Any other optimizer is left alone.
     """
     inner = unwrap(optimizer)
-    if not is_schedule_free(inner) or inner.warmup_steps == 0:
+    if not isinstance(inner, ScheduleFreeBase) or inner.warmup_steps == 0:
         return lambda: None
     steps, inner.warmup_steps = inner.warmup_steps, 0
 

@@ -58,6 +58,7 @@ from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.rangetest.steppers.common import Snapshot, build_like_fit, replicas
 from lrsearch.rangetest.steppers.dispatch import check_backend, open_source, open_stepper
 from lrsearch.optimizers.base import unwrap
+from lrsearch.optimizers.keras_classes import schedule_free_as_own
 from lrsearch.optimizers.schedule_free_training import pause_warmup
 
 __all__ = ["lr_sweep", "range_test", "require_trainable", "DEFAULT_MIN_STEPS",
@@ -122,6 +123,7 @@ def _check_sweep(min_lr: float, max_lr: float, steps: int | None, mode: str) -> 
 # ---------------------------------------------------------------------------- the test
 
 
+@schedule_free_as_own  # Keras' ScheduleFreeAdamW collapses the weights: the test runs lrsearch's in its place
 def range_test(
     model: keras.Model,
     data: Any,

@@ -144,7 +144,7 @@ def configure_model(model: keras.Model, setup: TrialSetup) -> keras.Optimizer:
 
     Returns:
         The new optimizer (an lrsearch optimizer of the user's optimizer class, or a
-        Schedule-Free one).
+        Schedule-Free one; for a class lrsearch has none of its own for, the user's class).
     """
     kwargs = compile_kwargs(model)
     # under a distribution strategy (MirroredStrategy) the optimizer's variables must be

@@ -100,7 +100,8 @@ def tune(
 
     Each trial trains a model of `build_model()` (one shared model, reset between
     trials, where only schedules differ: see `reuse`), rebuilds its optimizer (the
-    same class and settings, as an lrsearch optimizer) around the trial's rate, momentum
+    same class and settings, as an lrsearch optimizer; any other Keras class as itself, its
+    momentum the model's constant) around the trial's rate, momentum
     and weight-decay schedules, trains `epochs` epochs and reports `metric` after each;
     unpromising trials are pruned, a NaN/inf loss fails the trial (the study goes on).
     The trial's value is `metric` at its last epoch (where the schedule ends), or the
@@ -222,6 +223,7 @@ def tune(
         stored = optuna_stored_meta(opened, study_name)
 
     updates = updates_per_epoch(probe_model.optimizer, fit_data.steps_per_epoch)
+    lr_optimizers.warn_keras_schedule_free(probe_model.optimizer)  # its trials train lrsearch's class
     if stored.get("space"):
         space = SearchSpace.from_dict(stored["space"])
         given = bounds or (suggestion and (suggestion.base_lr, suggestion.max_lr))
@@ -239,6 +241,10 @@ def tune(
         mom_c, wd_c = _candidates(sweeps, momentum_candidates, weight_decay_candidates)
         families = _families_for(probe_model.optimizer, opts.families)
         if families != opts.families:  # a Schedule-Free optimizer: its beta is sf_beta
+            mom_c = None
+        note = lr_optimizers.constant_momentum_note(probe_model.optimizer)
+        if note:  # a momentum that cannot follow a schedule: no momentum dimensions, told once per study
+            logger.info("%s", note)
             mom_c = None
         space_kwargs = dict(
             steps_per_epoch=updates, epochs=opts.epochs, families=families,

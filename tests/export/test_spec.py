@@ -242,7 +242,9 @@ def test_broken_json_and_missing_file(tmp_path):
 
 BAD_SPECS = [
     (lambda: ScheduleSpec(OneCycle(0.1, 10), optimizer="Nadam"), "Argument `optimizer` must be one of SGD, Adam, AdamW, RMSprop"),
-    (lambda: ScheduleSpec(OneCycle(0.1, 10), optimizer=keras.optimizers.Lion()), "Cannot schedule"),
+    (lambda: ScheduleSpec(OneCycle(0.1, 10), optimizer=keras.optimizers.Lion(),
+                          momentum=OneCycle(0.1, 10).momentum_schedule()), "Lion's beta_1 must be a float, not a schedule"),
+    (lambda: ScheduleSpec(0.1, optimizer=object()), "Argument `optimizer` must be a Keras optimizer"),
     (lambda: ScheduleSpec("fast"), "Argument `schedule` must be a LearningRateSchedule or a float"),
     (lambda: ScheduleSpec(-0.1), "Argument `schedule` must be > 0"),
     (lambda: ScheduleSpec(0.1, epochs=0), "Argument `epochs` must be a whole number > 0"),

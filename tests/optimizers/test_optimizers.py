@@ -242,9 +242,11 @@ def test_rebuild_keeps_weight_decay_exclusions():
 
 
 @pytest.mark.backends
-def test_rebuild_refuses_an_optimizer_it_cannot_schedule():
-    with pytest.raises(ConfigError, match="Nadam.*SGD, Adam, AdamW, RMSprop"):
-        lo.rebuild(keras.optimizers.Nadam())
+def test_rebuild_keeps_a_class_it_has_none_of_its_own_for_and_its_momentum():
+    fresh = lo.rebuild(keras.optimizers.Nadam(beta_1=0.8), learning_rate=0.02)
+    assert type(fresh) is keras.optimizers.Nadam and fresh.beta_1 == 0.8
+    with pytest.raises(ConfigError, match="Nadam's beta_1 stays the model's constant.*SGD, Adam, AdamW and RMSprop"):
+        lo.rebuild(keras.optimizers.Nadam(), momentum=0.9)
     with pytest.raises(ConfigError, match="Lion"):
         lo.momentum_name(keras.optimizers.Lion())
 
