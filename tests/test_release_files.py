@@ -48,3 +48,15 @@ def test_a_saved_schedule_file_loads_and_gives_the_saved_table():
         np.testing.assert_allclose(table[column].to_numpy(), expected[column].to_numpy(), rtol=1e-6)
     optimizer = spec.build_optimizer()
     assert isinstance(optimizer, lrsearch.optimizers.SGD) and optimizer.nesterov
+
+
+def test_files_written_now_name_the_same_public_modules():
+    """What Keras' serialization records as a class's module is the public path, as the
+    old release wrote it, not the module inside the package that defines the class."""
+    old = json.loads((RELEASE / "schedule.json").read_text())
+    spec = lrsearch.load_schedule(RELEASE / "schedule.json")
+    new = spec.to_dict()
+    assert new["schedule"]["module"] == old["schedule"]["module"] == "lrsearch.schedules"
+    assert new["momentum"]["module"] == old["momentum"]["module"]
+    saved = keras.saving.serialize_keras_object(lrsearch.optimizers.SGD(0.1))
+    assert saved["module"] == "lrsearch.optimizers"

@@ -72,3 +72,11 @@ __all__ = [
     "schedulable_class",
     "SCHEDULABLE",
 ]
+
+# Public classes report this package as their module, so what Keras' serialization
+# records (`"module"` in saved models and schedule.json) names the public path and does
+# not change when a class moves between the modules inside.
+for _name in __all__:
+    if isinstance(globals().get(_name), type):
+        globals()[_name].__module__ = __name__
+del _name

@@ -24,3 +24,11 @@ __all__ = [
     "WarmupStableDecay",
     "scale_lr",
 ]
+
+# Public classes report this package as their module, so what Keras' serialization
+# records (`"module"` in saved models and schedule.json) names the public path and does
+# not change when a class moves between the modules inside.
+for _name in __all__:
+    if isinstance(globals().get(_name), type):
+        globals()[_name].__module__ = __name__
+del _name
