@@ -1,14 +1,16 @@
 """The README and the pages under docs/ against the code they describe.
 
-What a page states as a command or a format is read back from the code: every
-`lrsearch COMMAND --flag` against the parser (`lrsearch.cli.main.build_parser`), the
-synopsis in docs/cli.md against every option of every command, the scripts and files a
-page names against the checkout, every `lrsearch.x.y` name against the package, every
-fenced `python` block compiled and its calls into lrsearch against their signatures,
-every relative link against the files and headings it points to, the schedule.json
-example and its field table against `ScheduleSpec`, the layout table against the
-package and `tests/test_layers.py`, and the README's two CI blocks as `.ci/run`
-extracts them.
+What a page states as a command or a format is read back from the code, so a change that
+breaks a page fails here: every `lrsearch COMMAND --flag` against the parser
+(`lrsearch.cli.main.build_parser`), docs/cli.md's synopsis against every option of every
+command, its defaults, sweep values and exit statuses against the parser, `run.auto` and
+`cli.main`; the scripts and files a page names against the checkout; every `lrsearch.x.y`
+name against the package; every fenced `python` block compiled and its calls into
+lrsearch against their signatures, the listed constructors against the classes; every
+relative link against the files and headings it points to; the schedule.json example and
+field table against what `ScheduleSpec` writes; the search space, study options and
+trials columns against `lrsearch.study`; the layout table against the package and
+`tests/test_layers.py`; the README's two CI blocks as `.ci/run` extracts them.
 """
 
 from __future__ import annotations
