@@ -55,9 +55,16 @@ def compiled():
 
 @pytest.fixture(autouse=True)
 def _seed_and_clear():
-    """Every test starts from the same random state and an empty Keras session."""
+    """Every test starts from the same random state and an empty Keras session, and
+    leaves the `lrsearch` logger as it found it (the command line, run in-process, points
+    it at the stderr of its moment, which pytest closes after the test)."""
+    import logging
+
     import keras
 
+    logger = logging.getLogger("lrsearch")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
     keras.utils.set_random_seed(1234)
     yield
     keras.backend.clear_session()
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
