@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lrsearch.core.errors import DataError, LRSearchError, data_cause, first_line
+from lrsearch.core.errors import DataError, LRSearchError, argument_error, data_cause, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def read_csv(path: str | Path, what: str, columns: Sequence[str] = (), *,
 
 def _split(x: np.ndarray, y: np.ndarray, val_split: float, seed: int) -> tuple[tuple, tuple]:
     if not 0.0 < val_split < 1.0:
-        raise DataError(f"Argument `val_split` must be between 0 and 1. Received: val_split={val_split}")
+        raise argument_error("val_split", "between 0 and 1", val_split, DataError)
     n = len(x)
     n_val = int(round(n * val_split))
     if n_val < 1 or n - n_val < 1:

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from lrsearch import schedules as _schedules  # noqa: F401  (registered, so saved schedules load)
-from lrsearch.core.errors import ConfigError, ScheduleFormatError
+from lrsearch.core.errors import ScheduleFormatError, argument_error
 from lrsearch.optimizers.registry import SCHEDULABLE
 from lrsearch.schedules.base import LearningRateSchedule
 
@@ -95,7 +95,7 @@ def whole(name: str, value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or value != int(value) or value < 1:
-        raise ConfigError(f"Argument `{name}` must be a whole number > 0 or None. Received: {name}={value!r}")
+        raise argument_error(name, "a whole number > 0 or None", value)
     return int(value)
 
 

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from lrsearch.core.errors import ConfigError, ScheduleFormatError
+from lrsearch.core.errors import ConfigError, ScheduleFormatError, argument_error
 from lrsearch.core.fileio import write_text
 from lrsearch.core.version import __version__
 from lrsearch.export.document import FORMAT, VERSION, decode, encode, parse, read_json, whole
@@ -102,7 +102,7 @@ class ScheduleSpec:
                 f"Argument `schedule` must be a LearningRateSchedule or a float. Received: schedule={schedule!r}"
             )
         if not isinstance(schedule, LearningRateSchedule) and not (float(schedule) > 0 and math.isfinite(schedule)):
-            raise ConfigError(f"Argument `schedule` must be > 0. Received: schedule={schedule!r}")
+            raise argument_error("schedule", "> 0", schedule)
         self.optimizer_class, config = keras_record(optimizer)  # None for lrsearch's classes
         if self.optimizer_class is not None:
             optimizer = self.optimizer_class["class_name"]

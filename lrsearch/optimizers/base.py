@@ -16,7 +16,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from lrsearch.core.errors import ConfigError
+from lrsearch.core.errors import ConfigError, argument_error
 
 __all__ = ["PACKAGE", "Schedulable", "hyper_arg", "is_schedule", "keras_class", "unwrap"]
 
@@ -51,9 +51,9 @@ def hyper_arg(name: str, value: Any, *, allow_none: bool = False) -> Any:
     number = float(value)
     if name == "weight_decay":
         if not number >= 0:
-            raise ConfigError(f"Argument `{name}` must be >= 0. Received: {name}={value!r}")
+            raise argument_error(name, ">= 0", value)
     elif not 0 <= number <= 1:
-        raise ConfigError(f"Argument `{name}` must be in [0, 1]. Received: {name}={value!r}")
+        raise argument_error(name, "in [0, 1]", value)
     return number
 
 

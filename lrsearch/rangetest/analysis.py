@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, signal
 
-from lrsearch.core.errors import ConfigError, CurveError
+from lrsearch.core.errors import ConfigError, CurveError, argument_error
 from lrsearch.rangetest.curve import cut_curve, drop_blowup, smooth_loss, trim_curve  # the last two: lrsearch.analysis.*
 
 __all__ = [
@@ -258,13 +258,13 @@ def suggest(
     """
     for name, value in (("start_slope", start_slope), ("stop_slope", stop_slope)):
         if not 0.0 < value < 1.0:
-            raise ConfigError(f"Argument `{name}` must be in (0, 1). Received: {name}={value}")
+            raise argument_error(name, "in (0, 1)", value)
     if margin is None:
         margin = default_margin(optimizer)
     if not margin >= 1.0:
-        raise ConfigError(f"Argument `margin` must be >= 1. Received: margin={margin}")
+        raise argument_error("margin", ">= 1", margin)
     if not 0.0 < window < 1.0:
-        raise ConfigError(f"Argument `window` must be in (0, 1). Received: window={window}")
+        raise argument_error("window", "in (0, 1)", window)
     total = len(np.asarray(lr).ravel())
     lr_, loss_, diverged = cut_curve(lr, loss, diverge, 0.98)
     if diverged and lr_.size > 2 * MIN_POINTS:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import signal
 
-from lrsearch.core.errors import ConfigError, CurveError
+from lrsearch.core.errors import CurveError, argument_error
 
 __all__ = ["cut_curve", "drop_blowup", "smooth_loss", "trim_curve"]
 
@@ -41,7 +41,7 @@ def smooth_loss(loss: Sequence[float] | np.ndarray, smooth: float = 0.98) -> np.
         ConfigError: `smooth` outside [0, 1).
     """
     if not 0.0 <= smooth < 1.0:
-        raise ConfigError(f"Argument `smooth` must be in [0, 1). Received: smooth={smooth}")
+        raise argument_error("smooth", "in [0, 1)", smooth)
     x = np.asarray(loss, dtype=np.float64).ravel()
     if x.size == 0:
         return x

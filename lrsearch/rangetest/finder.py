@@ -51,6 +51,7 @@ from lrsearch.core.errors import (
     CurveError,
     DataError,
     DivergenceError,
+    argument_error,
     data_cause,
     first_line,
 )
@@ -106,18 +107,18 @@ def require_trainable(model: Any) -> None:
 
 def _check_sweep(min_lr: float, max_lr: float, steps: int | None, mode: str) -> None:
     if not (math.isfinite(min_lr) and min_lr > 0):
-        raise ConfigError(f"Argument `min_lr` must be > 0. Received: min_lr={min_lr}")
+        raise argument_error("min_lr", "> 0", min_lr)
     if not (math.isfinite(max_lr) and max_lr > min_lr):
         raise ConfigError(
             f"Argument `max_lr` must be > min_lr. Received: min_lr={min_lr}, max_lr={max_lr}"
         )
     if steps is not None and (int(steps) != steps or steps < 2):
-        raise ConfigError(f"Argument `steps` must be an integer >= 2. Received: steps={steps}")
+        raise argument_error("steps", "an integer >= 2", steps)
     if steps is not None and steps > MAX_RANGE_STEPS:
         raise ConfigError(f"Argument `steps` must be at most {MAX_RANGE_STEPS} (a few hundred steps find the "
                           f"bounds). Received: steps={steps}")
     if mode not in ("exp", "linear"):
-        raise ConfigError(f"Argument `mode` must be 'exp' or 'linear'. Received: mode={mode!r}")
+        raise argument_error("mode", "'exp' or 'linear'", mode)
 
 
 # ---------------------------------------------------------------------------- the test
@@ -201,11 +202,11 @@ def range_test(
     """
     _check_sweep(min_lr, max_lr, steps, mode)
     if not 0.0 <= smooth < 1.0:
-        raise ConfigError(f"Argument `smooth` must be in [0, 1). Received: smooth={smooth}")
+        raise argument_error("smooth", "in [0, 1)", smooth)
     if diverge is None:
         diverge = 0.0
     if diverge != 0 and not diverge > 1:
-        raise ConfigError(f"Argument `diverge` must be > 1 (or 0 to never stop). Received: diverge={diverge}")
+        raise argument_error("diverge", "> 1 (or 0 to never stop)", diverge)
     if not isinstance(model, keras.Model):
         raise ConfigError(f"range_test needs a keras.Model; got {type(model).__name__}")
     if not getattr(model, "compiled", False) or model.optimizer is None:

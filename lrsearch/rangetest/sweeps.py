@@ -38,7 +38,7 @@ import pandas as pd
 from lrsearch.core import progress
 from lrsearch.rangetest.analysis import UNREADABLE, LRSuggestion
 from lrsearch.data.files import read_csv
-from lrsearch.core.errors import ConfigError, CurveError
+from lrsearch.core.errors import ConfigError, CurveError, argument_error
 from lrsearch.core.fileio import read_table, write_table
 from lrsearch.rangetest.finder import range_test
 from lrsearch.rangetest.result import RangeTestResult
@@ -239,11 +239,11 @@ class SweepResult:
 
 def _check_values(param: str, values: Sequence[float]) -> tuple[float, ...]:
     if param not in PARAMS:
-        raise ConfigError(f"Argument `param` must be one of {PARAMS}. Received: param={param!r}")
+        raise argument_error("param", f"one of {PARAMS}", param)
     try:
         vals = tuple(float(v) for v in values)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"Argument `values` must be numbers. Received: values={values!r}") from exc
+        raise argument_error("values", "numbers", values) from exc
     if not vals:
         raise ConfigError("Argument `values` is empty; give at least one value to sweep")
     if len(set(vals)) != len(vals):
@@ -322,9 +322,9 @@ def sweep(
         raise ConfigError(f"Argument `build_model` must be a function returning a compiled model. "
                           f"Received: build_model={build_model!r}")
     if not 0 <= tolerance:
-        raise ConfigError(f"Argument `tolerance` must be >= 0. Received: tolerance={tolerance}")
+        raise argument_error("tolerance", ">= 0", tolerance)
     if max_candidates < 1:
-        raise ConfigError(f"Argument `max_candidates` must be >= 1. Received: max_candidates={max_candidates}")
+        raise argument_error("max_candidates", ">= 1", max_candidates)
     range_test_kwargs.pop("restore", None)
     range_test_kwargs.setdefault("verbose", 0)
     results: dict[float, RangeTestResult] = {}
