@@ -4,7 +4,9 @@ The defaults are sized for a laptop CPU: a 160-step range test from 1e-6 to 10, 
 values per sweep, 20 trials of 10 epochs (as `tune`), median pruning. The stages
 themselves are `lrsearch.run.stages`; the sweeps test only the window where the first
 curve said something (`sweep_window`), so they cost a fraction of the first test each.
-With a budget, `lrsearch.run.budgeted` plans and charges every stage. Everything is
+With a budget, `lrsearch.run.budgeted` plans and charges every stage (the range test is then
+the self-extending one unless `range_steps` is given, and a short budget races
+(`lrsearch.run.racing`)). Everything is
 written into `runs/<study>/` (or `out_dir`) as soon as it exists, so an interrupted run
 loses nothing: rerunning the same command reuses the range test and sweeps found there
 (when `lrsearch.run.evidence` finds them whole and made from the same model, data and
@@ -363,9 +365,9 @@ def auto(
                               step_budget=books.range_step_budget if books else None)
     if books:
         fresh = before is None or csv.stat().st_mtime_ns != before
-        rounds = result.meta.get("rounds") or ()
-        steps = sum(int(r.get("recorded", r["steps"])) for r in rounds) if books.extending and rounds else len(result.frame)
-        books.charge_range_test(steps, time.monotonic() - began if fresh else None)
+        rounds = result.meta.get("rounds") or ()  # a self-extending test is charged every round
+        steps = sum(int(r.get("recorded", r["steps"])) for r in rounds) if books.extending and rounds else None
+        books.charge_range_test(steps or len(result.frame), time.monotonic() - began if fresh else None)
     suggestion = result.suggestion
     log_bounds(suggestion)
 
@@ -395,7 +397,10 @@ def auto(
         return study_stage(source, out, opts, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage,
                            **extra)
 
-    tuned = books.run_study(run_study, race_points=_race(books, result, keep_optimizer)) if books else run_study(options)
+    if books:
+        tuned = books.run_study(run_study, race_points=_race(books, result, keep_optimizer))
+    else:
+        tuned = run_study(options)
     final = None
     if books is not None:
         if books.race and books.design is not None:

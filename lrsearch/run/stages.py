@@ -56,8 +56,12 @@ def range_test_stage(source: Any, out: Path, options: StudyOptions, *, reuse: bo
         fp["step_budget"] = int(step_budget)
     if fp is not None and evidence.reusable(out, csv.name, fp, what="range test", reuse=reuse):
         return RangeTestResult.load(csv)
-    logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
-                options.range_steps or ("self-extending, at most %d" % step_budget if step_budget else "default"))
+    if options.range_steps is None and step_budget:
+        logger.info("range test: %g to %g, extending itself over at most %d steps", options.min_lr,
+                    options.max_lr, step_budget)
+    else:
+        logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
+                    options.range_steps or "default")
     model = seeded_build(source.build_model, options.seed)()
     result = range_test(model, source.train, verbose=int(verbose > 1), step_budget=step_budget,
                         **options.range_test_kwargs())
