@@ -124,7 +124,7 @@ class BudgetedRun:
             min_trials=1 if self.fixed_epochs else MIN_BUDGET_TRIALS,
         )
         plan = dataclasses.replace(plan, race=self.race)
-        if self.race:  # one halving bracket in the room the final fit leaves
+        if self.race and self.options.backend == "optuna":  # one halving bracket in the room the final fit leaves
             rungs = race_rungs(plan.budget - plan.spent - plan.range_epochs - plan.final_epochs,
                                max_epochs=self.options.epochs)
             plan = dataclasses.replace(plan, trials=rungs[0].trials, epochs=rungs[-1].epochs, rungs=rungs)
@@ -193,7 +193,7 @@ class BudgetedRun:
         note = overridden(plan, self.asked)
         if note:
             logger.warning("budget %s: %s", self.budget, note)
-        if self.race and race_points is not None and plan.rungs:
+        if self.race and race_points is not None and plan.rungs:  # (KerasTuner: trials of the top rung's length)
             points = race_points(plan.trials)
             families = tuple(dict.fromkeys(p["family"] for p in points))
             options = dataclasses.replace(options, fidelity="schedule-halving", eta=2, pruner="none",

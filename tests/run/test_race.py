@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -108,6 +109,37 @@ def test_designed_points_are_completed_and_held_by_the_space():
     sf_space = SearchSpace.from_suggestion(s, steps_per_epoch=10, epochs=2, families=("schedule_free",))
     _, sf_points = designed_opening(sf_space, race_points(bracket, 5))
     assert [p["sf_lr"] for p in sf_points] == pytest.approx([1e-3, 1e-2, 0.2, 0.03])
+
+
+def test_the_books_run_the_race_as_one_bracket_with_its_designed_rung():
+    import pandas as pd
+
+    from lrsearch.run.budgeted import BudgetedRun
+    from lrsearch.study.options import StudyOptions
+
+    asked = []
+
+    def call(options, opening_points=None):
+        asked.append((options.fidelity, options.families, options.trials, options.epochs, opening_points))
+        return SimpleNamespace(trials=pd.DataFrame({"epochs_run": [1] * 5 + [2] * 2}))
+
+    points = [{"family": "one_cycle", "oc_max_lr": r} for r in (1e-3, 1e-2, 5e-2)]
+    points += [{"family": "schedule_free", "sf_lr": 0.03}, {"family": "wsd", "wsd_max_lr": 1e-2}]
+    # 40 epochs of 10, a 40-step test, trials of 10: final fit 27, a race of 5 x 1 then 2 x 2
+    books = BudgetedRun(40, steps_per_epoch=10, options=StudyOptions(epochs=10, range_steps=40), sweep_values={})
+    books.start()
+    books.charge_range_test(40, seconds=1.0)
+    books.run_study(call, race_points=lambda n: points[:n])
+    assert asked == [("schedule-halving", ("one_cycle", "schedule_free", "wsd"), 5, 2, points)]
+    assert books.spent.trial_epochs == 9 and books.final_epochs == 27
+    # KerasTuner cannot halve: trials of the top rung's length fill the race's 9 epochs
+    asked.clear()
+    options = StudyOptions(epochs=10, range_steps=40, backend="keras-tuner")
+    books = BudgetedRun(40, steps_per_epoch=10, options=options, sweep_values={})
+    books.start()
+    books.charge_range_test(40, seconds=1.0)
+    books.run_study(call, race_points=lambda n: points[:n])
+    assert [a[:4] for a in asked] == [("truncate", ("one_cycle", "cyclic"), 4, 2)] and asked[0][4] is None
 
 
 def test_a_step_budget_caps_the_self_extending_range_test(caplog):
