@@ -209,7 +209,7 @@ def cmd_auto(args: argparse.Namespace, state: State) -> int:
     )
     with _progress_to_stderr():
         result = auto(args.model_file, options=options, sweeps=not args.no_sweeps, reuse=not args.fresh,
-                      budget=args.budget, final_epochs=args.final_epochs,
+                      budget=args.budget, final_epochs=args.final_epochs, keep_optimizer=args.keep_optimizer,
                       on_stage=lambda hint: setattr(state, "on_interrupt", hint), **_source_options(args),
                       **explicit_study_flags(args))
     for path in result.paths.values():

@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs (e.g. 48) or seconds (e.g. 600s) for everything: range test, sweeps, trials and "
                         "final fit; trials and epochs are planned to fit it (the plan overrides --trials and "
                         "--epochs)")
+    p.add_argument("--keep-optimizer", action="store_true",
+                   help="race only your optimizer: a short budget's race otherwise also tries a Schedule-Free "
+                        "twin of it and exports the twin when it wins")
     p.add_argument("--final-epochs", type=_whole_number, metavar="E",
                    help="train the chosen schedule over E epochs and save final_model.keras in the run folder "
                         "(0: none; with --budget the planner decides: a budget too short for four trials "

@@ -46,15 +46,8 @@ from lrsearch.rangetest.analysis import UNREADABLE
 from lrsearch.rangetest.curve import smooth_loss
 from lrsearch.data.reader import num_samples
 from lrsearch.core.defaults import MAX_RANGE_STEPS
-from lrsearch.core.errors import (
-    ConfigError,
-    CurveError,
-    DataError,
-    DivergenceError,
-    argument_error,
-    data_cause,
-    first_line,
-)
+from lrsearch.core.errors import (ConfigError, CurveError, DataError, DivergenceError, argument_error, data_cause,
+                                  first_line)
 from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.rangetest.steppers.common import Snapshot, build_like_fit, replicas
 from lrsearch.rangetest.steppers.dispatch import check_backend, open_source, open_stepper
@@ -139,6 +132,7 @@ def range_test(
     diverge: float = 4.0,
     restore: bool = True,
     verbose: int = 1,
+    step_budget: int | None = None,
 ) -> RangeTestResult:
     """Train with a growing learning rate and record the loss of each batch (Smith, 2017).
 
@@ -189,6 +183,8 @@ def range_test(
         verbose: 0 silent (the caller reads `result.suggestion.warnings`), 1 the curve's
             warnings logged, and Keras' progress bar on a terminal or in a notebook (none
             into a file or a pipe).
+        step_budget: with `steps=None`, the most steps all rounds may run together (a
+            budgeted `auto`'s cap); a round that does not fit ends the test, in one line.
 
     Returns:
         A `RangeTestResult`.
@@ -224,6 +220,7 @@ def range_test(
             if per_pass is None
             else int(np.clip(per_pass // accum, DEFAULT_MIN_STEPS, DEFAULT_MAX_STEPS))
         )
+        steps = steps if step_budget is None else max(2, min(steps, int(step_budget)))
     val_batches = None
     if validation_data is not None:
         val_batches = open_source(validation_data, batch_size, False, model).all()
@@ -258,10 +255,17 @@ def range_test(
                     len(result.frame) - 1, sweep["steps"], result.frame["lr"].iloc[-1], meta["stopped"],
                 )
             problems, error = _read(result)
-            rounds.append({**sweep, "stopped": meta["stopped"], "problems": list(problems)})
+            rounds.append({**sweep, "stopped": meta["stopped"], "problems": list(problems), "recorded": len(rows["loss"])})
             if not extend or not problems:
                 break
             nxt = _next_sweep(sweep, result, problems, len(rounds))
+            if nxt is not None and step_budget is not None:
+                left = int(step_budget) - sum(r["recorded"] for r in rounds)
+                if left < min(nxt["steps"], sweep["steps"]):  # shorter than the last round: no use
+                    logger.info("range test: its step budget (%d) ends it after round %d (%s), %d steps left",
+                                step_budget, len(rounds), ", ".join(problems), max(left, 0))
+                    break
+                nxt = {**nxt, "steps": min(nxt["steps"], left)}
             if nxt is None:
                 if error is not None or set(problems) & set(UNREADABLE):
                     raise CurveError(
@@ -275,8 +279,7 @@ def range_test(
                 len(rounds), ", ".join(problems), len(rounds) + 1, nxt["steps"], nxt["min_lr"], nxt["max_lr"],
             )
             sweep = nxt
-    except KeyboardInterrupt:
-        logger.debug("range test interrupted; the curve so far is on the exception as .range_test_result")
+    except KeyboardInterrupt:  # the curve so far is on the exception as .range_test_result
         raise
     finally:
         inner._learning_rate = old_lr

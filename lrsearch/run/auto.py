@@ -4,7 +4,9 @@ The defaults are sized for a laptop CPU: a 160-step range test from 1e-6 to 10, 
 values per sweep, 20 trials of 10 epochs (as `tune`), median pruning. The stages
 themselves are `lrsearch.run.stages`; the sweeps test only the window where the first
 curve said something (`sweep_window`), so they cost a fraction of the first test each.
-With a budget, `lrsearch.run.budgeted` plans and charges every stage. Everything is
+With a budget, `lrsearch.run.budgeted` plans and charges every stage (the range test is then
+the self-extending one unless `range_steps` is given, and a short budget races
+(`lrsearch.run.racing`)). Everything is
 written into `runs/<study>/` (or `out_dir`) as soon as it exists, so an interrupted run
 loses nothing: rerunning the same command reuses the range test and sweeps found there
 (when `lrsearch.run.evidence` finds them whole and made from the same model, data and
@@ -13,6 +15,7 @@ settings; otherwise they are redone, with a line saying why) and resumes the stu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -145,6 +148,31 @@ def asked_for(options: StudyOptions, keywords: Mapping[str, Any]) -> dict[str, i
             if name in keywords or getattr(options, name) != getattr(defaults, name)}
 
 
+def _race(books: Any, range_test: Any, keep_optimizer: bool) -> Callable[[int], Any]:
+    """The designed first rung of a short budget's race (`lrsearch.run.racing`), kept on `books`."""
+    def points(n: int) -> Any:
+        from lrsearch.run.racing import design_race
+
+        books.design = design_race(range_test, keep_optimizer=keep_optimizer)
+        books.points = books.design.points(n)
+        return books.points
+
+    return points
+
+
+def _after_race(books: Any, tuned: Any, run_study: Callable[..., Any], options: StudyOptions) -> Any:
+    """Probes past the race's edge (charged from the final fit), then its winner told."""
+    from lrsearch.run.racing import probe_edges, tell_winner
+
+    plan = books.study_plan
+    probe = dataclasses.replace(options, epochs=plan.epochs, trials=1)
+    tuned, ran = probe_edges(tuned, books.points, run_study, probe, epochs_left=int(books.final_epochs or 0))
+    if ran:
+        books.charge_probes(tuned, ran)
+    tell_winner(tuned, books.design, options.metric, options.direction)
+    return tuned
+
+
 def _paths(out: Path, names: Sequence[str]) -> dict[str, Path]:
     return {name: out / name for name in names if (out / name).exists()}
 
@@ -239,6 +267,7 @@ def auto(
     on_stage: Callable[[str], None] | None = None,
     budget: Any = None,
     final_epochs: int | None = None,
+    keep_optimizer: bool = False,
     **study_options: Any,
 ) -> AutoResult:
     """Run the whole search on one model and write everything into one folder.
@@ -289,6 +318,10 @@ def auto(
             none. With a budget, `None` leaves it to the planner: none when four trials
             of `epochs` fit, else a race of short trials and a final fit of the winner
             over most of the budget (`lrsearch.study.budget`).
+        keep_optimizer: a short budget's race holds a portfolio by default: a
+            Schedule-Free twin of the user's optimizer and a WSD schedule beside one-cycle
+            (`lrsearch.run.racing`); when the twin wins, it is exported and said in a
+            warning. `True` races the user's optimizer only.
 
     Returns:
         An `AutoResult` with the paths written and the `TuneResult`.
@@ -314,6 +347,11 @@ def auto(
     books = None
     if budget is not None:
         from lrsearch.run.budgeted import open_books
+        from lrsearch.study.budget import Budget
+
+        if (Budget.parse(budget).unit == "epochs" and "range_steps" not in study_options
+                and options.range_steps == DEFAULT_RANGE_STEPS):  # not asked: the test extends itself
+            options = dataclasses.replace(options, range_steps=None)
 
         wanted = {"momentum": len(momentum_values), "weight_decay": len(weight_decay_values)} if sweeps else {}
         books = open_books(budget, source, out, options, sweep_values=wanted, final_epochs=final_epochs,
@@ -323,10 +361,13 @@ def auto(
     stage("the range test was running, nothing else is recorded yet")
     csv = out / "range_test.csv"
     before, began = (csv.stat().st_mtime_ns if csv.exists() else None), time.monotonic()
-    result = range_test_stage(source, out, options, reuse=reuse, verbose=verbose, fingerprint=base)
+    result = range_test_stage(source, out, options, reuse=reuse, verbose=verbose, fingerprint=base,
+                              step_budget=books.range_step_budget if books else None)
     if books:
         fresh = before is None or csv.stat().st_mtime_ns != before
-        books.charge_range_test(len(result.frame), time.monotonic() - began if fresh else None)
+        rounds = result.meta.get("rounds") or ()  # a self-extending test is charged every round
+        steps = sum(int(r.get("recorded", r["steps"])) for r in rounds) if books.extending and rounds else None
+        books.charge_range_test(steps or len(result.frame), time.monotonic() - began if fresh else None)
     suggestion = result.suggestion
     log_bounds(suggestion)
 
@@ -352,12 +393,18 @@ def auto(
                 if books:
                     books.charge_sweep(len(swept.frame))
 
-    def run_study(opts: StudyOptions) -> Any:
-        return study_stage(source, out, opts, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage)
+    def run_study(opts: StudyOptions, **extra: Any) -> Any:
+        return study_stage(source, out, opts, suggestion=suggestion, sweeps=found, verbose=verbose, on_stage=stage,
+                           **extra)
 
-    tuned = books.run_study(run_study) if books else run_study(options)
+    if books:
+        tuned = books.run_study(run_study, race_points=_race(books, result, keep_optimizer))
+    else:
+        tuned = run_study(options)
     final = None
     if books is not None:
+        if books.race and books.design is not None:
+            tuned = _after_race(books, tuned, run_study, options)
         final_epochs = books.final_epochs  # the planner's, when left to it
     if final_epochs:
         from lrsearch.study.final_fit import final_fit_of

@@ -8,7 +8,11 @@ them, the study gets what is left (with the final fit left to the planner, a sho
 is decided once, at the first plan: a race of short trials and a final fit of its winner,
 `lrsearch.study.budget.FINAL_SHARE`): whole trials (the study is resumed with more trials
 while a whole trial still fits, since pruned trials spend less), or one schedule-halving
-bracket. A budget in seconds is turned into epochs at the speed the range test measured,
+bracket. With no `range_steps` given, the range test is the self-extending one
+(`range_test(steps=None)`), its rounds capped at `RANGE_SHARE` of an epochs budget, and
+the first plan is made from what it leaves. A race (`lrsearch.study.race`) is one
+schedule-halving bracket with a designed first rung.
+A budget in seconds is turned into epochs at the speed the range test measured,
 and the study also stops starting trials at the deadline. A study already in the storage
 (a rerun of the same command) has its epochs charged, so a rerun tops up to the budget
 instead of spending it again. Trials or epochs the user asked for explicitly that the plan
@@ -29,19 +33,24 @@ from typing import Any
 from lrsearch.study.budget import (
     MIN_BUDGET_TRIALS,
     RACE_TRIALS,
+    RANGE_SHARE,
     Budget,
     BudgetPlan,
     Spend,
     epochs_for_seconds,
     overridden,
     plan_budget,
+    race_rungs,
 )
 from lrsearch.core.errors import ConfigError
 from lrsearch.study.options import StudyOptions
 
-__all__ = ["BudgetReport", "BudgetedRun", "existing_study", "open_books"]
+__all__ = ["BudgetReport", "BudgetedRun", "MIN_RANGE_STEPS", "existing_study", "open_books"]
 
 logger = logging.getLogger(__name__)
+
+MIN_RANGE_STEPS = 20
+"""Fewest steps a budget must leave the self-extending range test (`RANGE_SHARE` of it)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,10 @@ class BudgetedRun:
         self.epochs_budget: float | None = self.budget.amount if self.budget.unit == "epochs" else None
         self.planned: BudgetPlan | None = None
         self.study_plan: BudgetPlan | None = None
+        self.design: Any = None  # a race's `lrsearch.run.racing.RaceDesign` and first rung, once designed
+        self.points: list[dict[str, Any]] = []
+        # no steps given: the range test extends itself inside RANGE_SHARE of an epochs budget
+        self.extending = self.options.range_steps is None and self.epochs_budget is not None
 
     # ------------------------------------------------------------------ planning
     def _plan(self, *, range_steps: int, sweep_steps: int, sweeps: bool = True, spent: float = 0.0) -> BudgetPlan:
@@ -110,11 +123,33 @@ class BudgetedRun:
             spent=spent + self.existing, final_epochs=self.final_epochs, halving_eta=eta,
             min_trials=1 if self.fixed_epochs else MIN_BUDGET_TRIALS,
         )
-        return dataclasses.replace(plan, race=self.race)
+        plan = dataclasses.replace(plan, race=self.race)
+        if self.race and self.options.backend == "optuna":  # one halving bracket in the room the final fit leaves
+            rungs = race_rungs(plan.budget - plan.spent - plan.range_epochs - plan.final_epochs,
+                               max_epochs=self.options.epochs)
+            plan = dataclasses.replace(plan, trials=rungs[0].trials, epochs=rungs[-1].epochs, rungs=rungs)
+        if self.planned is None:  # a self-extending range test: the first plan is made after it
+            self.planned = plan
+        return plan
+
+    @property
+    def range_step_budget(self) -> int | None:
+        """The most steps the self-extending range test may run: `RANGE_SHARE` of the budget."""
+        if not self.extending:
+            return None
+        return max(2, int(RANGE_SHARE * float(self.epochs_budget or 0) * self.spe + 1e-9))
 
     def start(self) -> str:
         """The plan before anything runs, in a line or two (logged by the caller)."""
         steps = int(self.options.range_steps or 0)
+        if self.extending:
+            cap = self.range_step_budget or 0
+            if cap < MIN_RANGE_STEPS:
+                raise ConfigError(f"a budget of {self.budget} leaves the range test {cap} steps ({RANGE_SHARE:.0%} "
+                                  f"of it) and it needs {MIN_RANGE_STEPS}: raise the budget or give its steps (--steps)")
+            return (f"budget {self.budget} of {self.spe} steps: a self-extending range test first, at most "
+                    f"{cap} steps ({cap / self.spe:.2f} epochs, {RANGE_SHARE:.0%} of the budget); the rest "
+                    "is planned from what it leaves")
         if self.epochs_budget is None:
             return (f"budget {self.budget}: range test {steps} steps first; the rest is planned "
                     "at the speed it measures")
@@ -143,9 +178,11 @@ class BudgetedRun:
         self.spent.sweep_steps += int(steps)
 
     # ------------------------------------------------------------------ the study
-    def run_study(self, call: Callable[[StudyOptions], Any]) -> Any:
+    def run_study(self, call: Callable[..., Any], race_points: Callable[[int], Any] | None = None) -> Any:
         """Run the study through `call(options)` (resumable: the same study each call)
-        until the budget has no room for another whole trial; returns the last result."""
+        until the budget has no room for another whole trial; returns the last result.
+        A race runs one schedule-halving bracket whose first rung is `race_points(trials)`
+        (`call(options, opening_points=...)`), `families` those of its points."""
         plan = self._plan(range_steps=0, sweep_steps=0, sweeps=False, spent=self.spent.evidence_epochs)
         self.study_plan = plan
         room = plan.budget - plan.spent - plan.final_epochs
@@ -156,6 +193,14 @@ class BudgetedRun:
         note = overridden(plan, self.asked)
         if note:
             logger.warning("budget %s: %s", self.budget, note)
+        if self.race and race_points is not None and plan.rungs:  # (KerasTuner: trials of the top rung's length)
+            points = race_points(plan.trials)
+            families = tuple(dict.fromkeys(p["family"] for p in points))
+            options = dataclasses.replace(options, fidelity="schedule-halving", eta=2, pruner="none",
+                                          families=families)
+            result = call(options, opening_points=points)
+            self.spent.trial_epochs = self._trial_epochs(result) + self.existing
+            return result
         result = call(options)
         used = self._trial_epochs(result)
         while options.fidelity == "truncate":
@@ -179,6 +224,11 @@ class BudgetedRun:
             return self.options.timeout
         left = self.budget.amount - (time.monotonic() - self.began)
         return left if self.options.timeout is None else min(left, self.options.timeout)
+
+    def charge_probes(self, result: Any, epochs: int) -> None:
+        """Charge trials run after the race (edge probes) from the final fit's `epochs`."""
+        self.spent.trial_epochs = self._trial_epochs(result) + self.existing
+        self.final_epochs = max(0, int(self.final_epochs or 0) - int(epochs))
 
     # ------------------------------------------------------------------ the end
     def finish(self, final_epochs: int = 0) -> BudgetReport:

@@ -40,10 +40,11 @@ def seeded_build(build: Callable[[], Any], seed: int | None) -> Callable[[], Any
 
 
 def range_test_stage(source: Any, out: Path, options: StudyOptions, *, reuse: bool, verbose: int,
-                     fingerprint: dict[str, Any] | None = None) -> Any:
+                     fingerprint: dict[str, Any] | None = None, step_budget: int | None = None) -> Any:
     """A range test of a model from `source` (seeded with `options.seed`), saved into `out`
     as `range_test.csv` and `.png`; or the one already there when `fingerprint` (see
-    `lrsearch.run.evidence`) still holds and `reuse` is set."""
+    `lrsearch.run.evidence`) still holds and `reuse` is set. `step_budget`: the most steps
+    a self-extending test (`options.range_steps` None) may run in all its rounds."""
     from lrsearch.run import evidence
     from lrsearch.rangetest.finder import range_test
     from lrsearch.rangetest.result import RangeTestResult
@@ -51,13 +52,20 @@ def range_test_stage(source: Any, out: Path, options: StudyOptions, *, reuse: bo
 
     csv = out / "range_test.csv"
     fp = None if fingerprint is None else evidence.range_fingerprint(fingerprint, options)
+    if fp is not None and step_budget is not None:
+        fp["step_budget"] = int(step_budget)
     if fp is not None and evidence.reusable(out, csv.name, fp, what="range test", reuse=reuse):
         return RangeTestResult.load(csv)
-    logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
-                options.range_steps or "default")
+    if options.range_steps is None and step_budget:
+        logger.info("range test: %g to %g, extending itself over at most %d steps", options.min_lr,
+                    options.max_lr, step_budget)
+    else:
+        logger.info("range test: %g to %g over %s steps", options.min_lr, options.max_lr,
+                    options.range_steps or "default")
     model = seeded_build(source.build_model, options.seed)()
     try:
-        result = range_test(model, source.train, verbose=int(verbose > 1), **options.range_test_kwargs())
+        result = range_test(model, source.train, verbose=int(verbose > 1), step_budget=step_budget,
+                            **options.range_test_kwargs())
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the curve so far is kept
         evidence.keep_interrupted(exc, csv, "range test")
         raise
@@ -138,9 +146,10 @@ def _told(result: Any) -> Any:
 
 def study_stage(source: Any, out: Path, options: StudyOptions, *, suggestion: Any = None, bounds: Any = None,
                 sweeps: dict[str, Any] | None = None, verbose: int,
-                on_stage: Callable[[str], None] | None) -> Any:
+                on_stage: Callable[[str], None] | None, opening_points: Any = None) -> Any:
     """The study (`lrsearch.study.tune.tune` with `options`) in the storage of `out`, its
-    tables and `schedule.json` written there; the evidence attached to an Optuna study."""
+    tables and `schedule.json` written there; the evidence attached to an Optuna study.
+    `opening_points`: a race's designed first rung (`tune(opening_points=)`)."""
     from lrsearch.study.storage import default_storage_url, storage_url
     from lrsearch.study.tune import tune
 
@@ -157,7 +166,7 @@ def study_stage(source: Any, out: Path, options: StudyOptions, *, suggestion: An
     result = tune(
         source.build_model, source.train, validation_data=source.validation, suggestion=suggestion,
         bounds=bounds, sweeps=dict(sweeps or {}) or None, preflight=False, verbose=int(verbose > 1),
-        options=options, storage=storage, study_name=name, out_dir=out,
+        options=options, storage=storage, study_name=name, out_dir=out, opening_points=opening_points,
     )
     if options.backend == "optuna":  # the evidence beside the trials in optuna-dashboard
         from lrsearch.run.artifacts import attach_evidence

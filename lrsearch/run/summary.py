@@ -103,7 +103,7 @@ def describe_schedule(spec: Any) -> str:
     epochs (e.g. `one-cycle, lr 0.00173 -> 0.0432 -> 1.73e-07 (peak at 30%, cos), ...`)."""
     parts = [_rate(spec), _momentum(spec), _weight_decay(spec), spec.optimizer]
     if spec.epochs:
-        parts.append(f"{spec.epochs} epochs")
+        parts.append(f"{spec.epochs} epoch{'s' if spec.epochs != 1 else ''}")
     return ", ".join(p for p in parts if p)
 
 

@@ -16,8 +16,8 @@ ran, the final fit its epochs. `plan_budget` splits a budget between them:
 A short budget with the final fit left to the planner (`final_epochs=None`, trials not
 halved) is spent another way: when fewer than `MIN_BUDGET_TRIALS` trials of `epochs` fit
 after the evidence, the sweeps are skipped, `FINAL_SHARE` of what is left goes to one final fit
-of the winner and the rest to a race of about `RACE_TRIALS` short complete schedules that
-picks its peak.
+of the winner and the rest to a race: one bracket of successive halving over short complete
+schedules (`lrsearch.study.race`) that picks its schedule.
 Trials cut short to fit four lost at an equal budget to one long run (BENCHMARKS.md 3c:
 four 2-4 epoch trials from scratch against 11-18 epochs of fastai's one-cycle).
 
@@ -42,7 +42,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lrsearch.core.errors import ConfigError, argument_error
+from lrsearch.core.errors import ConfigError
+from lrsearch.study.rungs import Rung, halving_cost, halving_rungs, race_rungs
 
 __all__ = [
     "Budget",
@@ -51,6 +52,7 @@ __all__ = [
     "MIN_SWEEP_STEPS",
     "MIN_BUDGET_TRIALS",
     "RACE_TRIALS",
+    "RANGE_SHARE",
     "Rung",
     "SWEEP_SHARE",
     "Spend",
@@ -59,6 +61,7 @@ __all__ = [
     "halving_rungs",
     "overridden",
     "plan_budget",
+    "race_rungs",
 ]
 
 SWEEP_SHARE = 0.1
@@ -69,7 +72,9 @@ MIN_BUDGET_TRIALS = 4
 """Fewest trials (or first-rung trials) a budgeted study runs; trials shorten to fit them."""
 
 RACE_TRIALS = 3
-"""Trials of the race a short budget runs before its final fit (`SearchSpace.opening_params`)."""
+"""Designed first trials of a budgeted study (`SearchSpace.opening_params`; a race: its own)."""
+RANGE_SHARE = 0.25
+"""The largest share of a budget in epochs the self-extending range test may take."""
 FINAL_SHARE = 0.75
 """Share of a short budget, after the range test, that its final fit takes."""
 
@@ -119,56 +124,6 @@ def epochs_for_seconds(seconds: float, seconds_per_step: float, steps_per_epoch:
     if not seconds_per_step > 0:
         raise ConfigError(f"seconds per step must be > 0; got {seconds_per_step}")
     return float(seconds) / (float(seconds_per_step) * int(steps_per_epoch))
-
-
-@dataclass(frozen=True)
-class Rung:
-    """One rung of successive halving: `trials` complete schedules of `epochs` epochs."""
-
-    trials: int
-    epochs: int
-
-    @property
-    def cost(self) -> int:
-        return self.trials * self.epochs
-
-
-def halving_rungs(trials: int, epochs: int, eta: int = 2) -> tuple[Rung, ...]:
-    """The rungs of one successive-halving bracket over complete schedules.
-
-    `trials` schedules run at the shortest length, the best `1/eta` of each rung run again
-    at `eta` times the length, up to `epochs`. The bracket has `R` rungs, the most for
-    which the top rung still holds at least `eta` trials and the bottom rung at least one
-    epoch: `R = min(floor(log_eta(trials)), floor(log_eta(epochs)) + 1)`, at least 1. Rung
-    `k` holds `floor(trials / eta**k)` trials of `round(epochs / eta**(R - 1 - k))` epochs.
-
-    Example: 8 trials, 8 epochs, eta 2 -> 8 x 2, 4 x 4, 2 x 8 epochs.
-
-    Raises:
-        ConfigError: trials or epochs < 1, eta < 2.
-    """
-    for name, value, low in (("trials", trials, 1), ("epochs", epochs, 1), ("eta", eta, 2)):
-        if isinstance(value, bool) or int(value) != value or value < low:
-            raise argument_error(name, f"an integer >= {low}", value)
-    rungs = max(1, min(_ilog(trials, eta), _ilog(epochs, eta) + 1))
-    out = []
-    for k in range(rungs):
-        length = max(1, math.floor(epochs / eta ** (rungs - 1 - k) + 0.5))
-        out.append(Rung(trials // eta**k, length))
-    return tuple(out)
-
-
-def _ilog(n: int, base: int) -> int:
-    """floor(log_base(n)) in integers."""
-    k = 0
-    while base ** (k + 1) <= n:
-        k += 1
-    return k
-
-
-def halving_cost(rungs: tuple[Rung, ...]) -> int:
-    """Epochs of a whole bracket."""
-    return sum(r.cost for r in rungs)
 
 
 @dataclass(frozen=True)
@@ -247,6 +202,8 @@ class BudgetPlan:
 
     def describe_study(self) -> str:
         """The study part of the plan, e.g. `6 trials x 6 epochs (36)`."""
+        if self.race and len(self.rungs) > 1:
+            return f"a race of {', '.join(f'{r.trials} x {r.epochs}' for r in self.rungs)} epochs ({self.study_epochs})"
         if self.race:
             return f"a race of {self.trials} trials x {self.epochs} epochs ({self.study_epochs})"
         if self.rungs:
@@ -342,19 +299,19 @@ def overridden(plan: BudgetPlan, asked: Mapping[str, int]) -> str | None:
 
 
 def _race(plan: BudgetPlan, epochs: int, min_trials: int) -> BudgetPlan:
-    """`plan` (whose trials were shortened to fit) as a short budget's race and final fit."""
+    """`plan` (whose trials were shortened to fit) as a short budget's race and final fit:
+    one successive-halving bracket (`race_rungs`) of complete schedules no longer than `epochs`."""
     left = plan.budget - plan.spent - plan.range_epochs  # the sweeps are skipped
     final = int(left * FINAL_SHARE + 1e-9)
     if left - final < 1:
         final = max(0, math.floor(left + 1e-9) - 1)
-    race = left - final
-    length = max(1, int(race / RACE_TRIALS + 1e-9))
-    trials = max(1, int(race / length + 1e-9))
-    notes = [f"a short budget: fewer than {min_trials} trials of {epochs} epochs fit, so {trials} trials of "
-             f"{length} race the peak and the winner trains {final} epochs"
+    rungs = race_rungs(left - final, max_epochs=epochs)
+    notes = [f"a short budget: fewer than {min_trials} trials of {epochs} epochs fit, so a race of "
+             f"{', '.join(f'{r.trials} x {r.epochs}' for r in rungs)} epochs picks the schedule and the "
+             f"winner trains {final} epochs"
              + (" (sweeps skipped)" if plan.sweeps or any("sweep" in n for n in plan.notes) else "")]
-    return replace(plan, sweeps=(), sweep_steps=0, trials=trials, epochs=length, rungs=(), final_epochs=final,
-                   race=True, notes=tuple(notes))
+    return replace(plan, sweeps=(), sweep_steps=0, trials=rungs[0].trials, epochs=rungs[-1].epochs,
+                   rungs=rungs, final_epochs=final, race=True, notes=tuple(notes))
 
 
 def _plan_sweeps(cap: float, spe: int, wanted: dict[str, int], steps: int,

@@ -7,7 +7,7 @@ no schedule is judged truncated: each rung runs *complete* schedules, compressed
 rung's length.
 
 One bracket (`lrsearch.study.budget.halving_rungs`): `trials` points sampled by the study's
-TPE sampler (the suggested schedule first) each train the whole schedule squeezed into
+TPE sampler (the suggested schedule first, or a race's designed points, `lrsearch.study.race`) each train the whole schedule squeezed into
 the shortest length; the best `1 / eta` of them train again, from fresh weights, at
 `eta` times the length; and so on up to `epochs`. One-cycle, WSD and Schedule-Free
 warmups scale with the rung's steps; a cyclical schedule keeps its number of cycles (its
@@ -107,8 +107,9 @@ def run(plan: Plan) -> TuneResult:
         with warnings.catch_warnings(), finishing_on_error(study, plan):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for index, rung in enumerate(rungs):
-                if index == 0:
-                    study.enqueue_trial(plan.space.suggested_params(), skip_if_exists=True)
+                if index == 0:  # a race's designed first rung (`tune(opening_points=)`), else the suggestion
+                    for params in plan.meta.get("opening") or [plan.space.suggested_params()]:
+                        study.enqueue_trial(dict(params), skip_if_exists=True)
                 else:
                     parents = _best(study, bracket, index - 1, rung.trials, plan.direction)
                     if not parents:

@@ -94,6 +94,7 @@ def tune(
     options: StudyOptions | None = None,
     preflight: bool = True,
     verbose: int = 0,
+    opening_points: Sequence[Mapping[str, Any]] | None = None,
     **study_options: Any,
 ) -> TuneResult:
     """Search one-cycle / cyclical schedules inside the range-test bounds.
@@ -150,6 +151,9 @@ def tune(
             each trial: a `ModelCheckpoint(save_best_only=True)` keeps the study's best
             model); not `ReduceLROnPlateau` or `LearningRateScheduler`.
         verbose: 0 silent; 1 a progress bar over trials.
+        opening_points: the designed first rung of a new schedule-halving study (a race's
+            bracket, `lrsearch.study.race.race_points`), in place of the suggested schedule;
+            the peak range reaches their rates (`designed_opening`); kept as `opening`.
         options: a `StudyOptions`; the study options below, given as keywords, replace
             its fields (`tune(..., epochs=5)` is `tune(..., options=StudyOptions(epochs=5))`).
         preflight: evaluate one batch before any trial (`lrsearch.study.preflight`); `False`
@@ -259,6 +263,11 @@ def tune(
                 for warning in suggestion.warnings:  # told once, here, by the caller
                     logger.warning("range test: %s", warning)
             space = SearchSpace.from_suggestion(suggestion, **space_kwargs)
+        designed = None
+        if opening_points:
+            from lrsearch.study.race import designed_opening
+
+            space, designed = designed_opening(space, opening_points)
         meta = {
             "metric": opts.metric,
             "direction": opts.direction,
@@ -267,6 +276,7 @@ def tune(
             "suggestion": suggestion.to_dict() if hasattr(suggestion, "to_dict") else None,
             "backend": opts.backend,
             "storage": storage_url(storage) if storage is not None else None,
+            **({"opening": designed} if designed else {}),
         }
     if stored and (stored.get("metric"), stored.get("direction")) != (opts.metric, opts.direction):
         raise ConfigError(

@@ -77,16 +77,21 @@ def test_spent_and_the_final_fit_come_off_the_top():
 def test_a_short_budget_races_short_trials_then_trains_the_winner():
     # 20 epochs of 43 steps, trials of 5 asked: after the 160-step range test (3.72 epochs)
     # 16.28 epochs hold three trials of 5, fewer than four: 0.75 x 16.28 = 12.21 -> a final
-    # fit of 12; the 4.28 left race trials of 4.28 / 3 -> 1 epoch, 4 of them; no sweeps
+    # fit of 12; the 4.28 left race four 1-epoch trials (too few to halve); no sweeps
     plan = plan_budget(20, 43, epochs=5, range_steps=160, sweep_values=SWEEPS, sweep_steps=60,
                        final_epochs=None)
     assert plan.race and plan.sweeps == () and (plan.trials, plan.epochs, plan.final_epochs) == (4, 1, 12)
     assert plan.total == pytest.approx(160 / 43 + 16)
     assert "a race of 4 trials x 1 epochs (4), final fit 12" in plan.describe()
     assert "fewer than 4 trials of 5 epochs fit" in plan.describe()
-    # 30 epochs of 45, trials of 10: 26.44 left -> final 19, 7.44 -> 3 trials of 2
+    # 30 epochs of 45, trials of 10: 26.44 left -> final 19, 7.44 -> a bracket of 5 x 1, 2 x 2
+    # costs 9 and one of 4 x 1, 2 x 2 costs 8: seven 1-epoch trials, one rung
     plan = plan_budget(30, 45, epochs=10, range_steps=160, final_epochs=None)
-    assert (plan.trials, plan.epochs, plan.final_epochs) == (3, 2, 19)
+    assert (plan.trials, plan.epochs, plan.final_epochs, plan.rungs) == (7, 1, 19, (Rung(7, 1),))
+    # 40 epochs of 10, a 40-step test, trials of 10: 36 left -> final 27, 9 -> 5 x 1 then the best 2 x 2
+    plan = plan_budget(40, 10, epochs=10, range_steps=40, final_epochs=None)
+    assert (plan.trials, plan.epochs, plan.final_epochs, plan.rungs) == (5, 2, 27, (Rung(5, 1), Rung(2, 2)))
+    assert "a race of 5 x 1, 2 x 2 epochs (9), final fit 27" in plan.describe()
     # 6 epochs: 2.44 left -> final 1, one trial of 1
     plan = plan_budget(6, 45, epochs=10, range_steps=160, final_epochs=None)
     assert (plan.trials, plan.epochs, plan.final_epochs) == (1, 1, 1) and plan.total <= 6
@@ -273,20 +278,23 @@ def test_a_short_budget_races_the_opening_and_trains_the_winner(tmp_path, caplog
     assert told == ["budget 14 epochs: a race of 3 trials x 1 epochs (3) instead of the epochs=4 asked"]
     plan, spent = result.budget.study_plan, result.budget.spent
     assert plan.race and (plan.trials, plan.epochs, plan.final_epochs) == (3, 1, 7)
-    assert (spent.sweep_steps, spent.trial_epochs, spent.final_epochs) == (0, 3, 7)
-    assert spent.total == pytest.approx(14.0) and not (out / "sweep_momentum.csv").exists()
-    # the race is the opening: the suggested peak, then half a decade lower each
-    top = result.suggestion.max_lr
+    # a winner at the bracket's edge is probed past it, each probe an epoch of the final fit's
+    probes = spent.trial_epochs - 3
+    assert 0 <= probes <= 2 and spent.final_epochs == 7 - probes and len(result.tune.trials) == 3 + probes
+    assert spent.sweep_steps == 0 and spent.total == pytest.approx(14.0) and not (out / "sweep_momentum.csv").exists()
+    # the race opens on both sides of max_lr: a decade below it, at it, up to the loss minimum
+    s = result.suggestion
     peaks = result.tune.trials.sort_values("number")["params_oc_max_lr"].tolist()
-    assert peaks == pytest.approx([top, top / 10**0.5, max(top / 10, result.suggestion.base_lr)], rel=1e-6)
-    # the final fit: the winner's one-cycle stretched over 7 epochs of 10 steps, same peak
+    assert peaks[:3] == pytest.approx([max(s.max_lr / 10, s.base_lr), s.max_lr,
+                                       max(s.min_loss_lr, s.max_lr * 10**0.5)], rel=1e-6)
+    # the final fit: the winner's one-cycle stretched over its epochs of 10 steps, same peak
     best = result.tune.best.provenance["params"]["oc_max_lr"]
     final = json.loads((out / "final_schedule.json").read_text())
-    assert final["epochs"] == 7 and final["provenance"]["trial"] == result.tune.best.provenance["trial"]
+    n = 7 - probes
+    assert final["epochs"] == n and final["provenance"]["trial"] == result.tune.best.provenance["trial"]
     sched = result.final.schedule.schedule
-    assert float(sched(20)) == pytest.approx(best, rel=1e-5)  # the peak at step 0.3 * 70 - 1
-    assert max(float(sched(s)) for s in range(70)) == pytest.approx(best, rel=1e-5)
-    assert len(result.final.history) == 7
+    assert max(float(sched(s)) for s in range(n * 10)) == pytest.approx(best, rel=1e-5)
+    assert len(result.final.history) == n
 
 
 def test_command_line_budget_errors_are_one_line(capsys, tmp_path):
@@ -299,9 +307,14 @@ def test_command_line_budget_errors_are_one_line(capsys, tmp_path):
     code = main(["auto", str(MODEL), "--final-epochs", "-1", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "argument --final-epochs: must be at least 0, got -1" in err
-    # 10 steps an epoch: the default 160-step range test alone is 16 epochs
-    code = main(["auto", str(MODEL), "--budget", "12", "--out", str(tmp_path), "--no-sweeps"])
+    # 10 steps an epoch: a 170-step range test alone is 17 epochs
+    code = main(["auto", str(MODEL), "--budget", "12", "--out", str(tmp_path), "--no-sweeps", "--steps", "170"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert code == 1 and err == ("lrsearch: error: a budget of 12 epochs does not cover the range test (16.00) "
+    assert code == 1 and err == ("lrsearch: error: a budget of 12 epochs does not cover the range test (17.00) "
                                  "and one epoch of training: raise the budget")
+    # no steps given: the self-extending test may take a quarter, here 0.25 x 1.5 x 10 = 3 steps
+    code = main(["auto", str(MODEL), "--budget", "1.5", "--out", str(tmp_path), "--no-sweeps"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 1 and err == ("lrsearch: error: a budget of 1.5 epochs leaves the range test 3 steps (25% of "
+                                 "it) and it needs 20: raise the budget or give its steps (--steps)")
     assert not (tmp_path / "range_test.csv").exists()
