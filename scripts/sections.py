@@ -69,7 +69,7 @@ BENCHES = (
             "of the curve is nearly the same, but where the loss blows up moves by up to 2x "
             "with the initialisation and batch order, the lowest point wanders along a flat "
             "floor, and seeds whose first round is noisy get a second, longer round whose "
-            "minimum sits lower. Measured remedies that did not hold (README, Suggestions): "
+            "minimum sits lower. Measured remedies that did not hold (docs/suggestions.md): "
             "other readings of the same curves (a sub-point minimum, the middle or edges of "
             "the region near the minimum, the rate where a fixed share of the drop is done, "
             "means of these) left the worst fit-half spread at 2.2-3.9x; a denser test (40 "

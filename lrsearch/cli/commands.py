@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lrsearch.core.errors import ConfigError
-from lrsearch.core.fileio import writable_folder
+from lrsearch.core.fileio import meta_path, writable_folder
 
 __all__ = [
     "State",
@@ -261,7 +261,7 @@ def _read_curve(path: str | Path, loss_column: str = "loss") -> tuple[Any, Any]:
 def _recorded_optimizer(path: str | Path) -> str | None:
     """The optimizer class a range test saved beside its curve (`NAME.meta.json`), if any:
     a curve from another tool has none, and is read as from an unknown optimizer."""
-    meta = Path(path).with_name(Path(path).stem + ".meta.json")
+    meta = meta_path(Path(path))
     try:
         name = json.loads(meta.read_text()).get("optimizer")
     except (OSError, ValueError, AttributeError):

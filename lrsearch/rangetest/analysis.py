@@ -22,7 +22,7 @@ The curve is the loss of each batch against the learning rate used for it. From 
   that rises every batch; a schedule that holds its peak for epochs needs room below
   it, and more so where momentum multiplies the step once it has built up. Chosen on
   the fit half of `scripts/bench_suggestions.py` against slope-based ends of the
-  descent, the steepest point and fixed margins (README, Suggestions).
+  descent, the steepest point and fixed margins (docs/suggestions.md).
 
 A curve that says little still gets bounds, but never silently: `LRSuggestion.warnings`
 names each problem (no descent, a flat curve, heavy noise, still falling at the top of

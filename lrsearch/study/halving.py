@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import time
 import uuid
 import warnings
@@ -32,6 +33,7 @@ from typing import Any
 
 import optuna
 
+from lrsearch.core import progress
 from lrsearch.study.budget import Rung, halving_rungs
 from lrsearch.study.backends.optuna_study import (
     OptunaObjective,
@@ -123,7 +125,7 @@ def run(plan: Plan) -> TuneResult:
                 study.optimize(_RungObjective(plan, rung, index, len(rungs), bracket, models),
                                n_trials=rung.trials if index == 0 else min(rung.trials, len(parents)),
                                timeout=timeout, callbacks=[models.after_trial, TablesWriter(plan)], catch=(),
-                               show_progress_bar=bool(plan.verbose))
+                               show_progress_bar=bool(plan.verbose) and progress.interactive(sys.stderr))
     finally:
         optuna.logging.set_verbosity(verbosity)
     return finish(study, plan)

@@ -1,6 +1,6 @@
 """The range test and studies under the training setups that break most LR finders.
 
-Where each setup is tested (items of the README's "Training setups"):
+Where each setup is tested (items of docs/range-test.md's "Training setups"):
 
 1. Mixed precision (`mixed_float16`, a `LossScaleOptimizer` around the optimizer):
    here `test_mixed_precision_range_test_records_unscaled_float32_losses_and_restores`,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -128,7 +129,7 @@ def run(plan: Plan) -> TuneResult:
         with warnings.catch_warnings(), finishing_on_error(study, plan):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.optimize(objective, n_trials=plan.trials, timeout=timeout, callbacks=callbacks,
-                           catch=(), show_progress_bar=bool(plan.verbose))
+                           catch=(), show_progress_bar=bool(plan.verbose) and progress.interactive(sys.stderr))
     finally:
         optuna.logging.set_verbosity(verbosity)
     return finish(study, plan)
