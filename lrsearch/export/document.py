@@ -145,9 +145,14 @@ def parse(data: Any) -> dict[str, Any]:
     provenance = data["provenance"]
     if provenance is not None and not isinstance(provenance, Mapping):
         raise ScheduleFormatError("field `provenance` must be an object or null")
+    loss_scale = optimizer.get("loss_scale", False)
+    if not isinstance(loss_scale, bool):
+        raise ScheduleFormatError(f"field `optimizer.loss_scale` must be true or false, got {loss_scale!r}")
+    record = {k: v for k, v in optimizer.items() if k != "loss_scale"}
     return {
         "schedule": schedule,
-        "optimizer": dict(optimizer) if "module" in optimizer else optimizer["class_name"],
+        "optimizer": record if "module" in record else record["class_name"],
+        "loss_scale": loss_scale,
         "optimizer_config": dict(config),
         "momentum": decode(data["momentum"], "momentum"),
         "weight_decay": decode(data["weight_decay"], "weight_decay"),

@@ -80,6 +80,8 @@ class ScheduleSpec:
         batch_size: the batch size `steps_per_epoch` was counted at (None when unknown,
             e.g. data that came batched); a fit at another batch size runs another
             number of steps, which `callback()` warns of.
+        loss_scale: `build_optimizer()` wraps the optimizer in a `LossScaleOptimizer`
+            (mixed precision); set by itself when `optimizer` is one.
 
     Raises:
         ConfigError: an unknown optimizer, a bad value, or something not JSON-serializable.
@@ -96,6 +98,7 @@ class ScheduleSpec:
         epochs: int | None = None,
         provenance: Mapping[str, Any] | None = None,
         batch_size: int | None = None,
+        loss_scale: bool = False,
     ) -> None:
         if isinstance(schedule, bool) or not isinstance(schedule, (LearningRateSchedule, int, float)):
             raise ConfigError(
@@ -103,6 +106,9 @@ class ScheduleSpec:
             )
         if not isinstance(schedule, LearningRateSchedule) and not (float(schedule) > 0 and math.isfinite(schedule)):
             raise argument_error("schedule", "> 0", schedule)
+        # the optimizer inside a LossScaleOptimizer is recorded, and that it was wrapped
+        self.loss_scale = bool(loss_scale) or isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        optimizer = unwrap(optimizer) if isinstance(optimizer, keras.optimizers.Optimizer) else optimizer
         self.optimizer_class, config = keras_record(optimizer)  # None for lrsearch's classes
         if self.optimizer_class is not None:
             optimizer = self.optimizer_class["class_name"]
@@ -189,7 +195,7 @@ class ScheduleSpec:
             "momentum": encode(self.momentum),
             "weight_decay": encode(self.weight_decay),
             "optimizer": {**(self.optimizer_class or {"class_name": self.optimizer}),
-                          "config": dict(self.optimizer_config)},
+                          "config": dict(self.optimizer_config), **({"loss_scale": True} if self.loss_scale else {})},
             "batch_size": self.batch_size,
             "steps_per_epoch": self.steps_per_epoch,
             "epochs": self.epochs,
@@ -222,7 +228,9 @@ class ScheduleSpec:
         return decode(encode(self.schedule), "schedule")
 
     def build_optimizer(self) -> keras.optimizers.Optimizer:
-        """A fresh, unbuilt lrsearch optimizer with the rate, momentum and decay schedules."""
+        """A fresh, unbuilt optimizer of the recorded class with the rate, momentum and decay
+        schedules; inside a `LossScaleOptimizer` when the schedule was made with one
+        (mixed precision)."""
         kwargs = dict(self.optimizer_config)
         kwargs["learning_rate"] = self.build_schedule()
         if self.momentum is not None:
@@ -230,7 +238,8 @@ class ScheduleSpec:
         if self.weight_decay is not None:
             kwargs["weight_decay"] = decode(encode(self.weight_decay), "weight_decay")
         try:
-            return build_recorded(self.optimizer, self.optimizer_class, kwargs)
+            optimizer = build_recorded(self.optimizer, self.optimizer_class, kwargs)
+            return keras.optimizers.LossScaleOptimizer(optimizer) if self.loss_scale else optimizer
         except ConfigError:
             raise
         except (TypeError, ValueError) as exc:

@@ -18,7 +18,7 @@ from keras import ops
 
 from lrsearch.core.errors import ConfigError, argument_error
 
-__all__ = ["PACKAGE", "Schedulable", "hyper_arg", "is_schedule", "keras_class", "unwrap"]
+__all__ = ["PACKAGE", "Schedulable", "has_loss_scale", "hyper_arg", "is_schedule", "keras_class", "unwrap"]
 
 PACKAGE = "lrsearch"
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -138,3 +138,9 @@ def unwrap(optimizer: Any) -> Any:
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return optimizer.inner_optimizer
     return optimizer
+
+
+def has_loss_scale(model: Any) -> bool:
+    """Whether `model` was compiled with its optimizer inside a `LossScaleOptimizer` (as
+    `compile` does under a mixed-precision policy)."""
+    return isinstance(getattr(model, "optimizer", None), keras.optimizers.LossScaleOptimizer)

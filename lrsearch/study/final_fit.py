@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import pandas as pd
 
+from lrsearch.optimizers.base import has_loss_scale
 from lrsearch.data.fit_data import prepare_data
 from lrsearch.core.errors import ConfigError
 from lrsearch.core.fileio import write_csv
@@ -68,7 +69,7 @@ def final_fit(build_model: Callable[[], keras.Model], train: Any, validation: An
     data = prepare_data(train, validation, batch_size, steps_per_epoch)
     logger.info("final fit: trial %s's schedule over %d epochs", best.provenance.get("trial"), epochs)
     history = model.fit(epochs=int(epochs), callbacks=trial_callbacks(setup), verbose=0, **data.fit_kwargs)
-    spec = trial_spec(optimizer, setup, rung, data.batch_size)
+    spec = trial_spec(optimizer, setup, rung, data.batch_size, loss_scale=has_loss_scale(model))
     spec.provenance = {**best.provenance, "final_epochs": int(epochs)}
     out = Path(out_dir)
     paths = {name: out / name for name in FILES}

@@ -186,10 +186,11 @@ def _rate(optimizer: Any) -> float:
 
 
 def trial_spec(optimizer: keras.Optimizer, setup: TrialSetup, space: SearchSpace,
-               batch_size: int | None = None) -> ScheduleSpec:
+               batch_size: int | None = None, loss_scale: bool = False) -> ScheduleSpec:
     """The trial's schedule as a `ScheduleSpec` (stored with the trial): the optimizer's
     class and settings, the rate schedule, the momentum / weight decay (scheduled, or
-    the optimizer's own constants), and the batch size its steps were counted at."""
+    the optimizer's own constants), the batch size its steps were counted at, and whether
+    the model wrapped the optimizer in a `LossScaleOptimizer` (`loss_scale`)."""
     provenance: dict[str, Any] = {"family": setup.family, "params": dict(setup.params)}
     if setup.label_smoothing is not None:
         provenance["label_smoothing"] = setup.label_smoothing
@@ -202,6 +203,7 @@ def trial_spec(optimizer: keras.Optimizer, setup: TrialSetup, space: SearchSpace
         epochs=space.epochs,
         provenance=provenance,
         batch_size=batch_size,
+        loss_scale=loss_scale,
     )
 
 

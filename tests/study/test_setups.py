@@ -51,6 +51,7 @@ import optuna
 import pytest
 import tensorflow as tf
 
+import lrsearch
 from lrsearch import optimizers as lo
 from lrsearch.rangetest.analysis import LRSuggestion
 from lrsearch.core.errors import ConfigError, DataError
@@ -180,6 +181,10 @@ def test_mixed_precision_trial_schedules_reach_the_inner_optimizer(tmp_path, mix
     final_momentum = float(spec.momentum(8))
     assert final_momentum == pytest.approx(spec.schedule.max_momentum, rel=1e-6)
     assert res.history["momentum"].iloc[-1] == pytest.approx(final_momentum, rel=1e-6)
+    # the exported optimizer is the user's class inside a LossScaleOptimizer, as the model had
+    assert spec.to_dict()["optimizer"]["loss_scale"] is True
+    built = lrsearch.load_schedule(spec.save(tmp_path / "schedule.json")).build_optimizer()
+    assert type(built) is keras.optimizers.LossScaleOptimizer and type(built.inner_optimizer) is lo.SGD
 
 
 def test_sessions_cleared_between_trials_keep_the_user_settings():

@@ -30,6 +30,7 @@ import keras
 import keras_tuner
 import optuna
 
+from lrsearch.optimizers.base import has_loss_scale
 from lrsearch.core import progress
 from lrsearch.core.errors import ConfigError, first_line
 from lrsearch.core.fileio import write_text
@@ -103,7 +104,7 @@ class _HyperModel(keras_tuner.HyperModel):
         optimizer = configure_model(model, setup)
         record: dict[str, Any] = {
             "params": params,
-            SPEC: trial_spec(optimizer, setup, plan.space, plan.data.batch_size).to_dict(),
+            SPEC: trial_spec(optimizer, setup, plan.space, plan.data.batch_size, loss_scale=has_loss_scale(model)).to_dict(),
             HISTORY: [],
             EPOCHS_RUN: 0,
             "started": time.time(),

@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 
+from lrsearch.optimizers.base import has_loss_scale
 from lrsearch.core import progress
 from lrsearch.core.errors import ConfigError, DataError, data_cause
 from lrsearch.study.options import PRUNERS
@@ -245,7 +246,8 @@ class OptunaObjective:
         params = space.sample(OptunaSampler(trial))
         setup = space.build(params)
         prepared = self.models.prepare(setup, None if plan.seed is None else int(plan.seed) + trial.number)
-        trial.set_user_attr(SPEC, trial_spec(prepared.optimizer, setup, space, plan.data.batch_size).to_dict())
+        trial.set_user_attr(SPEC, trial_spec(prepared.optimizer, setup, space, plan.data.batch_size,
+                                                  loss_scale=has_loss_scale(prepared.model)).to_dict())
 
         def on_epoch(epoch: int, value: float, rows: list[dict]) -> bool:
             trial.set_user_attr(HISTORY, rows)  # one write per epoch; epochs run = len(rows)
