@@ -135,7 +135,9 @@ def _families(text: str) -> tuple[str, ...]:
 def _storage_from(args: argparse.Namespace, *, required: bool = True) -> str | None:
     """`--storage`, or the `study.db` of `--out`/`DIR`."""
     if getattr(args, "storage", None):
-        return args.storage
+        from lrsearch.study.storage import existing_storage
+
+        return existing_storage(args.storage)
     folder = getattr(args, "out", None) or getattr(args, "dir", None)
     if folder:
         db = Path(folder) / "study.db"
@@ -316,7 +318,9 @@ def _export_source(args: argparse.Namespace) -> tuple[str, Path]:
             f"-o: lrsearch export --from runs/NAME -o {folder}"
         )
     if args.storage:
-        storage = args.storage
+        from lrsearch.study.storage import existing_storage
+
+        storage = existing_storage(args.storage)
     elif folder is not None:
         db = Path(folder) / "study.db"
         if not db.exists():
@@ -367,6 +371,7 @@ def cmd_dashboard(args: argparse.Namespace, state: State) -> int:
     from lrsearch.study.storage import open_storage
 
     storage = open_storage(_storage_from(args), heartbeat_interval=None)
+    _check_port_free(args.host, args.port)
     from lrsearch.run.artifacts import artifact_store
 
     store = artifact_store(args.out, create=False) if args.out else None  # the run's attached files
@@ -382,6 +387,24 @@ def cmd_dashboard(args: argparse.Namespace, state: State) -> int:
     return EXIT_OK
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another program holds before saying where the dashboard listens."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {host}:{port} ({exc.strerror or exc}); check --host") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve on {host}:{port} ({exc.strerror or exc}); "
+                              "try another --port") from exc
+
+
 def cmd_report(args: argparse.Namespace, state: State) -> int:
     """report.html from a run folder."""
     from lrsearch.run.report import write_report
@@ -389,6 +412,10 @@ def cmd_report(args: argparse.Namespace, state: State) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():
         raise ConfigError(f"run folder {folder} does not exist; pass the --out folder of a run")
+    if args.storage:
+        from lrsearch.study.storage import existing_storage
+
+        existing_storage(args.storage)
     _quiet_import_keras()
     path = write_report(folder, storage=args.storage, study_name=args.study)
     _emit(str(path))

@@ -327,6 +327,15 @@ def _error(message: str) -> None:
     print(f"lrsearch: error: {line}", file=sys.stderr, flush=True)
 
 
+def _storage_failure(exc: BaseException) -> Exception | None:
+    """The one-line error for a database failure in a running study (None: a bug)."""
+    if "optuna" not in sys.modules and "sqlalchemy" not in sys.modules:
+        return None
+    from lrsearch.study.storage import storage_failure
+
+    return storage_failure(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0 ok, 1 error, 2 usage, 130 Ctrl-C, 143 SIGTERM)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -366,6 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if state.sigint:  # Ctrl-C inside TensorFlow's C++ code arrives as another error
             return _interrupted(state, signals)
+        failure = _storage_failure(exc)
+        if failure is not None:  # the study's database: locked, full, read-only, silent
+            _error(str(failure))
+            return EXIT_ERROR
         _error(f"unexpected {type(exc).__name__}: {first_line(exc)} (rerun with --debug for the traceback)")
         return EXIT_INTERNAL
     finally:

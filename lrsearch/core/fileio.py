@@ -38,7 +38,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
             from lrsearch.core.errors import ConfigError
 
             raise ConfigError(f"cannot write {path}: {parent} is a file, not a folder; pass another path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     if path.is_dir():
         from lrsearch.core.errors import ConfigError
 
@@ -47,20 +50,32 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:  # a read-only folder or file system, no permission
-        from lrsearch.core.errors import ConfigError
-
-        raise ConfigError(f"cannot write {path} ({exc.strerror or type(exc).__name__}); "
-                          "pass a path you can write to") from exc
+        raise _write_error(path, exc) from exc
     os.close(fd)
     tmp = Path(name)
     try:
         os.chmod(tmp, _mode_for(path))  # mkstemp makes it 0600, private to its owner
         write(tmp)
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a file system gone read-only
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _write_error(path: Path, exc: OSError) -> Exception:
+    """The one-line `ConfigError` for a write the file system refused."""
+    import errno
+
+    from lrsearch.core.errors import ConfigError
+
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    fix = "free space on the disk or pass another path" if exc.errno in (errno.ENOSPC, errno.EDQUOT) \
+        else "pass a path you can write to"
+    return ConfigError(f"cannot write {path} ({reason}); {fix}")
 
 
 def _umask() -> int:

@@ -39,7 +39,9 @@ __all__ = [
     "SCHEMES",
     "default_storage_url",
     "delete_study",
+    "existing_storage",
     "open_storage",
+    "storage_failure",
     "storage_url",
     "study_names",
 ]
@@ -50,8 +52,26 @@ SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "ms
 """Database kinds (SQLAlchemy dialects) a storage URL may name."""
 
 # A SQLite database is locked for the length of one write; workers wait this long for
-# the lock instead of failing at once with "database is locked".
-_SQLITE_TIMEOUT_S = 60.0
+# the lock instead of failing at once with "database is locked". A lock held longer is
+# another process's open transaction, told as such (`storage_failure`).
+_SQLITE_TIMEOUT_S = 10.0
+
+# A database server that accepts a connection but never answers is given up after this.
+_CONNECT_TIMEOUT_S = 10
+
+# The SQLite files this process opened, newest last: named by `storage_failure`.
+_SQLITE_PATHS: list[str] = []
+
+# What SQLite says -> what the one line tells.
+_SQLITE_REASONS = (
+    ("database is locked", "is locked by another process (an open write transaction) for over "
+                           f"{_SQLITE_TIMEOUT_S:g} s; end that process or use another file"),
+    ("database or disk is full", "cannot be written: no space left on the disk; free space or use another file"),
+    ("readonly database", "cannot be written: the file or its folder is read-only; use a file you can write"),
+    ("unable to open database file", "cannot be opened (no permission, or its folder is gone); "
+                                     "use a file you can write"),
+    ("disk i/o error", "cannot be written: disk I/O error; check the disk or use another file"),
+)
 
 
 def default_storage_url(out_dir: str | Path) -> str:
@@ -122,11 +142,15 @@ def open_storage(
     given, url = url, _with_installed_driver(url, scheme)
     engine_kwargs: dict[str, Any] = {}
     if scheme == "sqlite":
-        _make_sqlite_parent(url)
+        path = _make_sqlite_parent(url)
+        if path is not None:
+            _SQLITE_PATHS.append(path)
         engine_kwargs["connect_args"] = {"timeout": _SQLITE_TIMEOUT_S}
     else:
         # A dropped connection (server restart, idle timeout) is replaced, not fatal.
         engine_kwargs["pool_pre_ping"] = True
+        if scheme in ("postgresql", "postgres", "mysql", "mariadb") and "connect_timeout=" not in url:
+            engine_kwargs["connect_args"] = {"connect_timeout": _CONNECT_TIMEOUT_S}
 
     kwargs: dict[str, Any] = {"engine_kwargs": engine_kwargs}
     if heartbeat_interval is not None:
@@ -155,11 +179,55 @@ def open_storage(
             if attempt < 2 and _is_transient(exc):
                 time.sleep(0.5 * (attempt + 1))
                 continue
+            failure = storage_failure(exc, given)
+            if failure is not None:
+                raise failure from exc
             raise StorageError(
                 f"cannot open storage {_hide_password(given)}: {_first_line(exc)}; check the "
                 "URL, that the server is running and that the database exists"
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def existing_storage(url: str) -> str:
+    """`url` unchanged, checked for a command that reads a study: a SQLite file that does
+    not exist is refused (opening it would create an empty database).
+
+    Raises:
+        StorageError: the URL names a SQLite file that does not exist.
+    """
+    path = _sqlite_path(url) if isinstance(url, str) and "://" in url else None
+    if path is not None and not Path(path).expanduser().is_file():
+        raise StorageError(f"the study file {path} does not exist; check the path in the storage URL {url} "
+                           "(a run's study.db is made by 'lrsearch tune' or 'lrsearch auto')")
+    return url
+
+
+def storage_failure(exc: BaseException, url: str | None = None) -> StorageError | None:
+    """The one-line `StorageError` for a database failure met while a study runs (Optuna
+    raises `StorageInternalError` around SQLAlchemy's error): a locked SQLite file, a full
+    disk, a read-only file, or a server that does not answer, naming the file or host.
+    None when `exc` (or its causes) is no such failure.
+
+    Args:
+        exc: the error raised by Optuna or SQLAlchemy.
+        url: the storage's URL when known; else the SQLite file this process opened last.
+    """
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen and len(seen) < 10:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    text = " ".join(str(e) for e in seen).lower()
+    for needle, reason in _SQLITE_REASONS:
+        if needle in text:
+            path = _sqlite_path(url) if url else (_SQLITE_PATHS[-1] if _SQLITE_PATHS else None)
+            return StorageError(f"the study file {path or 'of the storage'} {reason}")
+    if "timeout expired" in text or "timed out" in text:
+        host = _host(url) if url else "the database server"
+        return StorageError(f"the database server {host} accepts connections but does not answer "
+                            f"(no reply within {_CONNECT_TIMEOUT_S} s); check that it is a database server "
+                            "and that it is running")
+    return None
 
 
 def delete_study(storage: str | optuna.storages.BaseStorage, study_name: str) -> int | None:
@@ -233,22 +301,41 @@ def _write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
     storage.engine.dispose()  # connections opened while creating the tables lack them
 
 
-def _make_sqlite_parent(url: str) -> None:
+def _sqlite_path(url: str) -> str | None:
+    """The file of a `sqlite://` URL (None for an in-memory database or another kind)."""
+    if not url.lower().startswith("sqlite"):
+        return None
     path = url.split("://", 1)[1]
     if path.startswith("/"):
         path = path[1:]  # sqlite:///relative.db -> relative.db, sqlite:////abs -> /abs
     if not path or path.startswith(":memory:") or path.startswith("file:"):
-        return
-    parent = Path(path.split("?", 1)[0]).expanduser().parent
+        return None
+    return path.split("?", 1)[0]
+
+
+def _host(url: str) -> str:
+    """`host:port` of a server URL."""
+    rest = url.split("://", 1)[-1].rsplit("@", 1)[-1]
+    return rest.split("/", 1)[0].split("?", 1)[0] or "localhost"
+
+
+def _make_sqlite_parent(url: str) -> str | None:
+    """Make the folder of a SQLite URL's file; returns the file (None: in memory)."""
+    path = _sqlite_path(url)
+    if path is None:
+        return None
+    parent = Path(path).expanduser().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"cannot create the folder {parent} for {url}: {exc.strerror}") from exc
+    return str(Path(path).expanduser())
 
 
 def _is_transient(exc: Exception) -> bool:
     text = str(exc).lower()
-    return any(s in text for s in ("already exists", "database is locked", "duplicate key"))
+    # a locked SQLite file was already waited for (_SQLITE_TIMEOUT_S)
+    return any(s in text for s in ("already exists", "duplicate key"))
 
 
 def _first_line(exc: BaseException) -> str:

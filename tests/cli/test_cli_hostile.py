@@ -267,6 +267,11 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
     ("unknown-mode", lambda d: ["range-test", _m(d), "--mode", "log"], 2, "invalid choice: 'log'"),
     ("dashboard-port", lambda d: ["dashboard", "--port", "70000"], 2, "must be a port number up to 65535"),
     ("unknown-direction", lambda d: ["tune", _m(d), "--direction", "up"], 2, "invalid choice: 'up'"),
+    # a study read from a SQLite file that is not there: refused, no empty database made
+    *[(f"{cmd}-storage-typo", lambda d, c=cmd, e=extra: [c, *e(d), "--storage", f"sqlite:///{d / 'typo.db'}"], 1,
+       "typo.db does not exist; check the path in the storage URL")
+      for cmd, extra in (("export", lambda d: ["-o", d / "t.json"]), ("report", lambda d: [d / "study"]),
+                         ("dashboard", lambda d: []))],
 ]
 
 
@@ -288,6 +293,49 @@ def test_hostile_input_ends_in_one_line(files, tmp_path, capsys, name, argv, sta
     assert message in line
     assert code == status
     assert captured.out == ""
+
+
+def test_a_storage_typo_leaves_no_empty_database(files, capsys):
+    for argv in (["export", "-o", str(files / "t.json")], ["report", str(files / "study")], ["dashboard"]):
+        assert main([*argv, "--storage", f"sqlite:///{files / 'typo.db'}"]) == 1
+    capsys.readouterr()
+    assert not (files / "typo.db").exists()
+
+
+def test_dashboard_on_a_busy_port_says_so_before_listening(files, capsys):
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        code = main(["dashboard", "--out", str(files / "study"), "--port", str(port)])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert captured.err.strip().splitlines() == [
+        f"lrsearch: error: cannot serve on 127.0.0.1:{port} (Address already in use); try another --port"]
+
+
+def test_a_study_file_locked_by_another_process_is_one_line(files, tmp_path, capsys, monkeypatch):
+    """Another process holds a write transaction on study.db: after a bounded wait, one
+    line naming the file and exit 1 (not Optuna's StorageInternalError, exit 3)."""
+    import sqlite3
+
+    import lrsearch.study.storage as storage_module
+
+    monkeypatch.setattr(storage_module, "_SQLITE_TIMEOUT_S", 0.5)
+    out = tmp_path / "run"
+    shutil.copytree(files / "study", out)
+    other = sqlite3.connect(out / "study.db")
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        code = main(["tune", _m(files), "--bounds", "0.01", "0.1", "--out", str(out), "--study", "new", *TRAIN])
+    finally:
+        other.rollback()
+        other.close()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 1
+    assert lines[-1].startswith(f"lrsearch: error: the study file {out / 'study.db'} is locked by another process")
 
 
 # --------------------------------------------------------------------------- handled, not refused

@@ -7,6 +7,7 @@ import os
 import pandas as pd
 import pytest
 
+from lrsearch.core.errors import ConfigError
 from lrsearch.core.fileio import atomic_write, write_csv, write_text
 
 
@@ -30,8 +31,9 @@ def test_write_csv_replaces_and_leaves_no_temp(tmp_path):
 def test_failed_write_keeps_old_file_and_removes_temp(tmp_path):
     path = tmp_path / "trials.csv"
     write_text(path, "number,value\n0,0.5\n")
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(ConfigError) as info:
         write_csv(_BrokenFrame(), path)
+    assert str(info.value) == f"cannot write {path} (No space left on device); free space on the disk or pass another path"
     assert path.read_text() == "number,value\n0,0.5\n"
     assert os.listdir(tmp_path) == ["trials.csv"]
 
@@ -69,7 +71,7 @@ def test_range_test_save_keeps_old_curve(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ConfigError, match=r"cannot write .*range_test.csv \(disk full\)"):
         RangeTestResult(frame=frame.iloc[:20], meta={}).save(path)
     assert path.read_text() == before
     assert sorted(os.listdir(tmp_path)) == ["range_test.csv", "range_test.meta.json"]
@@ -229,3 +231,34 @@ def test_files_written_before_the_shared_writer_still_load(tmp_path):
     sw = SweepResult.load(tmp_path / "sweep_momentum.csv")
     assert (sw.param, sw.values, sw.tolerance, sw.max_candidates) == ("momentum", (0.9, 0.85), 0.1, 2)
     assert [r.stopped for r in sw.results.values()] == ["completed", "nan"]
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path):
+    """A real full file system (a 64 KiB tmpfs, which needs root to mount)."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    try:
+        with pytest.raises(ConfigError) as info:
+            write_text(disk / "big.txt", "x" * 1_000_000)
+        assert str(info.value).startswith(f"cannot write {disk / 'big.txt'} (No space left on device)")
+        assert os.listdir(disk) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_read_only_folder_is_one_line_naming_the_file(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("chmod does not stop root from writing")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError, match="cannot write .*ro/s.json .*pass a path you can write to"):
+            write_text(folder / "s.json", "{}")
+    finally:
+        folder.chmod(0o755)

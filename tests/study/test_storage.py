@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 from lrsearch.core.errors import StorageError
-from lrsearch.study.storage import default_storage_url, open_storage, storage_url, study_names
+from lrsearch.study.storage import default_storage_url, open_storage, storage_failure, storage_url, study_names
 from lrsearch.study.tune import load_result
 from tests.support import SUPPORT
 
@@ -196,3 +196,90 @@ def _running_with_an_epoch(url, name):
 def _state(url, name, number):
     study = optuna.load_study(study_name=name, storage=open_storage(url, heartbeat_interval=None))
     return study.trials[number].state.name
+
+
+def test_a_sqlite_file_locked_by_another_process_is_named_after_a_bounded_wait(tmp_path, monkeypatch):
+    """Another process's open write transaction: one line naming the file once the (short)
+    lock wait is over, not Optuna's StorageInternalError."""
+    import sqlite3
+
+    import lrsearch.study.storage as storage_module
+
+    assert storage_module._SQLITE_TIMEOUT_S <= 15
+    monkeypatch.setattr(storage_module, "_SQLITE_TIMEOUT_S", 0.5)
+    path = tmp_path / "study.db"
+    storage = open_storage(f"sqlite:///{path}")
+    optuna.create_study(storage=storage, study_name="a")
+    other = sqlite3.connect(path)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        start = time.monotonic()
+        with pytest.raises(Exception) as info:
+            optuna.create_study(storage=storage, study_name="b")
+        assert time.monotonic() - start < 5
+    finally:
+        other.rollback()
+        other.close()
+    failure = storage_failure(info.value)
+    assert isinstance(failure, StorageError)
+    assert str(failure).startswith(f"the study file {path} is locked by another process")
+    assert storage_failure(ValueError("something else")) is None
+
+
+def test_a_read_only_sqlite_file_is_named(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("chmod does not stop root from writing")
+    path = tmp_path / "study.db"
+    storage = open_storage(f"sqlite:///{path}")
+    optuna.create_study(storage=storage, study_name="a")
+    path.chmod(0o444)
+    try:
+        with pytest.raises(Exception) as info:
+            optuna.create_study(storage=open_storage(f"sqlite:///{path}"), study_name="b")
+    finally:
+        path.chmod(0o644)
+    message = str(info.value) if isinstance(info.value, StorageError) else str(storage_failure(info.value))
+    assert str(path) in message and "read-only" in message
+
+
+def test_a_server_that_accepts_but_never_answers_is_given_up_naming_the_host(monkeypatch):
+    """A port that accepts the connection and then says nothing: the connect timeout ends
+    the wait, and the line names the host."""
+    import socket
+    import threading
+
+    pytest.importorskip("psycopg")
+    import lrsearch.study.storage as storage_module
+
+    assert storage_module._CONNECT_TIMEOUT_S <= 15
+    monkeypatch.setattr(storage_module, "_CONNECT_TIMEOUT_S", 2)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        start = time.monotonic()
+        with pytest.raises(StorageError) as info:
+            open_storage(f"postgresql://me@127.0.0.1:{port}/db")
+        assert time.monotonic() - start < 15
+    finally:
+        done.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+    assert f"127.0.0.1:{port}" in str(info.value) and "does not answer" in str(info.value)
+    assert "\n" not in str(info.value)
