@@ -82,7 +82,8 @@ def decode(value: Any, field: str) -> Any:
             )
         return decoded
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ScheduleFormatError(f"field `{field}` must be a number, a schedule or null; got {value!r}")
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ScheduleFormatError(f"field `{field}` must be a number, a schedule or null; got {shown}")
     return float(value)
 
 
@@ -129,38 +130,71 @@ def parse(data: Any) -> dict[str, Any]:
     unknown = sorted(set(data) - set(expected) - {"lrsearch_version"})
     if unknown:
         log.warning("ignoring unknown fields in schedule file: %s", ", ".join(unknown))
+    problems: list[str] = []  # every malformed field, told in one line
     optimizer = data["optimizer"]
-    if not isinstance(optimizer, Mapping) or "class_name" not in optimizer:
-        raise ScheduleFormatError("field `optimizer` must be an object with `class_name` and `config`")
-    if optimizer["class_name"] not in SCHEDULABLE and "module" not in optimizer:  # a Keras class records its module
-        raise ScheduleFormatError(
-            f"field `optimizer`: unknown class {optimizer['class_name']!r}; expected one of {', '.join(SCHEDULABLE)}"
-        )
+    if not isinstance(optimizer, Mapping) or not isinstance(optimizer.get("class_name"), str):
+        problems.append("field `optimizer` must be an object with a `class_name` string and `config`")
+        optimizer = {"class_name": "SGD"}
+    elif optimizer["class_name"] not in SCHEDULABLE and "module" not in optimizer:  # a Keras class records its module
+        problems.append(f"field `optimizer`: unknown class {optimizer['class_name']!r}; "
+                        f"expected one of {', '.join(SCHEDULABLE)}")
     config = optimizer.get("config") or {}
     if not isinstance(config, Mapping):
-        raise ScheduleFormatError("field `optimizer.config` must be an object")
-    schedule = decode(data["schedule"], "schedule")
-    if schedule is None:
-        raise ScheduleFormatError("field `schedule` is null; it must be a schedule or a rate")
+        problems.append("field `optimizer.config` must be an object")
+        config = {}
+    fields = {name: _checked(problems, decode, data[name], name) for name in ("schedule", "momentum", "weight_decay")}
+    if fields["schedule"] is None and not any("`schedule`" in p for p in problems):
+        problems.append("field `schedule` is null; it must be a schedule or a rate")
+    for name in ("batch_size", "steps_per_epoch", "epochs"):
+        value = data.get(name)
+        if value is not None and not _count(value):
+            problems.append(f"field `{name}` must be a whole number from 1 to {_MOST} or null; got {_short(value)}")
     provenance = data["provenance"]
     if provenance is not None and not isinstance(provenance, Mapping):
-        raise ScheduleFormatError("field `provenance` must be an object or null")
+        problems.append("field `provenance` must be an object or null")
     loss_scale = optimizer.get("loss_scale", False)
     if not isinstance(loss_scale, bool):
-        raise ScheduleFormatError(f"field `optimizer.loss_scale` must be true or false, got {loss_scale!r}")
+        problems.append(f"field `optimizer.loss_scale` must be true or false, got {_short(loss_scale)}")
+    if problems:
+        raise ScheduleFormatError("; ".join(problems))
     record = {k: v for k, v in optimizer.items() if k != "loss_scale"}
     return {
-        "schedule": schedule,
+        "schedule": fields["schedule"],
         "optimizer": record if "module" in record else record["class_name"],
         "loss_scale": loss_scale,
         "optimizer_config": dict(config),
-        "momentum": decode(data["momentum"], "momentum"),
-        "weight_decay": decode(data["weight_decay"], "weight_decay"),
+        "momentum": fields["momentum"],
+        "weight_decay": fields["weight_decay"],
         "batch_size": data.get("batch_size"),
         "steps_per_epoch": data["steps_per_epoch"],
         "epochs": data["epochs"],
         "provenance": provenance,
     }
+
+
+_MOST = 2**31 - 1
+"""The largest count (steps, epochs, batch size) a file may hold."""
+
+
+def _count(value: Any) -> bool:
+    """A whole number from 1 to `_MOST` (4 or 4.0, not true or "4")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 1 <= value <= _MOST and float(value).is_integer()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _checked(problems: list[str], check: Any, value: Any, name: str) -> Any:
+    """`check(value, name)`, or None with its message added to `problems`."""
+    try:
+        return check(value, name)
+    except ScheduleFormatError as exc:
+        problems.append(str(exc))
+        return None
 
 
 def read_json(path: Path) -> Any:
@@ -178,5 +212,7 @@ def read_json(path: Path) -> Any:
         raise ScheduleFormatError(f"{path}: cannot read the schedule file ({exc})") from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ScheduleFormatError(f"{path}: nested too deeply to be a schedule file; re-export it") from None
     except json.JSONDecodeError as exc:
         raise ScheduleFormatError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None

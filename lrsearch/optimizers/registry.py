@@ -14,7 +14,7 @@ from typing import Any
 
 import keras
 
-from lrsearch.core.errors import ConfigError
+from lrsearch.core.errors import ConfigError, argument_error
 from lrsearch.optimizers.base import Schedulable, keras_class, unwrap
 from lrsearch.optimizers.keras_classes import (
     class_record,
@@ -110,7 +110,24 @@ def build_recorded(name: str, record: Mapping[str, Any] | None, kwargs: dict[str
         ConfigError: a Keras class given a momentum or weight-decay schedule, or one Keras
             cannot find.
     """
-    return from_record(record, kwargs) if record is not None else SCHEDULABLE[name](**kwargs)
+    optimizer = from_record(record, kwargs) if record is not None else SCHEDULABLE[name](**kwargs)
+    _check_switches(type(optimizer), kwargs)
+    return optimizer
+
+
+def _check_switches(cls: type, kwargs: Mapping[str, Any]) -> None:
+    """An option whose default is true or false (`nesterov`, `amsgrad`) must be given as
+    one: "yes" or 1 would switch it on unnoticed."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return
+    for key, value in kwargs.items():
+        default = parameters[key].default if key in parameters else None
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise argument_error(key, "true or false", value)
 
 
 def constant_momentum_note(optimizer: Any) -> str | None:

@@ -55,6 +55,14 @@ def files(tmp_path_factory) -> Path:
         "schedule": {"module": "os", "class_name": "system", "config": {"command": "echo owned"}},
     }))
     (d / "notjson.json").write_text("{ not json")
+    good = {"format": "lrsearch.schedule", "version": 2, "schedule": 0.01, "momentum": None, "weight_decay": None,
+            "optimizer": {"class_name": "SGD", "config": {}}, "batch_size": None, "steps_per_epoch": 4,
+            "epochs": 10, "provenance": {}}
+    for name, change in (("epochs_huge", {"epochs": 10**40}), ("class_list", {"optimizer": {"class_name": ["SGD"]}}),
+                         ("two_bad", {"epochs": 10**40, "steps_per_epoch": "4", "optimizer": {"class_name": 3}}),
+                         ("nesterov_yes", {"optimizer": {"class_name": "SGD", "config": {"nesterov": "yes"}}})):
+        (d / f"{name}.json").write_text(json.dumps({**good, **change}))
+    (d / "deep.json").write_text(json.dumps(good)[:-1] + ', "extra": ' + "[" * 10_000 + "]" * 10_000 + "}")
     (d / "model.h5").write_bytes(b"\x89HDF\r\n")
     (d / "model.txt").write_text("hello")
     _variant(d, "label_late.py", RETURN, "y = y.copy(); y[300] = 10\n    " + RETURN)
@@ -267,6 +275,18 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
     ("unknown-mode", lambda d: ["range-test", _m(d), "--mode", "log"], 2, "invalid choice: 'log'"),
     ("dashboard-port", lambda d: ["dashboard", "--port", "70000"], 2, "must be a port number up to 65535"),
     ("unknown-direction", lambda d: ["tune", _m(d), "--direction", "up"], 2, "invalid choice: 'up'"),
+    # schedule files with mistyped or absurd fields: each field named
+    ("schedule-epochs-1e40", lambda d: ["plot", d / "epochs_huge.json", "-o", d / "x.png"], 1,
+     "field `epochs` must be a whole number from 1 to 2147483647 or null; got 1" + "0" * 40),
+    ("schedule-class-name-list", lambda d: ["plot", d / "class_list.json", "-o", d / "x.png"], 1,
+     "field `optimizer` must be an object with a `class_name` string"),
+    ("schedule-every-bad-field", lambda d: ["plot", d / "two_bad.json", "-o", d / "x.png"], 1,
+     "field `optimizer` must be an object with a `class_name` string and `config`; field `steps_per_epoch` must be "
+     "a whole number from 1 to 2147483647 or null; got '4'; field `epochs` must be"),
+    ("schedule-10000-deep", lambda d: ["plot", d / "deep.json", "-o", d / "x.png"], 1,
+     "deep.json: nested too deeply to be a schedule file"),
+    ("schedule-nesterov-yes", lambda d: ["plot", d / "nesterov_yes.json", "-o", d / "x.png"], 1,
+     "Argument `nesterov` must be true or false. Received: nesterov='yes'"),
     # a study read from a SQLite file that is not there: refused, no empty database made
     *[(f"{cmd}-storage-typo", lambda d, c=cmd, e=extra: [c, *e(d), "--storage", f"sqlite:///{d / 'typo.db'}"], 1,
        "typo.db does not exist; check the path in the storage URL")

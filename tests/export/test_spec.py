@@ -206,7 +206,7 @@ BROKEN = [
     (lambda d: {**d, "version": 3}, "version 3 is not supported (this lrsearch reads versions 1, 2); upgrade lrsearch"),
     (lambda d: {**d, "version": 0}, "version 0 is not supported (this lrsearch reads versions 1, 2); re-export it"),
     (lambda d: {k: v for k, v in d.items() if k != "batch_size"}, "misses field `batch_size`"),
-    (lambda d: {**d, "batch_size": 0}, "Argument `batch_size` must be a whole number > 0"),
+    (lambda d: {**d, "batch_size": 0}, "field `batch_size` must be a whole number from 1 to 2147483647 or null; got 0"),
     (lambda d: {k: v for k, v in d.items() if k != "version"}, "version None is not supported"),
     (lambda d: {k: v for k, v in d.items() if k != "epochs"}, "misses field `epochs`"),
     (lambda d: {k: v for k, v in d.items() if k not in ("epochs", "schedule")}, "misses fields `schedule`, `epochs`"),
@@ -215,7 +215,7 @@ BROKEN = [
     (lambda d: {**d, "schedule": None}, "field `schedule` is null"),
     (lambda d: {**d, "momentum": "high"}, "field `momentum` must be a number, a schedule or null"),
     (lambda d: {**d, "optimizer": {"class_name": "Nadam", "config": {}}}, "field `optimizer`: unknown class 'Nadam'"),
-    (lambda d: {**d, "steps_per_epoch": -4}, "Argument `steps_per_epoch` must be a whole number > 0"),
+    (lambda d: {**d, "steps_per_epoch": -4}, "field `steps_per_epoch` must be a whole number from 1 to 2147483647 or null; got -4"),
     (lambda d: [d], "an lrsearch schedule is a JSON object, got list"),
 ]
 
