@@ -67,6 +67,11 @@ def _positive_int(text: str) -> int:
     return _whole_number(text, least=1)
 
 
+def _range_steps(text: str) -> int:
+    """A range test's steps: a curve needs two points at least."""
+    return _whole_number(text, least=2)
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -74,6 +79,17 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    """A learning rate: a normal float32 number up to 1e6 (1e-320 would train at zero)."""
+    from lrsearch.core.checks import rate_problem
+
+    value = _positive_float(text)
+    problem = rate_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"must be {problem}, got {text}")
     return value
 
 
@@ -134,13 +150,13 @@ def _range_flags(steps: int | None) -> argparse.ArgumentParser:
 
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("range test")
-    group.add_argument("--min-lr", type=_positive_float, default=DEFAULT_MIN_LR, metavar="LR",
+    group.add_argument("--min-lr", type=_rate, default=DEFAULT_MIN_LR, metavar="LR",
                        help=f"first rate of the range test {_default(DEFAULT_MIN_LR)}")
-    group.add_argument("--max-lr", type=_positive_float, default=DEFAULT_MAX_LR, metavar="LR",
+    group.add_argument("--max-lr", type=_rate, default=DEFAULT_MAX_LR, metavar="LR",
                        help=f"last rate of the range test {_default(DEFAULT_MAX_LR)}")
     told = _default(steps) if steps is not None else "(default: one pass over the data, extended while the curve " \
                                                      "cannot be read)"
-    group.add_argument("--steps", type=_positive_int, default=steps, metavar="N",
+    group.add_argument("--steps", type=_range_steps, default=steps, metavar="N",
                        help=f"optimizer steps of the range test, run exactly {told}")
     group.add_argument("--mode", choices=("exp", "linear"), default="exp",
                        help=f"spacing of the rates {_default('exp')}")
@@ -259,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
             [model, studied, study])
     p.add_argument("--range-test", dest="curve", metavar="CSV",
                    help="bounds from this range-test CSV instead of running a new test")
-    p.add_argument("--bounds", nargs=2, type=_positive_float, metavar=("BASE_LR", "MAX_LR"),
+    p.add_argument("--bounds", nargs=2, type=_rate, metavar=("BASE_LR", "MAX_LR"),
                    help="search inside these bounds instead of running a range test")
 
     p = add("export", cmd_export, "write the best schedule of a stored study as schedule.json", [])

@@ -11,7 +11,13 @@ from typing import Any
 
 from lrsearch.core.errors import ConfigError, argument_error
 
-__all__ = ["choice", "constant_float", "count", "fail", "interval", "non_negative", "number", "positive", "unit"]
+__all__ = ["LARGEST_RATE", "SMALLEST_RATE", "choice", "constant_float", "count", "fail", "interval", "non_negative",
+           "number", "numbers", "positive", "rate", "rate_problem", "unit"]
+
+SMALLEST_RATE = 1.1754943508222875e-38
+"""float32's smallest normal number: a rate below it is zero or subnormal on the device."""
+LARGEST_RATE = 1e6
+"""The largest learning rate taken: above it every step overflows."""
 
 
 def fail(name: str, requirement: str, value: Any) -> ConfigError:
@@ -27,6 +33,37 @@ def number(name: str, value: Any) -> float:
     if not math.isfinite(result):
         raise fail(name, "a finite number", value)
     return result
+
+
+def rate_problem(value: float) -> str | None:
+    """What is wrong with a learning rate (a float), or None: it must be a normal
+    float32 number from `SMALLEST_RATE` to `LARGEST_RATE`."""
+    if SMALLEST_RATE <= value <= LARGEST_RATE:
+        return None
+    return f"a learning rate from {SMALLEST_RATE:.4g} (float32's smallest normal number) to {LARGEST_RATE:g}"
+
+
+def rate(name: str, value: Any) -> float:
+    """A learning rate (see `rate_problem`)."""
+    result = number(name, value)
+    problem = rate_problem(result)
+    if problem:
+        raise fail(name, problem, value)
+    return result
+
+
+def numbers(name: str, value: Any) -> Any:
+    """A sequence of numbers as a float64 NumPy array (of any shape)."""
+    import numpy as np
+
+    if value is None or isinstance(value, (str, bytes, bool)):
+        raise fail(name, "a sequence of numbers", value)
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        text = repr(value)
+        raise argument_error(name, "a sequence of numbers", value,
+                             received=f"{name}={text if len(text) <= 60 else text[:57] + '...'}") from None
 
 
 def positive(name: str, value: Any) -> float:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, signal
 
+from lrsearch.core import checks
 from lrsearch.core.errors import ConfigError, CurveError, argument_error
 from lrsearch.rangetest.curve import cut_curve, drop_blowup, smooth_loss, trim_curve  # the last two: lrsearch.analysis.*
 
@@ -256,15 +257,14 @@ def suggest(
         CurveError: fewer than `MIN_POINTS` usable points, or malformed input.
         ConfigError: a rule parameter out of range.
     """
-    for name, value in (("start_slope", start_slope), ("stop_slope", stop_slope)):
-        if not 0.0 < value < 1.0:
-            raise argument_error(name, "in (0, 1)", value)
+    for name, value in (("start_slope", start_slope), ("stop_slope", stop_slope), ("window", window)):
+        checks.unit(name, value, open_low=True, open_high=True)
     if margin is None:
         margin = default_margin(optimizer)
-    if not margin >= 1.0:
+    if not checks.number("margin", margin) >= 1.0:
         raise argument_error("margin", ">= 1", margin)
-    if not 0.0 < window < 1.0:
-        raise argument_error("window", "in (0, 1)", window)
+    checks.number("diverge", diverge)
+    lr, loss = checks.numbers("lr", lr), checks.numbers("loss", loss)
     total = len(np.asarray(lr).ravel())
     lr_, loss_, diverged = cut_curve(lr, loss, diverge, 0.98)
     if diverged and lr_.size > 2 * MIN_POINTS:

@@ -41,7 +41,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from lrsearch.core import progress
+from lrsearch.core import checks, progress
 from lrsearch.rangetest.analysis import UNREADABLE
 from lrsearch.rangetest.curve import smooth_loss
 from lrsearch.data.reader import num_samples
@@ -99,9 +99,10 @@ def require_trainable(model: Any) -> None:
 
 
 def _check_sweep(min_lr: float, max_lr: float, steps: int | None, mode: str) -> None:
-    if not (math.isfinite(min_lr) and min_lr > 0):
-        raise argument_error("min_lr", "> 0", min_lr)
-    if not (math.isfinite(max_lr) and max_lr > min_lr):
+    min_lr, max_lr = checks.rate("min_lr", min_lr), checks.rate("max_lr", max_lr)
+    if steps is not None:
+        checks.number("steps", steps)
+    if not max_lr > min_lr:
         raise ConfigError(
             f"Argument `max_lr` must be > min_lr. Received: min_lr={min_lr}, max_lr={max_lr}"
         )
@@ -197,11 +198,11 @@ def range_test(
             a flat loss, or too few usable points to read.
     """
     _check_sweep(min_lr, max_lr, steps, mode)
-    if not 0.0 <= smooth < 1.0:
+    if not 0.0 <= checks.number("smooth", smooth) < 1.0:
         raise argument_error("smooth", "in [0, 1)", smooth)
     if diverge is None:
         diverge = 0.0
-    if diverge != 0 and not diverge > 1:
+    if checks.number("diverge", diverge) != 0 and not diverge > 1:
         raise argument_error("diverge", "> 1 (or 0 to never stop)", diverge)
     if not isinstance(model, keras.Model):
         raise ConfigError(f"range_test needs a keras.Model; got {type(model).__name__}")
@@ -329,9 +330,9 @@ def _next_sweep(
     stopped = result.meta.get("stopped") in ("diverged", "nan")
     early = stopped and len(result.frame) < steps / 3  # blew up in the first third
     if early and ("no_descent" in problems or "few_points" in problems):
-        return {"min_lr": lo / 100.0, "max_lr": min(hi, 3.0 * end), "steps": steps}
+        return {"min_lr": max(lo / 100.0, checks.SMALLEST_RATE), "max_lr": min(hi, 3.0 * end), "steps": steps}
     if "still_falling" in problems:
-        return {"min_lr": lo, "max_lr": hi * 100.0, "steps": steps}
+        return {"min_lr": lo, "max_lr": min(hi * 100.0, checks.LARGEST_RATE), "steps": steps}
     top = min(hi, 3.0 * end) if stopped else hi
     return {"min_lr": lo, "max_lr": max(top, lo * 10.0), "steps": steps * GROWTH}
 

@@ -275,6 +275,12 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
     ("unknown-mode", lambda d: ["range-test", _m(d), "--mode", "log"], 2, "invalid choice: 'log'"),
     ("dashboard-port", lambda d: ["dashboard", "--port", "70000"], 2, "must be a port number up to 65535"),
     ("unknown-direction", lambda d: ["tune", _m(d), "--direction", "up"], 2, "invalid choice: 'up'"),
+    # rates that are no normal float32 number, a range test of one step: refused by the parser
+    *[(f"{flag[2:]}-{value}", lambda d, f=flag, v=value: ["range-test", _m(d), f, v], 2,
+       "must be a learning rate from 1.175e-38 (float32's smallest normal number) to 1e+06, got " + value)
+      for flag, value in (("--min-lr", "1e-320"), ("--max-lr", "1e7"))],
+    ("bounds-subnormal", lambda d: ["tune", _m(d), "--bounds", "1e-320", "0.1"], 2, "got 1e-320"),
+    ("range-steps-one", lambda d: ["range-test", _m(d), "--steps", "1"], 2, "must be at least 2, got 1"),
     # schedule files with mistyped or absurd fields: each field named
     ("schedule-epochs-1e40", lambda d: ["plot", d / "epochs_huge.json", "-o", d / "x.png"], 1,
      "field `epochs` must be a whole number from 1 to 2147483647 or null; got 1" + "0" * 40),

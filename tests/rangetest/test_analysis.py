@@ -298,3 +298,18 @@ def test_a_noisy_floor_that_climbs_steeply_is_read_at_its_low_stretch():
     assert 0.01 < low.min() and low.max() < 0.1  # the stretch itself, as described
     assert s.max_lr == pytest.approx(s.min_loss_lr / 1.5, rel=0.05)  # the adaptive margin
     assert s.base_lr < s.steepest_lr < s.max_lr
+
+
+@pytest.mark.parametrize("args,kwargs,message", [
+    (("abc", "def"), {}, "Argument `lr` must be a sequence of numbers. Received: lr='abc'"),
+    (([1e-3, "x"], [1.0, 2.0]), {}, "Argument `lr` must be a sequence of numbers. Received: lr=[0.001, 'x']"),
+    (([1e-3, 1e-2], None), {}, "Argument `loss` must be a sequence of numbers"),
+    (([1e-3], [1.0]), {"window": "wide"}, "Argument `window` must be a number. Received: window='wide'"),
+    (([1e-3], [1.0]), {"margin": "3"}, "Argument `margin` must be a number. Received: margin='3'"),
+])
+def test_suggest_refuses_arguments_of_the_wrong_type_in_keras_shape(args, kwargs, message):
+    import lrsearch
+
+    with pytest.raises(ConfigError) as info:
+        lrsearch.suggest(*args, **kwargs)
+    assert str(info.value).startswith(message)

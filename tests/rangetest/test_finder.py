@@ -160,7 +160,7 @@ def test_divergence_stop_is_the_first_step_past_the_threshold():
 @pytest.mark.backends
 def test_nan_stop_without_divergence_rule():
     x, y = _regression()
-    r = range_test(_linear(), (x, y), min_lr=1e-3, max_lr=1e12, steps=200, batch_size=8,
+    r = range_test(_linear(), (x, y), min_lr=1e-3, max_lr=1e6, steps=200, batch_size=8,
                    diverge=0, verbose=0)
     assert r.stopped == "nan"
     assert not np.isfinite(r.frame["loss"].iloc[-1])
@@ -423,3 +423,18 @@ def test_save_and_load_round_trip(tmp_path):
         RangeTestResult.load(tmp_path / "bad.csv")
     with pytest.raises(DataError, match="no range-test file"):
         RangeTestResult.load(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"max_lr": "1"}, "Argument `max_lr` must be a number. Received: max_lr='1'"),
+    ({"min_lr": 1e-320}, "Argument `min_lr` must be a learning rate from 1.175e-38 (float32's smallest normal "
+                         "number) to 1e+06. Received: min_lr=1e-320"),
+    ({"max_lr": 1e7}, "Argument `max_lr` must be a learning rate from 1.175e-38"),
+    ({"steps": "many"}, "Argument `steps` must be a number. Received: steps='many'"),
+    ({"smooth": "high"}, "Argument `smooth` must be a number. Received: smooth='high'"),
+])
+def test_arguments_of_the_wrong_type_or_beyond_a_float32_are_refused_in_keras_shape(kwargs, message):
+    x, y = _regression()
+    with pytest.raises(ConfigError) as info:
+        range_test(_linear(), (x, y), verbose=0, **kwargs)
+    assert str(info.value).startswith(message)
