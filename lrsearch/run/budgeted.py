@@ -235,8 +235,7 @@ class BudgetedRun:
         """Charge the final fit and close the books; logs the spend."""
         self.spent.final_epochs = int(final_epochs or 0)
         self.spent.seconds = time.monotonic() - self.began
-        budget = self.epochs_budget if self.epochs_budget is not None else None
-        logger.info("%s", self.spent.describe(budget))
+        logger.info("%s", self.spent.describe(self.budget))
         return BudgetReport(self.budget, self.planned, self.study_plan, self.spent)
 
 

@@ -385,13 +385,19 @@ class Spend:
     def total(self) -> float:
         return self.evidence_epochs + self.trial_epochs + self.final_epochs
 
-    def describe(self, budget: float | None = None) -> str:
+    def describe(self, budget: Budget | float | None = None) -> str:
+        """The spend in one line, against `budget` in the unit it was given: "...; 21 s of
+        a 20 s budget", or "...; 40 s (a budget of 48 epochs)" (a number is epochs)."""
         line = (f"spent {self.total:.2f} epochs: range test {self.range_steps} steps, sweeps {self.sweep_steps} "
                 f"steps ({self.evidence_epochs:.2f} epochs of evidence), trials {self.trial_epochs}")
         if self.final_epochs:
             line += f", final fit {self.final_epochs}"
         line += f"; {self.seconds:.0f} s"
-        return line + (f" (budget {budget:g})" if budget is not None else "")
+        if budget is None:
+            return line
+        if not isinstance(budget, Budget):
+            budget = Budget(float(budget))
+        return line + (f" of a {budget} budget" if budget.unit == "seconds" else f" (a budget of {budget})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"steps_per_epoch": self.steps_per_epoch, "range_steps": self.range_steps,

@@ -318,3 +318,13 @@ def test_command_line_budget_errors_are_one_line(capsys, tmp_path):
     assert code == 1 and err == ("lrsearch: error: a budget of 1.5 epochs leaves the range test 3 steps (25% of "
                                  "it) and it needs 20: raise the budget or give its steps (--steps)")
     assert not (tmp_path / "range_test.csv").exists()
+
+
+def test_the_spend_states_the_budget_in_the_unit_given():
+    from lrsearch.study.budget import Budget, Spend
+
+    spend = Spend(steps_per_epoch=10, range_steps=20, trial_epochs=3, seconds=21.2)
+    assert spend.describe(Budget.parse("20s")).endswith("; 21 s of a 20 s budget")
+    assert spend.describe(Budget.parse("48")).endswith("; 21 s (a budget of 48 epochs)")
+    assert spend.describe(48).endswith("; 21 s (a budget of 48 epochs)")
+    assert spend.describe().endswith("; 21 s")
