@@ -17,8 +17,10 @@ a schedule of data that came batched has no batch size to name.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -159,10 +161,10 @@ def _dashboard(out: Path, storage: str | None) -> str | None:
     `--storage URL` (password hidden) for another storage; none for a KerasTuner folder."""
     local = (out / "study.db").resolve()
     if storage is None or storage == f"sqlite:///{local}":
-        return f"lrsearch dashboard --out {out}" if local.exists() else None
+        return f"lrsearch dashboard --out {shlex.quote(str(out))}" if local.exists() else None
     if "://" not in storage:
         return None
-    return f"lrsearch dashboard --storage {storage}"
+    return f"lrsearch dashboard --storage {shlex.quote(storage)}"
 
 
 def summary_lines(tune: Any, out_dir: str | Path, final: Any = None) -> list[str]:
@@ -194,10 +196,10 @@ def summary_lines(tune: Any, out_dir: str | Path, final: Any = None) -> list[str
     if dashboard:
         steps.append(dashboard)
     if tune.best is not None and not (out / "report.html").exists():
-        steps.append(f"lrsearch report {out}")
+        steps.append(f"lrsearch report {shlex.quote(str(out))}")
     if tune.best is not None:
         chosen = out / ("final_schedule.json" if final is not None else "schedule.json")
-        steps.append(f'spec = lrsearch.load_schedule("{chosen}"); '
+        steps.append(f"spec = lrsearch.load_schedule({json.dumps(str(chosen))}); "
                      f"model.compile(optimizer=spec.build_optimizer(), ...); {fit_line(final.schedule if final else tune.best)}")
     for i, step in enumerate(steps):
         lines.append(("next: " if i == 0 else "      ") + step)

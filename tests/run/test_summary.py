@@ -3,6 +3,9 @@ the files, the next commands; from known tables."""
 
 from __future__ import annotations
 
+import json
+import shlex
+
 import pandas as pd
 import pytest
 
@@ -91,7 +94,7 @@ def test_other_storages_and_no_winner(tmp_path):
     (tmp_path / "report.html").write_text("x")
     lines = summary_lines(_result(_one_cycle({"trial": 2, "value": 0.21, "storage": url})), tmp_path)
     assert lines[-2:] == [
-        f"next: lrsearch dashboard --storage {url}",
+        f"next: lrsearch dashboard --storage {shlex.quote(url)}",
         f'      spec = lrsearch.load_schedule("{tmp_path / "schedule.json"}"); '
         "model.compile(optimizer=spec.build_optimizer(), ...); "
         "model.fit(..., batch_size=32, epochs=10, callbacks=[spec.callback()])",
@@ -125,3 +128,19 @@ def test_other_storages_and_no_winner(tmp_path):
 )
 def test_describe_schedule(make, expected):
     assert describe_schedule(make()) == expected
+
+
+def test_paths_with_spaces_are_quoted_in_the_next_commands(tmp_path):
+    out = tmp_path / "my runs" / "it's"
+    out.mkdir(parents=True)
+    for name in ("schedule.json", "study.db"):
+        (out / name).write_text("x")
+    spec = _one_cycle({"trial": 2, "value": 0.21, "storage": f"sqlite:///{(out / 'study.db').resolve()}"})
+    lines = summary_lines(_result(spec), out)
+    quoted = shlex.quote(str(out))
+    assert quoted != str(out)
+    assert f"next: lrsearch dashboard --out {quoted}" in lines
+    assert f"      lrsearch report {quoted}" in lines
+    assert shlex.split(lines[lines.index(f"      lrsearch report {quoted}")])[-1] == str(out)
+    (load,) = [line for line in lines if "load_schedule" in line]
+    assert f"load_schedule({json.dumps(str(out / 'schedule.json'))})" in load
