@@ -108,7 +108,7 @@ def probe_batch(data: Any, batch_size: int = DEFAULT_BATCH_SIZE, what: str = "tr
         DataError: no samples, arrays of different lengths, an empty or unreadable dataset.
     """
     if _is_arrays(data) and not is_dataset(data):
-        num_samples(data)
+        num_samples(data, f"the {what}")
         return tuple(_head(part, batch_size) if part is not None else None for part in data)
     try:
         batch = data[0] if isinstance(data, keras.utils.PyDataset) else next(iter(data))
@@ -200,7 +200,7 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None = None,
         if isinstance(used_bs, bool) or int(used_bs) != used_bs or used_bs < 1:
             raise argument_error("batch_size", "an integer >= 1", batch_size)
         used_bs = int(used_bs)
-        n = num_samples(data)
+        n = num_samples(data, "the training data")
         kwargs.update(x=data[0], y=data[1], batch_size=used_bs, shuffle=True)
         if len(data) == 3:
             kwargs["sample_weight"] = data[2]
@@ -212,7 +212,7 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None = None,
         if is_dataset(validation_data):
             kwargs["validation_data"] = validation_data
         elif _is_arrays(validation_data):
-            num_samples(validation_data)
+            num_samples(validation_data, "the validation data")
             kwargs["validation_data"] = tuple(validation_data)
             if used_bs is not None:
                 kwargs["validation_batch_size"] = used_bs

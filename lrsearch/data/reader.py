@@ -69,8 +69,9 @@ def _to_array(leaf: Any, what: str) -> Any:
     return arr
 
 
-def num_samples(data: Any) -> int | None:
-    """Number of samples in `(x, y[, w])` arrays; None for datasets.
+def num_samples(data: Any, what: str = "the data") -> int | None:
+    """Number of samples in `(x, y[, w])` arrays; None for datasets. `what` names the
+    data in messages ("the validation data").
 
     Raises:
         DataError: arrays of different lengths, or no samples.
@@ -81,12 +82,12 @@ def num_samples(data: Any) -> int | None:
     lengths = {int(np.shape(leaf)[0]) for leaf in leaves if np.ndim(leaf) > 0}
     if len(lengths) > 1:
         raise DataError(
-            f"the arrays in the data have different numbers of samples {sorted(lengths)}; "
+            f"the arrays in {what} have different numbers of samples {sorted(lengths)}; "
             f"x, y and sample weights need one row per sample"
         )
     n = lengths.pop() if lengths else 0
     if n == 0:
-        raise DataError("the data holds no samples; pass at least one batch")
+        raise DataError(f"{what} holds no samples; pass at least one batch")
     return n
 
 

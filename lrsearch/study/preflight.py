@@ -10,6 +10,7 @@ already did.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,9 +19,11 @@ import numpy as np
 
 from lrsearch.data.files import check_class_labels
 from lrsearch.data.fit_data import as_pair, probe_batch
-from lrsearch.data.reader import unpack
+from lrsearch.data.reader import num_samples, unpack
 from lrsearch.core.errors import ConfigError, DataError, DivergenceError, first_line
 from lrsearch.core.defaults import DEFAULT_BATCH_SIZE
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["build_checked", "check_data_fits"]
 
@@ -91,6 +94,10 @@ def _evaluate(model: keras.Model, data: Any, what: str, batch_size: int) -> dict
     except Exception as exc:
         shape = getattr(model, "input_shape", None)
         x_shape = tuple(np.shape(x)) if not isinstance(x, (dict, list, tuple)) else "structured"
+        if not isinstance(data, tuple) and isinstance(shape, tuple) and isinstance(x_shape, tuple) \
+                and len(x_shape) == len(shape) - 1:  # a dataset of single samples
+            raise DataError(f"{what} is a dataset of single samples (x of shape {x_shape}), not of batches; "
+                            "batch it with .batch(n), e.g. dataset.batch(32)") from exc
         raise DataError(
             f"{what} does not fit the model (input {shape}, batch x {x_shape}): {first_line(exc, 160)}"
         ) from exc
@@ -130,6 +137,10 @@ def check_data_fits(model: keras.Model, train: Any, validation: Any, *,
 
     logs = _evaluate(model, train, "training data", batch_size)
     require_trainable(model)
+    n = num_samples(as_pair(train, "training data")) if isinstance(train, (tuple, list)) else None
+    if n is not None and n < batch_size:
+        logger.warning("only %d training sample%s, fewer than one batch of %d: every step sees the same "
+                       "samples, so the rates found say little; pass more data", n, "s" if n > 1 else "", batch_size)
     if validation is not None or metric is None or metric.startswith("val_"):
         _evaluate(model, validation, "validation data", batch_size)
     if metric is not None and metric.removeprefix("val_") not in logs:

@@ -71,6 +71,10 @@ def files(tmp_path_factory) -> Path:
              "return (x[:320].tolist(), [str(v) for v in y[:320]]), "
              "(x[320:480].tolist(), [str(v) for v in y[320:480]])")
     _variant(d, "ragged.py", RETURN, "return ([[1.0], [1.0, 2.0]] * 10, [0] * 20), (x[320:480], y[320:480])")
+    _variant(d, "empty_val.py", RETURN, "return (x[:320], y[:320]), (x[320:320], y[320:320])")
+    _variant(d, "three.py", RETURN, "return (x[:3], y[:3]), (x[320:480], y[320:480])")
+    _variant(d, "unbatched.py", RETURN, "import tensorflow as tf\n    "
+             "return tf.data.Dataset.from_tensor_slices((x[:320], y[:320])), (x[320:480], y[320:480])")
     _variant(d, "frozen.py", 'activation="softmax")', 'activation="softmax", trainable=False)')
     (d / "exit0.py").write_text(TEXT + "\nimport sys\n\nsys.exit(0)\n")
     (d / "exit5.py").write_text(TEXT + "\nimport sys\n\nsys.exit(5)\n")
@@ -293,6 +297,11 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
      "deep.json: nested too deeply to be a schedule file"),
     ("schedule-nesterov-yes", lambda d: ["plot", d / "nesterov_yes.json", "-o", d / "x.png"], 1,
      "Argument `nesterov` must be true or false. Received: nesterov='yes'"),
+    # an empty validation set, a dataset of single samples
+    ("empty-validation", lambda d: ["auto", d / "empty_val.py", *TRAIN], 1,
+     "the validation data holds no samples; pass at least one batch"),
+    ("unbatched-dataset", lambda d: ["auto", d / "unbatched.py", *TRAIN], 1,
+     "training data is a dataset of single samples (x of shape (64,)), not of batches; batch it with .batch(n)"),
     # a study read from a SQLite file that is not there: refused, no empty database made
     *[(f"{cmd}-storage-typo", lambda d, c=cmd, e=extra: [c, *e(d), "--storage", f"sqlite:///{d / 'typo.db'}"], 1,
        "typo.db does not exist; check the path in the storage URL")
@@ -319,6 +328,15 @@ def test_hostile_input_ends_in_one_line(files, tmp_path, capsys, name, argv, sta
     assert message in line
     assert code == status
     assert captured.out == ""
+
+
+def test_fewer_samples_than_one_batch_are_told_once(files, tmp_path, capsys):
+    code = main(["range-test", str(files / "three.py"), "--steps", "30", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert [line for line in err.splitlines() if "training samples" in line] == [
+        "only 3 training samples, fewer than one batch of 32: every step sees the same samples, so the rates "
+        "found say little; pass more data"]
 
 
 def test_a_storage_typo_leaves_no_empty_database(files, capsys):
