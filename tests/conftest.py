@@ -53,18 +53,29 @@ def compiled():
     return lambda fn: (lambda step: fn(torch.tensor(step, dtype=torch.int64)))
 
 
+def _logger_state() -> tuple:
+    import logging
+
+    logger = logging.getLogger("lrsearch")
+    return list(logger.handlers), logger.level, logger.propagate
+
+
+_LOGGER_AT_START = _logger_state()
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_clear():
     """Every test starts from the same random state and an empty Keras session, and
-    leaves the `lrsearch` logger as it found it (the command line, run in-process, points
-    it at the stderr of its moment, which pytest closes after the test)."""
+    leaves the `lrsearch` logger as the session began with it: the command line, run
+    in-process (also by a module-scoped fixture), points it at the stderr of its moment,
+    which pytest closes afterwards, and stops it propagating to pytest's log capture."""
     import logging
 
     import keras
 
-    logger = logging.getLogger("lrsearch")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
     keras.utils.set_random_seed(1234)
     yield
     keras.backend.clear_session()
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    logger = logging.getLogger("lrsearch")
+    handlers, level, propagate = _LOGGER_AT_START
+    logger.handlers[:], logger.level, logger.propagate = list(handlers), level, propagate

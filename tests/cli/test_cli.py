@@ -116,7 +116,7 @@ def test_ctrl_c_keeps_finished_trials_and_the_next_run_resumes(tmp_path):
             assert time.monotonic() < deadline, "no trial finished within 180 s"
             time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=300)  # a bound, not a wait: it returns when the process ends
     finally:
         if proc.poll() is None:
             proc.kill()
