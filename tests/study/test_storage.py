@@ -283,3 +283,31 @@ def test_a_server_that_accepts_but_never_answers_is_given_up_naming_the_host(mon
         server.close()
     assert f"127.0.0.1:{port}" in str(info.value) and "does not answer" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_full_disk_under_the_study_file_is_named(tmp_path):
+    """SQLite's "database or disk is full" (a real 64 KiB tmpfs where root can mount one)."""
+    import sqlite3
+    import subprocess
+
+    wrapped = RuntimeError("An exception is raised during the commit.")
+    wrapped.__cause__ = sqlite3.OperationalError("database or disk is full")
+    message = str(storage_failure(wrapped, f"sqlite:///{tmp_path / 'study.db'}"))
+    assert message == (f"the study file {tmp_path / 'study.db'} cannot be written: no space left on the disk; "
+                       "free space or use another file")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    try:
+        (disk / "filler").write_bytes(b"\0" * 40_000)
+        with pytest.raises(Exception) as info:
+            storage = open_storage(f"sqlite:///{disk / 'study.db'}")
+            study = optuna.create_study(storage=storage, study_name="a")
+            for _ in range(200):
+                study.enqueue_trial({"x": 1.0}, user_attrs={"pad": "x" * 2000})
+        failure = info.value if isinstance(info.value, StorageError) else storage_failure(info.value)
+        assert str(disk / "study.db") in str(failure) and "no space left" in str(failure)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
