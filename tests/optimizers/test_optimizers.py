@@ -244,7 +244,8 @@ def test_rebuild_keeps_weight_decay_exclusions():
 @pytest.mark.backends
 def test_rebuild_keeps_a_class_it_has_none_of_its_own_for_and_its_momentum():
     fresh = lo.rebuild(keras.optimizers.Nadam(beta_1=0.8), learning_rate=0.02)
-    assert type(fresh) is keras.optimizers.Nadam and fresh.beta_1 == 0.8
+    # the class Keras makes for Nadam on this backend (PyTorch's fused subclass there)
+    assert type(fresh) is type(keras.optimizers.Nadam()) and fresh.beta_1 == 0.8
     with pytest.raises(ConfigError, match="Nadam's beta_1 stays the model's constant.*SGD, Adam, AdamW and RMSprop"):
         lo.rebuild(keras.optimizers.Nadam(), momentum=0.9)
     with pytest.raises(ConfigError, match="Lion"):
