@@ -44,8 +44,11 @@ def test_a_release_0_1_file_loads_with_one_note(tmp_path, caplog):
     assert (spec.batch_size, spec.steps_per_epoch, spec.epochs, spec.optimizer) == (None, 12, 10, "SGD")
     assert spec.optimizer_config == {"nesterov": True} and spec.weight_decay == 1e-4
     recorded = pd.read_csv(RELEASE_0_1 / "schedule_table.csv")
+    # the table was recorded on TensorFlow; another backend's float32 cosine differs by a few
+    # units in the last place of the largest term (max_lr = 0.05), which shows where the rate is small
     np.testing.assert_allclose(spec.table()[["lr", "momentum"]].to_numpy(),
-                               recorded[["lr", "momentum"]].to_numpy(), rtol=1e-6)
+                               recorded[["lr", "momentum"]].to_numpy(), rtol=1e-6,
+                               atol=4 * float(np.finfo(np.float32).eps) * 0.05)
     again = json.loads(spec.save(tmp_path / "schedule.json").read_text())
     assert (again["version"], again["batch_size"]) == (2, None)
     caplog.clear()
