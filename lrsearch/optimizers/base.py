@@ -18,7 +18,7 @@ from keras import ops
 
 from lrsearch.core.errors import ConfigError, argument_error
 
-__all__ = ["PACKAGE", "Schedulable", "has_loss_scale", "hyper_arg", "is_schedule", "keras_class", "unwrap"]
+__all__ = ["PACKAGE", "Schedulable", "fresh_copy", "has_loss_scale", "hyper_arg", "is_schedule", "keras_class", "unwrap"]
 
 PACKAGE = "lrsearch"
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -144,3 +144,19 @@ def has_loss_scale(model: Any) -> bool:
     """Whether `model` was compiled with its optimizer inside a `LossScaleOptimizer` (as
     `compile` does under a mixed-precision policy)."""
     return isinstance(getattr(model, "optimizer", None), keras.optimizers.LossScaleOptimizer)
+
+
+def fresh_copy(optimizer: Any, cls: type, replace: dict[str, Any]) -> keras.optimizers.Optimizer:
+    """A fresh, unbuilt `cls` from `optimizer`'s config with the values in `replace` (a rate
+    given as a serialized schedule is deserialized); exclusions set with
+    `exclude_from_weight_decay` carry over. What every rebuild of an optimizer shares."""
+    config = optimizer.get_config()
+    config.pop("name", None)
+    config.update(replace)
+    if isinstance(config.get("learning_rate"), dict):
+        config["learning_rate"] = keras.saving.deserialize_keras_object(config["learning_rate"])
+    fresh = cls.from_config(config)
+    for attr in ("_exclude_from_weight_decay", "_exclude_from_weight_decay_pattern"):
+        if hasattr(optimizer, attr):
+            object.__setattr__(fresh, attr, getattr(optimizer, attr))
+    return fresh

@@ -24,7 +24,7 @@ from typing import Any
 import keras
 
 from lrsearch.core.errors import ConfigError
-from lrsearch.optimizers.base import is_schedule, unwrap
+from lrsearch.optimizers.base import fresh_copy, is_schedule, unwrap
 from lrsearch.optimizers.schedule_free import ScheduleFreeAdamW
 
 __all__ = [
@@ -152,24 +152,17 @@ def rebuild_keras(
             f"{cls.__name__}'s {constant_name(cls)} stays the model's constant: lrsearch sets momentum only for "
             "SGD, Adam, AdamW and RMSprop (Keras' or lrsearch's)"
         )
-    config = inner.get_config()
-    config.pop("name", None)
+    replace: dict[str, Any] = {}
     if learning_rate is not None:
-        config["learning_rate"] = learning_rate
+        replace["learning_rate"] = learning_rate
     if weight_decay is not None:
         if is_schedule(weight_decay) or isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)):
             raise ConfigError(
                 f"{cls.__name__}'s weight decay must be a float (Keras reads it as a constant). "
                 f"Received: weight_decay={weight_decay!r}"
             )
-        config["weight_decay"] = float(weight_decay)
-    if isinstance(config.get("learning_rate"), dict):
-        config["learning_rate"] = keras.saving.deserialize_keras_object(config["learning_rate"])
-    fresh = cls.from_config(config)
-    for attr in ("_exclude_from_weight_decay", "_exclude_from_weight_decay_pattern"):
-        if hasattr(inner, attr):
-            object.__setattr__(fresh, attr, getattr(inner, attr))
-    return fresh
+        replace["weight_decay"] = float(weight_decay)
+    return fresh_copy(inner, cls, replace)
 
 
 def class_record(optimizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:

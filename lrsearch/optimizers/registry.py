@@ -15,7 +15,7 @@ from typing import Any
 import keras
 
 from lrsearch.core.errors import ConfigError, argument_error
-from lrsearch.optimizers.base import Schedulable, keras_class, unwrap
+from lrsearch.optimizers.base import Schedulable, fresh_copy, keras_class, unwrap
 from lrsearch.optimizers.keras_classes import (
     class_record,
     constant_name,
@@ -214,19 +214,5 @@ def rebuild(
         inner = own_schedule_free(inner)
     if not has_own_class(inner):
         return rebuild_keras(inner, learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay)
-    cls = schedulable_class(inner)
-    config = inner.get_config()
-    config.pop("name", None)
-    if learning_rate is not None:
-        config["learning_rate"] = learning_rate
-    if momentum is not None:
-        config[momentum_name(inner)] = momentum
-    if weight_decay is not None:
-        config["weight_decay"] = weight_decay
-    if isinstance(config.get("learning_rate"), dict):
-        config["learning_rate"] = keras.saving.deserialize_keras_object(config["learning_rate"])
-    fresh = cls.from_config(config)
-    for attr in ("_exclude_from_weight_decay", "_exclude_from_weight_decay_pattern"):
-        if hasattr(inner, attr):
-            object.__setattr__(fresh, attr, getattr(inner, attr))
-    return fresh
+    replace = {"learning_rate": learning_rate, momentum_name(inner): momentum, "weight_decay": weight_decay}
+    return fresh_copy(inner, schedulable_class(inner), {k: v for k, v in replace.items() if v is not None})
