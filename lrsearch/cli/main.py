@@ -146,7 +146,7 @@ def _default(value: Any) -> str:
 
 def _range_flags(steps: int | None) -> argparse.ArgumentParser:
     """The range test's flags; `steps` is the command's default (None: the finder's own)."""
-    from lrsearch.core.defaults import DEFAULT_MAX_LR, DEFAULT_MIN_LR
+    from lrsearch.core.defaults import DEFAULT_MAX_LR, DEFAULT_MIN_LR, RAMP_MODES
 
     parent = _Parser(add_help=False)
     group = parent.add_argument_group("range test")
@@ -158,7 +158,7 @@ def _range_flags(steps: int | None) -> argparse.ArgumentParser:
                                                      "cannot be read)"
     group.add_argument("--steps", type=_range_steps, default=steps, metavar="N",
                        help=f"optimizer steps of the range test, run exactly {told}")
-    group.add_argument("--mode", choices=("exp", "linear"), default="exp",
+    group.add_argument("--mode", choices=RAMP_MODES, default="exp",
                        help=f"spacing of the rates {_default('exp')}")
     return parent
 

@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_TRIALS",
     "MAX_RANGE_STEPS",
     "MAX_STUDY_NAME",
+    "RAMP_MODES",
 ]
 
 DEFAULT_BATCH_SIZE = 32
@@ -36,3 +37,6 @@ MAX_RANGE_STEPS = 1_000_000
 hundred steps find the bounds)."""
 MAX_STUDY_NAME = 128
 """The longest study name: it names the run folder and a row in the study's storage."""
+
+RAMP_MODES = ("exp", "linear")
+"""How a range test spaces its rates from min_lr to max_lr: geometric or arithmetic."""

@@ -45,7 +45,7 @@ from lrsearch.core import checks, progress
 from lrsearch.rangetest.analysis import UNREADABLE
 from lrsearch.rangetest.curve import smooth_loss
 from lrsearch.data.reader import num_samples
-from lrsearch.core.defaults import MAX_RANGE_STEPS
+from lrsearch.core.defaults import MAX_RANGE_STEPS, RAMP_MODES
 from lrsearch.core.errors import (ConfigError, CurveError, DataError, DivergenceError, argument_error, data_cause,
                                   first_line)
 from lrsearch.rangetest.result import RangeTestResult
@@ -111,8 +111,8 @@ def _check_sweep(min_lr: float, max_lr: float, steps: int | None, mode: str) -> 
     if steps is not None and steps > MAX_RANGE_STEPS:
         raise ConfigError(f"Argument `steps` must be at most {MAX_RANGE_STEPS} (a few hundred steps find the "
                           f"bounds). Received: steps={steps}")
-    if mode not in ("exp", "linear"):
-        raise argument_error("mode", "'exp' or 'linear'", mode)
+    if mode not in RAMP_MODES:
+        raise argument_error("mode", f"one of {RAMP_MODES}", mode)
 
 
 # ---------------------------------------------------------------------------- the test

@@ -32,6 +32,7 @@ from lrsearch.core.defaults import (
     DEFAULT_TRIALS,
     MAX_RANGE_STEPS,
     MAX_STUDY_NAME,
+    RAMP_MODES,
 )
 from lrsearch.core.errors import ConfigError, argument_error
 from lrsearch.study.space import ALL_FAMILIES, FAMILIES
@@ -47,7 +48,6 @@ __all__ = [
 BACKENDS = ("optuna", "keras-tuner")
 PRUNERS = ("median", "hyperband", "none")
 FIDELITIES = ("truncate", "schedule-halving")
-MODES = ("exp", "linear")
 
 _MINIMIZED = ("loss", "error", "mae", "mse", "mape", "msle", "crossentropy", "hinge",
               "divergence", "poisson", "logcosh", "huber", "perplexity")
@@ -205,8 +205,8 @@ class StudyOptions:
             raise argument_error("reuse", "True or False", self.reuse)
         if self.fidelity == "schedule-halving" and self.backend != "optuna":
             raise ConfigError("fidelity 'schedule-halving' runs on the optuna backend only; drop one of them")
-        if self.mode not in MODES:
-            raise argument_error("mode", f"one of {MODES}", self.mode)
+        if self.mode not in RAMP_MODES:
+            raise argument_error("mode", f"one of {RAMP_MODES}", self.mode)
         for name in ("min_lr", "max_lr"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):

@@ -432,6 +432,7 @@ def test_save_and_load_round_trip(tmp_path):
     ({"max_lr": 1e7}, "Argument `max_lr` must be a learning rate from 1.175e-38"),
     ({"steps": "many"}, "Argument `steps` must be a number. Received: steps='many'"),
     ({"smooth": "high"}, "Argument `smooth` must be a number. Received: smooth='high'"),
+    ({"mode": "log"}, "Argument `mode` must be one of ('exp', 'linear'). Received: mode='log'"),
 ])
 def test_arguments_of_the_wrong_type_or_beyond_a_float32_are_refused_in_keras_shape(kwargs, message):
     x, y = _regression()
