@@ -40,6 +40,11 @@ def ranged() -> dict:
     return _worker("range")
 
 
+@pytest.fixture(scope="module")
+def studied() -> dict:
+    return _worker("study")
+
+
 @pytest.mark.slow
 def test_the_curve_on_two_devices_is_the_one_device_curve(ranged):
     """Same rates, and each batch's loss (the global batch's mean) and the validation loss
@@ -86,13 +91,27 @@ def test_a_momentum_sweep_ranks_as_on_one_device(ranged):
 
 
 @pytest.mark.slow
-def test_a_study_trains_every_trial_on_the_mesh():
+def test_lrsearch_s_optimizers_train_on_the_mesh_as_on_one_device(studied):
+    """8 steps of `fit` with each of lrsearch's optimizers (rate, and momentum where it
+    takes one, on a one-cycle; Schedule-Free with warmup; Prodigy's estimate): the weights
+    on the mesh are the single-device weights, and the optimizer's variables live on both
+    devices."""
+    one, two = studied["optimizers"]["one"], studied["optimizers"]["two"]
+    assert sorted(two) == ["Adam", "AdamW", "ProdigyAdam", "RMSprop", "SGD", "ScheduleFreeAdamW", "ScheduleFreeSGD"]
+    for name in two:
+        assert (one[name]["devices"], two[name]["devices"]) == ([1], [2]), name
+        for a, b in zip(two[name]["weights"], one[name]["weights"]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.slow
+def test_a_study_trains_every_trial_on_the_mesh(studied):
     """2 trials of 2 epochs (4 global batches of 16 an epoch): both complete, each trains
     with its weights and optimizer state on both devices, the rate the compiled step reads
     at each of its 8 updates is the trial's one-cycle at that step (the schedule object
     evaluated apart, in the test), and the distribution
     is still set when the study returns."""
-    out = _worker("study")
+    out = studied
     assert out["state"] == ["COMPLETE", "COMPLETE"]
     assert out["distribution_after"] is True
     assert len(out["trials"]) == 2
@@ -102,3 +121,15 @@ def test_a_study_trains_every_trial_on_the_mesh():
         # float32's last places of the peak: the anneal's end is a difference of near terms
         np.testing.assert_allclose(trial["rates"], trial["expected"], rtol=1e-6, atol=1e-6 * max(trial["expected"]))
     assert out["trials"][0]["expected"] != out["trials"][1]["expected"]
+
+
+@pytest.mark.slow
+def test_a_study_refuses_batches_the_devices_cannot_split(studied):
+    """A batch of 15, and 63 samples in batches of 16 (the last one 15), in one line
+    each, before any trial trains."""
+    kind, message = studied["odd_batch"]
+    assert kind == "ConfigError"
+    assert message.startswith("the batch of 15 samples does not split evenly over the 2 devices")
+    kind, message = studied["odd_last"]
+    assert kind == "ConfigError"
+    assert message.startswith("the last batch of the training data of 15 samples does not split evenly over the 2")

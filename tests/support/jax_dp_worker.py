@@ -4,7 +4,8 @@ Run as a script by `tests/rangetest/test_jax_data_parallel.py`: the host's devic
 (`XLA_FLAGS=--xla_force_host_platform_device_count=2`) is read when JAX starts, so this
 cannot run inside the test process (which runs on TensorFlow). `range` runs every piece
 once on one device (no distribution) and once on the 2-device mesh, from the same initial
-weights on the same batches; `study` runs a 2-trial study on the mesh. Prints one JSON
+weights on the same batches; `study` trains
+with each of lrsearch's optimizers (both ways) and runs a 2-trial study on the mesh. Prints one JSON
 line with what the test checks.
 """
 
@@ -160,6 +161,36 @@ class Seen(keras.callbacks.Callback):
             {len(v.value.sharding.device_set) for v in self.model.optimizer.variables})
 
 
+def optimizer_factories() -> dict:
+    """lrsearch's optimizers, rate (and momentum where they take one) on a schedule."""
+    from lrsearch import optimizers as opt
+    from lrsearch.schedules import OneCycle
+
+    def cycle(peak):
+        return OneCycle(max_lr=peak, total_steps=8)
+
+    return {
+        "SGD": lambda: opt.SGD(cycle(0.05), momentum=cycle(0.05).momentum_schedule(), weight_decay=1e-3),
+        "Adam": lambda: opt.Adam(cycle(0.01), beta_1=cycle(0.01).momentum_schedule()),
+        "AdamW": lambda: opt.AdamW(cycle(0.01), weight_decay=0.01),
+        "RMSprop": lambda: opt.RMSprop(cycle(0.01), momentum=cycle(0.01).momentum_schedule()),
+        "ScheduleFreeAdamW": lambda: opt.ScheduleFreeAdamW(0.01, warmup_steps=2),
+        "ScheduleFreeSGD": lambda: opt.ScheduleFreeSGD(0.05, warmup_steps=2),
+        "ProdigyAdam": lambda: opt.ProdigyAdam(1.0),
+    }
+
+
+def trained_weights(x, y) -> dict:
+    """The weights after 2 epochs of `fit` (8 steps) with each optimizer, under the active distribution."""
+    out = {}
+    for name, make in optimizer_factories().items():
+        model = build_model(make())
+        model.fit(x, y, batch_size=GLOBAL_BATCH, epochs=2, shuffle=False, verbose=0)
+        out[name] = {"weights": [w.ravel().tolist() for w in model.get_weights()],
+                     "devices": sorted({len(v.value.sharding.device_set) for v in model.optimizer.variables})}
+    return out
+
+
 def study_case() -> dict:
     import optuna
 
@@ -168,8 +199,10 @@ def study_case() -> dict:
     from lrsearch.rangetest.analysis import LRSuggestion
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
     x, y = data()
+    one = trained_weights(x, y)
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
+    two = trained_weights(x, y)
     seen = Seen()
     suggestion = LRSuggestion(base_lr=1e-3, max_lr=0.05, steepest_lr=0.01, valley_lr=0.01,
                               min_loss_lr=0.03, warnings=())
@@ -183,7 +216,16 @@ def study_case() -> dict:
             schedule = ScheduleSpec.from_dict(frozen.user_attrs["spec"]).schedule
             expected = [float(schedule(i)) for i in range(len(record["rates"]))]
             trials.append({**record, "expected": expected, "total_steps": int(schedule.total_steps)})
-    return {"state": res.trials["state"].tolist(), "trials": trials,
+        # batches the 2 devices cannot split, refused before any trial trains
+        def odd(train, **kw):
+            return error(lambda: lrsearch.tune(build_model, train, validation_data=(x[:16], y[:16]),
+                                               bounds=(1e-3, 0.05), epochs=1, trials=1, pruner="none", seed=0,
+                                               out_dir=tmp, study_name="odd", **kw))
+
+        odd_batch = odd((x, y), batch_size=15)
+        odd_last = odd((x[:63], y[:63]), batch_size=16)
+    return {"state": res.trials["state"].tolist(), "trials": trials, "optimizers": {"one": one, "two": two},
+            "odd_batch": odd_batch, "odd_last": odd_last,
             "distribution_after": keras.distribution.distribution() is not None}
 
 
