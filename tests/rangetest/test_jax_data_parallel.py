@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -78,6 +79,17 @@ def test_a_batch_the_devices_cannot_split_is_refused_in_one_line(ranged):
     kind, message = ranged["odd_validation"]
     assert kind == "ConfigError"
     assert message.startswith("the validation batch of 15 samples does not split evenly over the 2 devices")
+
+
+@pytest.mark.slow
+def test_a_model_built_before_the_distribution_is_refused_in_one_line(ranged):
+    """Its weights sit on one device while the step's state is laid out on two: jit's own
+    error names shardings and device ids, lrsearch's the fix."""
+    kind, message = ranged["built_before"]
+    assert kind == "ConfigError"
+    assert re.fullmatch(r"the model's variable '\w+/dense_\d+/kernel' was made before keras\.distribution"
+                        r"\.set_distribution and sits on one device; set the distribution first, then build and "
+                        r"compile the model", message), message
 
 
 @pytest.mark.slow

@@ -126,6 +126,11 @@ def range_case() -> dict:
     out["odd_validation"] = error(lambda: range_test(build_model(), (x, y), min_lr=1e-4, max_lr=1.0, steps=4,
                                                      batch_size=GLOBAL_BATCH, validation_data=(x[:15], y[:15]),
                                                      verbose=0))
+    keras.distribution.set_distribution(None)
+    early = build_model()  # made on one device, then the distribution set
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
+    out["built_before"] = error(lambda: range_test(early, (x, y), min_lr=1e-4, max_lr=1.0, steps=4,
+                                                   batch_size=GLOBAL_BATCH, verbose=0))
     return out
 
 

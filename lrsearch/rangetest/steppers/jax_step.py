@@ -24,6 +24,7 @@ import jax
 import keras
 import numpy as np
 
+from lrsearch.core.errors import ConfigError
 from lrsearch.data.mesh import check_global_batch
 from lrsearch.optimizers.base import unwrap
 from lrsearch.rangetest.steppers.common import IterationRamp, batch_loss
@@ -38,6 +39,9 @@ class JaxStepper:
     """Compiled JAX steps raise nothing for bad values (see the module's docstring)."""
 
     def __init__(self, model: keras.Model, lrs: np.ndarray, accum: int) -> None:
+        self.distribution = keras.distribution.distribution()
+        if self.distribution is not None:
+            _check_laid_out(model, self.distribution)
         self.model = model
         self.inner = unwrap(model.optimizer)
         self.old_lr = self.inner._learning_rate
@@ -45,7 +49,6 @@ class JaxStepper:
         model.reset_metrics()
         self.fresh = [v.value for v in model.metrics_variables]
         self.metrics = self.fresh
-        self.distribution = keras.distribution.distribution()
         self.layouts: dict[tuple, Any] = {}
         self.placed: tuple[int, list] | None = None  # the validation batches, laid out once
         train_out = test_out = None
@@ -126,3 +129,19 @@ class JaxStepper:
         for variable, value in pairs:
             variable.assign(value)
         self.inner._learning_rate = self.old_lr
+
+
+def _check_laid_out(model: keras.Model, distribution: Any) -> None:
+    """Refuse a model whose variables sit on one device while the distribution spans several.
+
+    Raises:
+        ConfigError: a variable made before `keras.distribution.set_distribution`.
+    """
+    if distribution.device_mesh.devices.size < 2:
+        return
+    for v in [*model.variables, *model.optimizer.variables]:
+        if isinstance(v.value.sharding, jax.sharding.SingleDeviceSharding):
+            raise ConfigError(
+                f"the model's variable {v.path!r} was made before keras.distribution.set_distribution and sits "
+                "on one device; set the distribution first, then build and compile the model"
+            )
