@@ -62,6 +62,18 @@ def test_the_curve_on_two_devices_is_the_one_device_curve(ranged):
 
 
 @pytest.mark.slow
+def test_datasets_are_split_like_arrays(ranged):
+    """A batched `tf.data.Dataset` and a `PyDataset` of the same batches give the arrays'
+    6-step curve on the mesh."""
+    kinds = ranged["kinds"]
+    for name in ("dataset", "pydataset"):
+        np.testing.assert_allclose(kinds[name], kinds["arrays"], rtol=1e-6, err_msg=name)
+    assert len(kinds["arrays"]) == 6
+    kind, message = ranged["odd_dataset"]  # its fourth batch, of 15, found when it comes
+    assert kind == "ConfigError" and message.startswith(TWO_DEVICES)
+
+
+@pytest.mark.slow
 def test_restore_puts_the_weights_back_in_their_layouts(ranged):
     """Every model and optimizer variable is back bit for bit, each still laid out over
     both devices; without restore the trained weights keep those layouts too."""

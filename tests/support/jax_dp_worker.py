@@ -126,6 +126,25 @@ def range_case() -> dict:
     out["odd_validation"] = error(lambda: range_test(build_model(), (x, y), min_lr=1e-4, max_lr=1.0, steps=4,
                                                      batch_size=GLOBAL_BATCH, validation_data=(x[:15], y[:15]),
                                                      verbose=0))
+    # a batched tf.data.Dataset and a PyDataset are read as fit reads them, then split the same way
+    import tensorflow as tf
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(x) // GLOBAL_BATCH
+
+        def __getitem__(self, i):
+            return x[i * GLOBAL_BATCH:(i + 1) * GLOBAL_BATCH], y[i * GLOBAL_BATCH:(i + 1) * GLOBAL_BATCH]
+
+    kinds = {"arrays": (x, y), "dataset": tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH),
+             "pydataset": Batches()}
+    out["kinds"] = {name: range_test(build_model(), kind, min_lr=1e-4, max_lr=1.0, steps=6, batch_size=GLOBAL_BATCH,
+                                     verbose=0).frame["loss"].tolist() for name, kind in kinds.items()}
+    # 63 samples in batches of 16: the dataset's fourth batch holds 15
+    out["odd_dataset"] = error(lambda: range_test(
+        build_model(), tf.data.Dataset.from_tensor_slices((x[:63], y[:63])).batch(GLOBAL_BATCH), min_lr=1e-4,
+        max_lr=1.0, steps=6, verbose=0))
+
     keras.distribution.set_distribution(None)
     early = build_model()  # made on one device, then the distribution set
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
