@@ -129,6 +129,15 @@ def test_lrsearch_s_optimizers_train_on_the_mesh_as_on_one_device(studied):
 
 
 @pytest.mark.slow
+def test_a_copy_of_a_compiled_model_trains_on_the_mesh(studied):
+    """`lrsearch.auto(model)` trains copies of the model: each is laid out on both devices
+    and its first epoch's loss is the original's."""
+    copy = studied["copy"]
+    assert copy["devices"] == 2
+    assert copy["loss"] == pytest.approx(copy["model_loss"], rel=1e-6)
+
+
+@pytest.mark.slow
 def test_a_study_trains_every_trial_on_the_mesh(studied):
     """2 trials of 2 epochs (4 global batches of 16 an epoch): both complete, each trains
     with its weights and optimizer state on both devices, the rate the compiled step reads

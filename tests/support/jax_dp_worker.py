@@ -227,6 +227,15 @@ def study_case() -> dict:
     one = trained_weights(x, y)
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
     two = trained_weights(x, y)
+    # copies of a compiled model (what `lrsearch.auto(model)` trains) are laid out on the mesh too
+    from lrsearch.run.modelfile import make_builder
+
+    copy = make_builder(build_model())()
+    copied = {"devices": len(copy.layers[0].kernel.value.sharding.device_set),
+              "loss": float(copy.fit(x, y, batch_size=GLOBAL_BATCH, epochs=1, shuffle=False,
+                                     verbose=0).history["loss"][0]),
+              "model_loss": float(build_model().fit(x, y, batch_size=GLOBAL_BATCH, epochs=1, shuffle=False,
+                                                    verbose=0).history["loss"][0])}
     seen = Seen()
     suggestion = LRSuggestion(base_lr=1e-3, max_lr=0.05, steepest_lr=0.01, valley_lr=0.01,
                               min_loss_lr=0.03, warnings=())
@@ -249,7 +258,7 @@ def study_case() -> dict:
         odd_batch = odd((x, y), batch_size=15)
         odd_last = odd((x[:63], y[:63]), batch_size=16)
     return {"state": res.trials["state"].tolist(), "trials": trials, "optimizers": {"one": one, "two": two},
-            "odd_batch": odd_batch, "odd_last": odd_last,
+            "odd_batch": odd_batch, "odd_last": odd_last, "copy": copied,
             "distribution_after": keras.distribution.distribution() is not None}
 
 
