@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from lrsearch.core.defaults import DEFAULT_BATCH_SIZE
 from lrsearch.core.errors import DataError, argument_error, first_line
+from lrsearch.data.mesh import check_global_batch
 from lrsearch.data.reader import KINDS, is_dataloader, num_samples
 
 __all__ = ["FitData", "as_pair", "is_dataset", "prepare_data", "probe_batch"]
@@ -173,8 +174,9 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None = None,
     Raises:
         DataError: data of an unknown kind, empty, or a dataset that repeats forever
             without `steps_per_epoch`.
-        ConfigError: `batch_size` or `steps_per_epoch` < 1, or `steps_per_epoch` given
-            for arrays or a PyDataset.
+        ConfigError: `batch_size` or `steps_per_epoch` < 1, `steps_per_epoch` given
+            for arrays or a PyDataset, or under a `keras.distribution` an array batch
+            (also the last, partial one) that its devices cannot split evenly.
     """
     kwargs: dict[str, Any] = {}
     if steps_per_epoch is not None:
@@ -206,16 +208,19 @@ def prepare_data(data: Any, validation_data: Any, batch_size: int | None = None,
             kwargs["sample_weight"] = data[2]
         steps = -(-n // used_bs)
         probe = probe_batch(data, used_bs)
+        check_global_batch(used_bs)  # under a keras.distribution every batch is split over its devices
+        check_global_batch(n % used_bs or used_bs, "last batch of the training data")
     else:
         raise DataError(f"training data must be {KINDS}. Received: {type(data).__name__}")
     if validation_data is not None:
         if is_dataset(validation_data):
             kwargs["validation_data"] = validation_data
         elif _is_arrays(validation_data):
-            num_samples(validation_data, "the validation data")
+            n_val = num_samples(validation_data, "the validation data")
             kwargs["validation_data"] = tuple(validation_data)
             if used_bs is not None:
                 kwargs["validation_batch_size"] = used_bs
+                check_global_batch(n_val % used_bs or used_bs, "last validation batch")
         else:
             raise DataError(
                 f"validation_data must be {KINDS}. Received: {type(validation_data).__name__}"

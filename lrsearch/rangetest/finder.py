@@ -27,7 +27,8 @@ through it and written back when the test ends (`lrsearch.rangetest.steppers.jax
 is the model's `train_step`, eager or under `torch.compile` as `fit` runs it
 (`lrsearch.rangetest.steppers.torch_step`). There the rate is read from the table by the optimizer's
 own `iterations`, and the batches come through Keras' data adapters (`lrsearch.data.batches`).
-`tf.distribute` strategies are TensorFlow's only.
+`tf.distribute` strategies are TensorFlow's only; on JAX a `keras.distribution` splits each
+global batch over its devices (the curve's loss is the global batch's).
 """
 
 from __future__ import annotations
@@ -174,7 +175,8 @@ def range_test(
         mode: "exp" (geometric spacing) or "linear".
         batch_size: batch size for arrays (a last partial batch is dropped, so that
             every step sees as many samples); the global batch under a distribution
-            strategy, split among its replicas.
+            strategy or a `keras.distribution`, split among its replicas or devices (a
+            multiple of their number).
         validation_data: data as above; when given, its mean loss after each step's
             update is recorded as `val_loss` (costs one pass over it per step: keep it
             to a few batches).

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from lrsearch.data.files import check_class_labels
+from lrsearch.data.mesh import check_global_batch
 from lrsearch.data.fit_data import as_pair, probe_batch
 from lrsearch.data.reader import num_samples, unpack
 from lrsearch.core.errors import ConfigError, DataError, DivergenceError, first_line
@@ -88,6 +89,9 @@ def _evaluate(model: keras.Model, data: Any, what: str, batch_size: int) -> dict
         arr = np.asarray(leaf)
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).any():
             raise DataError(f"{what}: the first batch of x is all NaN/inf; check how the data is loaded")
+    leaves = [leaf for leaf in _leaves(x) if np.ndim(leaf)]
+    if leaves:  # under a keras.distribution the batch is split over its devices
+        check_global_batch(np.shape(leaves[0])[0], f"first batch of {what}")
     try:
         logs = model.evaluate(x, y, sample_weight=weight, batch_size=batch_size, verbose=0,
                               return_dict=True)

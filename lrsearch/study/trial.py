@@ -83,11 +83,13 @@ def final_value(rows: Sequence[Mapping[str, Any]], callbacks: Sequence[Any], met
 def clear_keras_session() -> None:
     """`keras.backend.clear_session` that keeps the user's global settings.
 
-    Keras keeps the dtype policy, interactive logging, traceback filtering and flash
-    attention in the state it resets: a `mixed_float16` study would otherwise train its
-    trials in float32 (no loss scaling, other numbers) after the first clear.
+    Keras keeps the dtype policy, interactive logging, traceback filtering, flash
+    attention and the `keras.distribution` in the state it resets: a `mixed_float16`
+    study would otherwise train its trials in float32 (no loss scaling, other numbers)
+    after the first clear, and a `DataParallel` one on a single device.
     """
     config = keras.config
+    distribution = keras.distribution.distribution()
     policy = config.dtype_policy()
     logging_on = config.is_interactive_logging_enabled()
     filtering = config.is_traceback_filtering_enabled()
@@ -98,6 +100,8 @@ def clear_keras_session() -> None:
     (config.enable_traceback_filtering if filtering else config.disable_traceback_filtering)()
     if flash is not None:
         (config.enable_flash_attention if flash else config.disable_flash_attention)()
+    if distribution is not None:
+        keras.distribution.set_distribution(distribution)
 
 
 def compile_kwargs(model: keras.Model) -> dict[str, Any]:

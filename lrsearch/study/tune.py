@@ -33,6 +33,7 @@ import keras
 
 from lrsearch import optimizers as lr_optimizers
 from lrsearch.rangetest.analysis import LRSuggestion
+from lrsearch.rangetest.steppers.dispatch import check_distribution
 from lrsearch.data.fit_data import FitData, prepare_data
 from lrsearch.core.errors import ConfigError, argument_error
 from lrsearch.study.options import BACKENDS, PRUNERS, StudyOptions, infer_direction
@@ -199,6 +200,7 @@ def tune(
             f"tf.distribute strategies need KERAS_BACKEND=tensorflow (current: {keras.backend.backend()}); "
             "call tune outside strategy.scope() on this backend"
         )
+    check_distribution()
 
     fit_data = prepare_data(data, validation_data, opts.batch_size, opts.steps_per_epoch)
     probe_model = build_checked(build_model)

@@ -174,6 +174,24 @@ def test_a_tf_distribute_strategy_is_refused_with_one_line():
             range_test(_linear(), (x, y), steps=5, verbose=0)
 
 
+def test_a_keras_distribution_off_jax_is_refused_with_one_line(tmp_path):
+    """Keras' distribution API is JAX's: on TensorFlow the range test and tune would train
+    on one device, so they refuse it (here a mesh of the one CPU)."""
+    from lrsearch.study.tune import tune
+
+    x, y = _regression()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=["cpu:0"]))
+    message = r"^keras.distribution needs KERAS_BACKEND=jax \(current: tensorflow\); .*MirroredStrategy on TensorFlow$"
+    try:
+        with pytest.raises(ConfigError, match=message):
+            range_test(_linear(), (x, y), steps=5, verbose=0)
+        with pytest.raises(ConfigError, match=message):
+            tune(_linear, (x, y), validation_data=(x, y), bounds=(1e-3, 1e-1), epochs=1, trials=1,
+                 out_dir=tmp_path)
+    finally:
+        keras.distribution.set_distribution(None)
+
+
 @pytest.mark.slow
 def test_jax_and_torch_give_tensorflow_s_curve():
     """Same model, initial weights, batches and rates: the first 20 losses agree to float

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from lrsearch.core.errors import ConfigError, DataError, first_line
+from lrsearch.data.mesh import batch_shards
 
 __all__ = ["IterationRamp", "Snapshot", "backend_rng_state", "batch_loss", "build_like_fit", "replicas",
            "set_backend_rng_state"]
@@ -100,7 +101,10 @@ def batch_loss(logs: Any) -> Any:
 
 
 def replicas(model: keras.Model) -> int:
-    """Replicas of the model's distribution strategy (1 without one)."""
+    """Replicas of the model's distribution strategy, or the devices a `keras.distribution`
+    splits the batch over (1 without either)."""
+    if keras.distribution.distribution() is not None:
+        return batch_shards()
     return int(getattr(getattr(model, "distribute_strategy", None), "num_replicas_in_sync", 1) or 1)
 
 

@@ -19,11 +19,31 @@ import numpy as np
 
 from lrsearch.core.errors import ConfigError
 
-__all__ = ["check_backend", "open_source", "open_stepper"]
+__all__ = ["check_backend", "check_distribution", "open_source", "open_stepper"]
+
+
+def check_distribution() -> None:
+    """Refuse a `keras.distribution` on a backend that is not JAX.
+
+    Keras' distribution API is JAX's (on TensorFlow a prototype of Keras' own, on PyTorch
+    absent); the range test would silently train on one device there.
+
+    Raises:
+        ConfigError: a distribution is set and the backend is not JAX.
+    """
+    backend = keras.backend.backend()
+    if backend != "jax" and keras.distribution.distribution() is not None:
+        hint = "use tf.distribute.MirroredStrategy on TensorFlow" if backend == "tensorflow" else "train on one device"
+        raise ConfigError(
+            f"keras.distribution needs KERAS_BACKEND=jax (current: {backend}); "
+            f"call keras.distribution.set_distribution(None), or {hint}"
+        )
 
 
 def check_backend() -> None:
-    """Refuse a `tf.distribute` strategy on a backend that is not TensorFlow."""
+    """Refuse a `tf.distribute` strategy on a backend that is not TensorFlow, and a
+    `keras.distribution` on one that is not JAX."""
+    check_distribution()
     if keras.backend.backend() == "tensorflow" or "tensorflow" not in sys.modules:
         return  # without TensorFlow imported no strategy scope can be open
     import tensorflow as tf

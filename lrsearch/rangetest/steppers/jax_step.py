@@ -24,6 +24,8 @@ import jax
 import keras
 import numpy as np
 
+from lrsearch.core.errors import ConfigError
+from lrsearch.data.mesh import check_global_batch
 from lrsearch.optimizers.base import unwrap
 from lrsearch.rangetest.steppers.common import IterationRamp, batch_loss
 
@@ -37,6 +39,9 @@ class JaxStepper:
     """Compiled JAX steps raise nothing for bad values (see the module's docstring)."""
 
     def __init__(self, model: keras.Model, lrs: np.ndarray, accum: int) -> None:
+        self.distribution = keras.distribution.distribution()
+        if self.distribution is not None:
+            _check_laid_out(model, self.distribution)
         self.model = model
         self.inner = unwrap(model.optimizer)
         self.old_lr = self.inner._learning_rate
@@ -44,14 +49,22 @@ class JaxStepper:
         model.reset_metrics()
         self.fresh = [v.value for v in model.metrics_variables]
         self.metrics = self.fresh
+        self.layouts: dict[tuple, Any] = {}
+        self.placed: tuple[int, list] | None = None  # the validation batches, laid out once
+        train_out = test_out = None
+        if self.distribution is not None:  # the variables keep their layouts, as in fit
+            metrics = [v.value.sharding for v in model.metrics_variables]
+            state = tuple([v.value.sharding for v in variables] for variables in (
+                model.trainable_variables, model.non_trainable_variables, model.optimizer.variables))
+            train_out, test_out = (None, state, metrics), (None, metrics)
         self.state = model._get_jax_state(
             trainable_variables=True, non_trainable_variables=True, optimizer_variables=True,
             purge_model_variables=True,
         )
         self.open = True
         compiled = not model.run_eagerly and bool(model.jit_compile)
-        self._train = jax.jit(self._train_step) if compiled else self._train_step
-        self._test = jax.jit(self._test_step) if compiled else self._test_step
+        self._train = jax.jit(self._train_step, out_shardings=train_out) if compiled else self._train_step
+        self._test = jax.jit(self._test_step, out_shardings=test_out) if compiled else self._test_step
 
     def _train_step(self, state: tuple, data: Any) -> tuple[Any, tuple, list]:
         trainable, non_trainable, optimizer = state
@@ -64,8 +77,28 @@ class JaxStepper:
         logs, (_, _, metrics) = self.model.test_step((*weights, metrics), data)
         return batch_loss(logs), metrics
 
+    def place(self, batch: Any, what: str = "training batch") -> Any:
+        """The batch laid out across the distribution's devices (as it is without one).
+
+        Raises:
+            ConfigError: under a distribution, a batch that its devices cannot split evenly.
+        """
+        if self.distribution is None:
+            return batch
+
+        def shard(array: Any) -> Any:
+            if array is None:
+                return None
+            check_global_batch(array.shape[0], what)
+            shape = tuple(array.shape)
+            if shape not in self.layouts:
+                self.layouts[shape] = self.distribution.get_data_layout(shape).backend_layout
+            return jax.make_array_from_process_local_data(self.layouts[shape], array)
+
+        return keras.tree.map_structure(shard, batch)
+
     def iterator(self, stream: Any) -> Any:
-        return iter(stream)
+        return (self.place(batch) for batch in stream)
 
     def step(self, iterator: Any) -> Any:
         loss, self.state, self.metrics = self._train(self.state, next(iterator))
@@ -73,8 +106,10 @@ class JaxStepper:
 
     def evaluate(self, batches: Sequence[Any]) -> float:
         weights = (self.state[0], self.state[1])
+        if self.placed is None or self.placed[0] != id(batches):
+            self.placed = (id(batches), [self.place(batch, "validation batch") for batch in batches])
         metrics, loss = self.fresh, None
-        for batch in batches:
+        for batch in self.placed[1]:
             loss, metrics = self._test(weights, metrics, batch)
         return float(loss)
 
@@ -94,3 +129,19 @@ class JaxStepper:
         for variable, value in pairs:
             variable.assign(value)
         self.inner._learning_rate = self.old_lr
+
+
+def _check_laid_out(model: keras.Model, distribution: Any) -> None:
+    """Refuse a model whose variables sit on one device while the distribution spans several.
+
+    Raises:
+        ConfigError: a variable made before `keras.distribution.set_distribution`.
+    """
+    if distribution.device_mesh.devices.size < 2:
+        return
+    for v in [*model.variables, *model.optimizer.variables]:
+        if isinstance(v.value.sharding, jax.sharding.SingleDeviceSharding):
+            raise ConfigError(
+                f"the model's variable {v.path!r} was made before keras.distribution.set_distribution and sits "
+                "on one device; set the distribution first, then build and compile the model"
+            )
