@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from lrsearch.optimizers.base import unwrap
-from lrsearch.rangetest.steppers.common import IterationRamp, batch_loss
+from lrsearch.rangetest.steppers.common import IterationRamp, batch_loss, install_ramp
 
 __all__ = ["JaxStepper"]
 
@@ -39,8 +39,7 @@ class JaxStepper:
     def __init__(self, model: keras.Model, lrs: np.ndarray, accum: int) -> None:
         self.model = model
         self.inner = unwrap(model.optimizer)
-        self.old_lr = self.inner._learning_rate
-        self.inner._learning_rate = IterationRamp(lrs, self.inner, accum)
+        self._restore_rate = install_ramp(self.inner, IterationRamp(lrs, self.inner, accum))
         model.reset_metrics()
         self.fresh = [v.value for v in model.metrics_variables]
         self.metrics = self.fresh
@@ -93,4 +92,4 @@ class JaxStepper:
         ]
         for variable, value in pairs:
             variable.assign(value)
-        self.inner._learning_rate = self.old_lr
+        self._restore_rate()
