@@ -4,30 +4,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
-
 from lrsearch.rangetest.finder import range_test
 from lrsearch.rangetest.result import RangeTestResult
-from tests.support.groups import BACKBONE, digits, fine_tune_model, network
-
-
-def _sgd_groups_by_hand(model, x, y, batch, lrs, ratio):
-    """Plain SGD of `model` over the batches in order: the head at `lrs[i]`, the backbone at
-    `lrs[i] * ratio`; returns each step's loss (before its update)."""
-    import re
-
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    losses = []
-    for i, lr in enumerate(lrs):
-        xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
-        with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(xb, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        for var, grad in zip(model.trainable_variables, grads):
-            scale = ratio if re.fullmatch(BACKBONE, var.path) else 1.0
-            var.assign_sub(lr * scale * grad)
-        losses.append(float(loss))
-    return np.array(losses)
+from tests.support.groups import digits, fine_tune_model, network, sgd_groups_by_hand
 
 
 def test_every_group_ramps_at_its_ratio():
@@ -42,7 +21,7 @@ def test_every_group_ramps_at_its_ratio():
     hand = network(0)
     for var, value in zip(hand.trainable_variables, before):
         var.assign(value)
-    losses = _sgd_groups_by_hand(hand, x, y, batch, lrs, ratio)
+    losses = sgd_groups_by_hand(hand, x, y, batch, lrs, ratio)
     np.testing.assert_allclose(result.frame["loss"], losses, rtol=2e-5)
     for got, want, start in zip(model.trainable_variables, hand.trainable_variables, before):
         assert not np.allclose(got.numpy(), start)  # both groups moved

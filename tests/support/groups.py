@@ -44,3 +44,30 @@ def fine_tune_model(head_lr: float = 1e-3, ratio: float = 0.1, cls: type = keras
     model.compile(two_groups(cls(head_lr), cls(head_lr * ratio)), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
+
+
+def sgd_groups_by_hand(model: keras.Model, x: np.ndarray, y: np.ndarray, batch: int, lrs, ratio: float) -> np.ndarray:
+    """Plain SGD of `model` over the batches of `x, y` in order (TensorFlow): the head at
+    `lrs[i]`, the backbone at `lrs[i] * ratio`; returns each step's loss before its update."""
+    import re
+
+    import tensorflow as tf
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    losses = []
+    for i, lr in enumerate(lrs):
+        xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(xb, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        for var, grad in zip(model.trainable_variables, grads):
+            scale = ratio if re.fullmatch(BACKBONE, var.path) else 1.0
+            var.assign_sub(float(lr) * scale * grad)
+        losses.append(float(loss))
+    return np.array(losses)
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """`target`'s trainable weights set to `source`'s."""
+    for a, b in zip(source.trainable_variables, target.trainable_variables):
+        b.assign(a.numpy())
