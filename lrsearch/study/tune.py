@@ -42,7 +42,7 @@ from lrsearch.study.backends.optuna_study import stored_meta as optuna_stored_me
 from lrsearch.study.preflight import build_checked, check_data_fits
 from lrsearch.study.results import TuneResult, load_result, result_from_study
 from lrsearch.optimizers.base import unwrap
-from lrsearch.optimizers.groups import group_ratios, is_multi, map_patterns, reference_index
+from lrsearch.optimizers.groups import group_ratios, groups, is_multi, map_patterns, reference_index
 from lrsearch.optimizers.schedule_free_training import is_schedule_free
 from lrsearch.study.space import SearchSpace
 from lrsearch.study.storage import default_storage_url, open_storage, storage_url
@@ -373,7 +373,10 @@ def _group_space(optimizer: Any) -> dict[str, Any]:
 def has_momentum(optimizer: Any) -> bool:
     """Whether the user's optimizer has a momentum worth cycling (SGD momentum > 0,
     Adam-family beta_1); otherwise the schedules leave momentum alone: also when it must
-    stay a float (a Schedule-Free optimizer's, searched as `sf_beta`; Prodigy's)."""
+    stay a float (a Schedule-Free optimizer's, searched as `sf_beta`; Prodigy's). A
+    `MultiOptimizer`: when every group has one."""
+    if is_multi(optimizer):
+        return all(has_momentum(sub) for sub in groups(optimizer))
     if not lr_optimizers.momentum_can_follow_a_schedule(optimizer):
         return False
     try:
