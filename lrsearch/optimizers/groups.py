@@ -80,8 +80,8 @@ def group_ratios(optimizer: Any) -> tuple[float, ...]:
         if not (math.isfinite(rate) and rate > 0):
             raise ConfigError(f"the MultiOptimizer's {type(sub).__name__} ({sub.name}) has learning rate {rate:g}; "
                               "compile every group with a rate > 0 (freeze a group with layer.trainable = False)")
-    # compiled rates are float32: their ratio to 7 digits (1e-4 / 1e-3 is 0.1, not 0.09999999)
-    return tuple(float(e) if e is not None else 1.0 if i == ref else float(f"{rate / rates[ref]:.7g}")
+    # compiled rates are float32: their ratio to 6 digits (1e-4 / 1e-3 is 0.1, not 0.09999999)
+    return tuple(float(e) if e is not None else 1.0 if i == ref else float(f"{rate / rates[ref]:.6g}")
                  for i, (e, rate) in enumerate(zip(exact, rates)))
 
 
