@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # what the lazy names are, for editors and type checkers
     from lrsearch.rangetest.result import RangeTestResult
     from lrsearch.rangetest.sweeps import SweepResult, sweep
     from lrsearch.run.auto import AutoResult, auto
+    from lrsearch.run.fine_tune import FineTuneFit, fine_tune
     from lrsearch.run.quick import OneCycleFit, fit_one_cycle
     from lrsearch.study.final_fit import FinalFit
     from lrsearch.study.options import StudyOptions
@@ -65,6 +66,8 @@ _LAZY = {
     "StudyOptions": "lrsearch.study.options",
     "fit_one_cycle": "lrsearch.run.quick",
     "OneCycleFit": "lrsearch.run.quick",
+    "fine_tune": "lrsearch.run.fine_tune",
+    "FineTuneFit": "lrsearch.run.fine_tune",
 }
 _SUBMODULES = {"schedules": "lrsearch.schedules", "optimizers": "lrsearch.optimizers",
                "analysis": "lrsearch.rangetest.analysis"}

@@ -291,4 +291,19 @@ BENCHES = (
             "from a curve, and the default 0.0025 (0.704), missed it. One seed per rate."
         ),
     ),
+    Bench(
+        "finetune_groups",
+        "Extra: fine-tuning with parameter groups against fastai's fine_tune",
+        "bench_finetune_groups",
+        ("--seeds", "5", "--epochs", "4"),
+        "A small MLP pretrained on digits 0-4, fine-tuned on 300 images of digits 5-9 for 1 "
+        "epoch with the backbone frozen and 4 with everything: `lrsearch.fine_tune` (a range "
+        "test before each stage, the backbone at 0.1 of the head's rate) against fastai's "
+        "`Learner.fine_tune` recipe transcribed from `fastai/callback/schedule.py` (fastai "
+        "2.x; base_lr 2e-3, slice(base_lr / 200, base_lr / 2) after unfreezing), also at the "
+        "rate `lr_find`'s valley suggests and at lrsearch's suggested max_lr; fastai's "
+        "default optimizer (Adam, decoupled weight decay 0.01, beta_2 0.99, eps 1e-5) in "
+        "every arm. Paired seeds, 95% bootstrap intervals of the mean paired difference "
+        "(no target).",
+    ),
 )

@@ -6,7 +6,9 @@ constructor arguments), so any registered schedule round-trips. `ScheduleSpec`
 (`lrsearch.export.spec`) builds on these functions; they know nothing of it.
 
 Version 2 added `batch_size` (the batch size the steps were counted at); a version 1
-file still reads, its `batch_size` None.
+file still reads, its `batch_size` None. Version 3 added `groups` (a `MultiOptimizer`'s
+parameter groups, `lrsearch.export.groups`) and is written only for a file that has them,
+so a file of one optimizer stays version 2, readable by every lrsearch that reads 2.
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ import numpy as np
 
 from lrsearch import schedules as _schedules  # noqa: F401  (registered, so saved schedules load)
 from lrsearch.core.errors import ScheduleFormatError, argument_error
+from lrsearch.export.groups import check_groups
 from lrsearch.optimizers.registry import SCHEDULABLE
 from lrsearch.schedules.base import LearningRateSchedule
 
-__all__ = ["FIELDS", "FORMAT", "READABLE", "VERSION", "decode", "encode", "parse", "read_json", "whole"]
+__all__ = ["FIELDS", "FORMAT", "GROUPS_VERSION", "READABLE", "VERSION", "decode", "encode", "parse", "read_json", "whole"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "lrsearch.schedule"
 VERSION = 2
-"""The version written; 2 added `batch_size`."""
-READABLE = (1, 2)
+"""The version written for one optimizer; 2 added `batch_size`."""
+GROUPS_VERSION = 3
+"""The version written for parameter groups; 3 added `groups`."""
+READABLE = (1, 2, 3)
 """The versions read."""
 FIELDS = (
     "format",
@@ -41,12 +46,13 @@ FIELDS = (
     "momentum",
     "weight_decay",
     "optimizer",
+    "groups",
     "batch_size",
     "steps_per_epoch",
     "epochs",
     "provenance",
 )
-_ADDED = {"batch_size": 2}  # field -> the version that added it
+_ADDED = {"batch_size": 2, "groups": 3}  # field -> the version that added it
 
 
 def encode(value: Any) -> Any:
@@ -155,6 +161,7 @@ def parse(data: Any) -> dict[str, Any]:
     loss_scale = optimizer.get("loss_scale", False)
     if not isinstance(loss_scale, bool):
         problems.append(f"field `optimizer.loss_scale` must be true or false, got {_short(loss_scale)}")
+    groups = _checked(problems, lambda value, _: check_groups(value), data["groups"], "groups") if version >= 3 else None
     if problems:
         raise ScheduleFormatError("; ".join(problems))
     record = {k: v for k, v in optimizer.items() if k != "loss_scale"}
@@ -163,6 +170,7 @@ def parse(data: Any) -> dict[str, Any]:
         "optimizer": record if "module" in record else record["class_name"],
         "loss_scale": loss_scale,
         "optimizer_config": dict(config),
+        "groups": groups,
         "momentum": fields["momentum"],
         "weight_decay": fields["weight_decay"],
         "batch_size": data.get("batch_size"),

@@ -23,7 +23,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,11 @@ import pandas as pd
 from lrsearch.core.errors import ConfigError, ScheduleFormatError, argument_error
 from lrsearch.core.fileio import write_text
 from lrsearch.core.version import __version__
-from lrsearch.export.document import FORMAT, VERSION, decode, encode, parse, read_json, whole
+from lrsearch.export.document import FORMAT, GROUPS_VERSION, VERSION, decode, encode, parse, read_json, whole
+from lrsearch.export.groups import build_groups, check_groups, record_groups
 from lrsearch.export.fit_check import FitLengthCheck
 from lrsearch.optimizers.base import unwrap
+from lrsearch.optimizers.groups import is_multi
 from lrsearch.optimizers.registry import (SCHEDULABLE, build_recorded, keras_record, recorded_momentum_name,
                                          schedulable_class)
 from lrsearch.schedules.base import LearningRateSchedule
@@ -82,6 +84,9 @@ class ScheduleSpec:
             number of steps, which `callback()` warns of.
         loss_scale: `build_optimizer()` wraps the optimizer in a `LossScaleOptimizer`
             (mixed precision); set by itself when `optimizer` is one.
+        groups: a `MultiOptimizer`'s other parameter groups (`lrsearch.export.groups`:
+            patterns, optimizer record, ratio), `optimizer` then being the reference
+            group's; taken by itself from a `MultiOptimizer` given as `optimizer`.
 
     Raises:
         ConfigError: an unknown optimizer, a bad value, or something not JSON-serializable.
@@ -99,6 +104,7 @@ class ScheduleSpec:
         provenance: Mapping[str, Any] | None = None,
         batch_size: int | None = None,
         loss_scale: bool = False,
+        groups: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         if isinstance(schedule, bool) or not isinstance(schedule, (LearningRateSchedule, int, float)):
             raise ConfigError(
@@ -109,6 +115,13 @@ class ScheduleSpec:
         # the optimizer inside a LossScaleOptimizer is recorded, and that it was wrapped
         self.loss_scale = bool(loss_scale) or isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         optimizer = unwrap(optimizer) if isinstance(optimizer, keras.optimizers.Optimizer) else optimizer
+        if isinstance(optimizer, keras.optimizers.Optimizer) and is_multi(optimizer):
+            optimizer, found = record_groups(optimizer)  # ConfigError for a callable selector
+            groups = found if groups is None else groups
+        try:
+            self.groups = None if groups is None else check_groups(groups)
+        except ScheduleFormatError as exc:
+            raise ConfigError(str(exc).replace("field", "Argument", 1)) from None
         self.optimizer_class, config = keras_record(optimizer)  # None for lrsearch's classes
         if self.optimizer_class is not None:
             optimizer = self.optimizer_class["class_name"]
@@ -190,12 +203,13 @@ class ScheduleSpec:
         """The JSON document, fields in the order they are written."""
         return {
             "format": FORMAT,
-            "version": VERSION,
+            "version": GROUPS_VERSION if self.groups else VERSION,
             "schedule": encode(self.schedule),
             "momentum": encode(self.momentum),
             "weight_decay": encode(self.weight_decay),
             "optimizer": {**(self.optimizer_class or {"class_name": self.optimizer}),
                           "config": dict(self.optimizer_config), **({"loss_scale": True} if self.loss_scale else {})},
+            **({"groups": [dict(g) for g in self.groups]} if self.groups else {}),
             "batch_size": self.batch_size,
             "steps_per_epoch": self.steps_per_epoch,
             "epochs": self.epochs,
@@ -230,16 +244,25 @@ class ScheduleSpec:
     def build_optimizer(self) -> keras.optimizers.Optimizer:
         """A fresh, unbuilt optimizer of the recorded class with the rate, momentum and decay
         schedules; inside a `LossScaleOptimizer` when the schedule was made with one
-        (mixed precision)."""
+        (mixed precision). With groups, a `MultiOptimizer` of the recorded map: the
+        recorded optimizer its default (the reference group), each other group at
+        `Scaled(schedule, ratio)`."""
+        schedule = self.build_schedule()
+        optimizer = self._build_one(schedule)
+        if self.groups:  # the other groups at Scaled(schedule, ratio), on the same map
+            optimizer = build_groups(optimizer, self.groups, schedule)
+        return keras.optimizers.LossScaleOptimizer(optimizer) if self.loss_scale else optimizer
+
+    def _build_one(self, schedule: Any) -> keras.optimizers.Optimizer:
+        """The recorded optimizer (the reference group's, with groups) at `schedule`."""
         kwargs = dict(self.optimizer_config)
-        kwargs["learning_rate"] = self.build_schedule()
+        kwargs["learning_rate"] = schedule
         if self.momentum is not None:
             kwargs[self.momentum_name] = decode(encode(self.momentum), "momentum")
         if self.weight_decay is not None:
             kwargs["weight_decay"] = decode(encode(self.weight_decay), "weight_decay")
         try:
-            optimizer = build_recorded(self.optimizer, self.optimizer_class, kwargs)
-            return keras.optimizers.LossScaleOptimizer(optimizer) if self.loss_scale else optimizer
+            return build_recorded(self.optimizer, self.optimizer_class, kwargs)
         except ConfigError:
             raise
         except (TypeError, ValueError) as exc:
@@ -280,7 +303,7 @@ class ScheduleSpec:
             )
         else:
             index = np.arange(steps, dtype=np.int64)
-        optimizer = self.build_optimizer()
+        optimizer = self._build_one(self.build_schedule())  # the reference group's, with groups
         frame = pd.DataFrame({"step": index})
         if self.steps_per_epoch:
             frame["epoch"] = index // self.steps_per_epoch

@@ -11,8 +11,9 @@ the model's constant.
 
 Modules, each importing only those above it in this list: `base` (the shared mixin),
 `mirrors` (the four Keras mirrors), `schedule_free`, `prodigy`, `keras_classes` (any
-other Keras class, and Keras' own Schedule-Free), `schedule_free_training`, `registry`
-(which classes exist, `rebuild`).
+other Keras class, and Keras' own Schedule-Free), `schedule_free_training`, `groups` (a
+`MultiOptimizer`'s parameter groups, their reference and ratios), `registry` (which
+classes exist, `rebuild`).
 """
 
 from lrsearch.optimizers.mirrors import SGD, Adam, AdamW, RMSprop

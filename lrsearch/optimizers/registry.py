@@ -9,13 +9,14 @@ optimizer of that class: its rate follows a schedule, its momentum stays the mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
 
 from lrsearch.core.errors import ConfigError, argument_error
 from lrsearch.optimizers.base import Schedulable, fresh_copy, keras_class, unwrap
+from lrsearch.optimizers.groups import assemble, group_ratios, groups, is_multi, map_patterns, reference_index, rescaled
 from lrsearch.optimizers.keras_classes import (
     class_record,
     constant_name,
@@ -181,6 +182,7 @@ def rebuild(
     learning_rate: Any = None,
     momentum: Any = None,
     weight_decay: Any = None,
+    ratios: Sequence[float] | None = None,
 ) -> keras.optimizers.Optimizer:
     """A fresh, unbuilt lrsearch optimizer like `optimizer`, with some values replaced.
 
@@ -200,19 +202,47 @@ def rebuild(
     model.compile(optimizer=optimizer, loss=model.loss)
     ```
 
+    A `MultiOptimizer` over an `OptimizerMap` gives a fresh one of the same structure,
+    each group rebuilt as above: `learning_rate` is the reference group's rate and every
+    other group's is `Scaled(learning_rate, ratio)`, its ratio from `ratios` (one per
+    group, in `.optimizers` order) or, when None, its compiled rate over the reference's
+    (`lrsearch.optimizers.groups`); a momentum goes to the groups that can follow one.
+
     Returns:
         An lrsearch `SGD`, `Adam`, `AdamW`, `RMSprop`, `ScheduleFreeAdamW` or
-        `ScheduleFreeSGD` (whose momentum must stay a float), or an optimizer of the
-        user's class.
+        `ScheduleFreeSGD` (whose momentum must stay a float), an optimizer of the
+        user's class, or a `MultiOptimizer` of such groups.
 
     Raises:
         ConfigError: a bad value; for a class lrsearch has none for, a momentum or a
             weight-decay schedule.
     """
     inner = unwrap(optimizer)
+    if is_multi(inner):
+        return _rebuild_groups(inner, learning_rate, momentum, weight_decay, ratios)
     if is_keras_schedule_free(inner):
         inner = own_schedule_free(inner)
     if not has_own_class(inner):
         return rebuild_keras(inner, learning_rate=learning_rate, momentum=momentum, weight_decay=weight_decay)
     replace = {"learning_rate": learning_rate, momentum_name(inner): momentum, "weight_decay": weight_decay}
     return fresh_copy(inner, schedulable_class(inner), {k: v for k, v in replace.items() if v is not None})
+
+
+def _rebuild_groups(multi: Any, learning_rate: Any, momentum: Any, weight_decay: Any,
+                    ratios: Sequence[float] | None) -> keras.optimizers.Optimizer:
+    """`rebuild` of a `MultiOptimizer`: every group rebuilt, the map's structure kept.
+
+    Raises:
+        ConfigError: a callable selector, or not one ratio (> 0) per group.
+    """
+    patterns = map_patterns(multi)
+    subs = groups(multi)
+    ratios = group_ratios(multi) if ratios is None else tuple(float(r) for r in ratios)
+    if len(ratios) != len(subs) or not all(r > 0 for r in ratios):
+        raise argument_error("ratios", f"{len(subs)} numbers > 0, one per group", ratios)
+    fresh = [
+        rebuild(sub, learning_rate=rescaled(learning_rate, ratio), weight_decay=weight_decay,
+                momentum=momentum if momentum is not None and momentum_can_follow_a_schedule(sub) else None)
+        for sub, ratio in zip(subs, ratios)
+    ]
+    return assemble(fresh, patterns, reference_index(multi), multi.loss_scale_factor)

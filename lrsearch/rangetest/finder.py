@@ -53,6 +53,7 @@ from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.rangetest.steppers.common import Snapshot, build_like_fit, replicas
 from lrsearch.rangetest.steppers.dispatch import check_backend, open_source, open_stepper
 from lrsearch.optimizers.base import unwrap
+from lrsearch.optimizers.groups import group_meta
 from lrsearch.optimizers.keras_classes import schedule_free_as_own
 from lrsearch.optimizers.schedule_free_training import pause_warmup
 
@@ -238,6 +239,7 @@ def range_test(
         "diverge": float(diverge),
         "optimizer": type(inner).__name__,
         "replicas": replicas(model),
+        **group_meta(inner),  # a MultiOptimizer: the frame's lr is the reference group's, the others at a ratio
     }
     sweep = {"min_lr": float(min_lr), "max_lr": float(max_lr), "steps": int(steps)}
     rounds: list[dict[str, Any]] = []

@@ -102,8 +102,11 @@ def _weight_decay(spec: Any) -> str:
 
 def describe_schedule(spec: Any) -> str:
     """A `ScheduleSpec` in one line: family and rates, momentum, weight decay, optimizer,
-    epochs (e.g. `one-cycle, lr 0.00173 -> 0.0432 -> 1.73e-07 (peak at 30%, cos), ...`)."""
+    each other parameter group's patterns and ratio, epochs (e.g. `one-cycle, lr 0.00173 ->
+    0.0432 -> 1.73e-07 (peak at 30%, cos), ...`)."""
     parts = [_rate(spec), _momentum(spec), _weight_decay(spec), spec.optimizer]
+    for group in getattr(spec, "groups", None) or ():  # a MultiOptimizer's other groups
+        parts.append(f"{' '.join(group['patterns']) or 'a group'} at {_g(group['ratio'])}x the rate")
     if spec.epochs:
         parts.append(f"{spec.epochs} epoch{'s' if spec.epochs != 1 else ''}")
     return ", ".join(p for p in parts if p)

@@ -4,14 +4,16 @@ Every schedule is a `keras.optimizers.schedules.LearningRateSchedule` of the opt
 update count, registered with `keras.saving` (a model compiled with one saves and loads
 back after `import lrsearch`): `OneCycle` and `CyclicLR` with their momentum companions
 (`lrsearch.schedules.cycles`), and the warmup / hold / decay shapes `RampSustainDecay`,
-`WarmupCosine`, `WarmupStableDecay`, `LinearWarmup` (`lrsearch.schedules.decay`).
+`WarmupCosine`, `WarmupStableDecay`, `LinearWarmup` (`lrsearch.schedules.decay`), and
+`Scaled`, a schedule times a constant (a parameter group's rate, `lrsearch.schedules.scaled`).
 
 Modules, each importing only those above it in this list: `formulas` (the arithmetic,
-for NumPy and `keras.ops`), `base`, `decay`, `cycles`.
+for NumPy and `keras.ops`), `base`, `decay`, `cycles`, `scaled`.
 """
 
 from lrsearch.schedules.cycles import CyclicLR, CyclicMomentum, OneCycle, OneCycleMomentum
 from lrsearch.schedules.decay import LinearWarmup, RampSustainDecay, WarmupCosine, WarmupStableDecay, scale_lr
+from lrsearch.schedules.scaled import Scaled
 
 __all__ = [
     "CyclicLR",
@@ -20,6 +22,7 @@ __all__ = [
     "OneCycle",
     "OneCycleMomentum",
     "RampSustainDecay",
+    "Scaled",
     "WarmupCosine",
     "WarmupStableDecay",
     "scale_lr",

@@ -29,6 +29,7 @@ the SGD curve's minimum (BENCHMARKS.md, the range-tested rate of Schedule-Free).
 | `momentum_span` | optimizer has momentum | `[0, 0.1]`; momentum cycles between max - span and max |
 | `weight_decay` | sweep candidates given | the candidates (categorical) |
 | `label_smoothing` | opted in | `[0, 0.2]` |
+| `group_ratio` | a `MultiOptimizer` of 2 groups | log-uniform `[r / 10, 10 r]`, `r` the compiled ratio |
 | `wsd_max_lr` | wsd | stable rate, log-uniform in `[base_lr, max_lr]` |
 | `wsd_warmup_fraction` | wsd | `[0, 0.1]` of the steps (linear warmup from 0) |
 | `wsd_decay_fraction` | wsd | `[0.1, 0.5]` of the steps, decaying to 0 |
@@ -54,11 +55,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lrsearch.core.errors import ConfigError, argument_error
 from lrsearch.study.sampling import Param, Sampler
+from lrsearch.study.setup import TrialSetup
 
 __all__ = [
     "ALL_FAMILIES",
@@ -75,29 +77,6 @@ SF_BETAS = (0.9, 0.95, 0.98)
 """The interpolation weights a Schedule-Free trial searches."""
 PEAK_KEYS = {"one_cycle": "oc_max_lr", "cyclic": "clr_max_lr", "wsd": "wsd_max_lr", "schedule_free": "sf_lr"}
 """Each family's peak rate parameter."""
-
-
-@dataclass(frozen=True)
-class TrialSetup:
-    """What one trial trains with, built from its parameters by `SearchSpace.build`.
-
-    `learning_rate` is a Keras learning-rate schedule (a float for `schedule_free`);
-    `momentum` its companion momentum schedule, a constant, or `None` to keep the
-    optimizer's own; `weight_decay` a float or `None` (the optimizer's own);
-    `label_smoothing` a float or `None` (the loss as given). `optimizer` is `None` to
-    keep the user's optimizer class, or `"schedule_free"`: train
-    `as_schedule_free(user_optimizer, learning_rate=..., momentum=..., weight_decay=...,
-    **optimizer_config)` instead.
-    """
-
-    family: str
-    learning_rate: Any
-    momentum: Any = None
-    weight_decay: float | None = None
-    label_smoothing: float | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    optimizer: str | None = None
-    optimizer_config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,6 +118,8 @@ class SearchSpace:
     peak_max_lr: float | None = None
     limit_lr: float | None = None
     floor_lr: float | None = None
+    groups: int = 1
+    group_ratio: float | None = None
 
     def __post_init__(self) -> None:
         families = (self.families,) if isinstance(self.families, str) else self.families
@@ -166,6 +147,8 @@ class SearchSpace:
         if self.floor_lr is not None and not 0 < self.floor_lr <= self.base_lr:
             raise argument_error("floor_lr", "in (0, base_lr]", self.floor_lr,
                                  received=f"floor_lr={self.floor_lr}, base_lr={self.base_lr}")
+        if self.group_ratio is not None and not (math.isfinite(self.group_ratio) and self.group_ratio > 0):
+            raise argument_error("group_ratio", "a number > 0", self.group_ratio)
         if not self.families:
             raise ConfigError(f"families must name at least one of {', '.join(ALL_FAMILIES)}")
         for fam in self.families:
@@ -225,7 +208,7 @@ class SearchSpace:
         `WarmupStableDecay`'s defaults (no warmup, 1-sqrt decay over the last 20%);
         Schedule-Free at `max_lr` with a 5% warmup and beta 0.9 (the reference's advice).
         Momentum 0.95 -> 0.85 or the nearest candidate, the smallest weight-decay
-        candidate and no label smoothing."""
+        candidate, no label smoothing and the compiled group ratio."""
         out: dict[str, Any] = {}
         family = next((f for f in FAMILIES if f in self.families), self.families[0])
         top = float(self.max_lr)
@@ -250,6 +233,8 @@ class SearchSpace:
             out["weight_decay"] = self.weight_decay_candidates[0]
         if self.label_smoothing:
             out["label_smoothing"] = 0.0
+        if self.searches_ratio:
+            out["group_ratio"] = float(self.group_ratio)
         return out
 
     def opening_params(self, n: int = 1) -> list[dict[str, Any]]:
@@ -338,7 +323,15 @@ class SearchSpace:
             out.append(Param("weight_decay", "categorical", choices=self.weight_decay_candidates))
         if self.label_smoothing:
             out.append(Param("label_smoothing", "float", 0.0, 0.2))
+        if self.searches_ratio:
+            r = float(self.group_ratio)
+            out.append(Param("group_ratio", "float", r / 10.0, r * 10.0, log=True))
         return out
+
+    @property
+    def searches_ratio(self) -> bool:
+        """Whether the space searches `group_ratio` (two groups, the compiled ratio known)."""
+        return int(self.groups) == 2 and self.group_ratio is not None
 
     def sample(self, sampler: Sampler) -> dict[str, Any]:
         """Draw one point: `{name: value}` for the parameters active in it."""
@@ -408,7 +401,9 @@ class SearchSpace:
             extra = {"momentum": momentum}
         wd = params.get("weight_decay")
         ls = params.get("label_smoothing")
+        ratio = params.get("group_ratio")
         return TrialSetup(
+            group_ratio=None if ratio is None else float(ratio),
             family=family,
             learning_rate=sched,
             weight_decay=None if wd is None else float(wd),

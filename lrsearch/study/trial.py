@@ -24,6 +24,7 @@ from lrsearch.core import progress
 from lrsearch.data.fit_data import FitData
 from lrsearch.core.errors import ConfigError
 from lrsearch.optimizers.base import unwrap
+from lrsearch.optimizers.groups import groups, is_multi, reference_index, with_ratio
 from lrsearch.optimizers.schedule_free_training import ScheduleFreeEval, as_schedule_free
 from lrsearch.study.space import SearchSpace, TrialSetup
 from lrsearch.export.spec import ScheduleSpec
@@ -146,9 +147,14 @@ def configure_model(model: keras.Model, setup: TrialSetup) -> keras.Optimizer:
     (ScheduleFreeAdamW for an adaptive optimizer, ScheduleFreeSGD otherwise) at the
     trial's constant rate, interpolation weight, weight decay and warmup.
 
+    A `MultiOptimizer` gives one of the same map: the schedule drives the reference
+    group and every other group follows at its ratio (`setup.group_ratio` for two
+    groups, else the compiled ratios), each group's rate a `Scaled` schedule.
+
     Returns:
         The new optimizer (an lrsearch optimizer of the user's optimizer class, or a
-        Schedule-Free one; for a class lrsearch has none of its own for, the user's class).
+        Schedule-Free one; for a class lrsearch has none of its own for, the user's class;
+        a `MultiOptimizer` of such groups).
     """
     kwargs = compile_kwargs(model)
     # under a distribution strategy (MirroredStrategy) the optimizer's variables must be
@@ -157,6 +163,8 @@ def configure_model(model: keras.Model, setup: TrialSetup) -> keras.Optimizer:
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         build = as_schedule_free if setup.optimizer == "schedule_free" else lr_optimizers.rebuild
         extra = dict(setup.optimizer_config) if setup.optimizer == "schedule_free" else {}
+        if setup.optimizer is None and is_multi(model.optimizer):  # the other groups at the trial's ratio
+            extra["ratios"] = with_ratio(model.optimizer, setup.group_ratio)
         optimizer = build(
             model.optimizer,
             learning_rate=setup.learning_rate,
@@ -180,8 +188,11 @@ def trial_callbacks(setup: TrialSetup) -> list[keras.callbacks.Callback]:
 
 def _rate(optimizer: Any) -> float:
     """The rate of the optimizer's next update: its schedule's, times the warmup of a
-    Schedule-Free optimizer (also under the `LossScaleOptimizer` of a mixed policy)."""
+    Schedule-Free optimizer (also under the `LossScaleOptimizer` of a mixed policy); a
+    `MultiOptimizer`'s reference group's."""
     optimizer = unwrap(optimizer)
+    if is_multi(optimizer):
+        optimizer = groups(optimizer)[reference_index(optimizer)]
     lr = float(optimizer.learning_rate)
     warmup = getattr(optimizer, "warmup_factor", None)
     if warmup is not None:

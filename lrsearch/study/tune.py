@@ -43,6 +43,7 @@ from lrsearch.study.backends.optuna_study import stored_meta as optuna_stored_me
 from lrsearch.study.preflight import build_checked, check_data_fits
 from lrsearch.study.results import TuneResult, load_result, result_from_study
 from lrsearch.optimizers.base import unwrap
+from lrsearch.optimizers.groups import group_ratios, groups, is_multi, map_patterns, reference_index
 from lrsearch.optimizers.schedule_free_training import is_schedule_free
 from lrsearch.study.space import SearchSpace
 from lrsearch.study.storage import default_storage_url, open_storage, storage_url
@@ -256,6 +257,7 @@ def tune(
             steps_per_epoch=updates, epochs=opts.epochs, families=families,
             momentum=has_momentum(probe_model.optimizer), momentum_candidates=mom_c,
             weight_decay_candidates=wd_c, label_smoothing=opts.label_smoothing,
+            **_group_space(probe_model.optimizer),
         )
         if bounds is not None:
             space = SearchSpace(base_lr=bounds[0], max_lr=bounds[1], **space_kwargs)
@@ -351,10 +353,32 @@ def _families_for(optimizer: Any, families: tuple[str, ...]) -> tuple[str, ...]:
     return ("schedule_free",)
 
 
+def _group_space(optimizer: Any) -> dict[str, Any]:
+    """The search space's `groups` / `group_ratio` for a `MultiOptimizer` (`{}` for
+    another): two groups search the other group's ratio around the compiled one; more
+    keep their compiled ratios, told in one line.
+
+    Raises:
+        ConfigError: a callable selector, which no trial can rebuild.
+    """
+    if not is_multi(optimizer):
+        return {}
+    map_patterns(optimizer)
+    ratios, ref = group_ratios(optimizer), reference_index(optimizer)
+    if len(ratios) == 2:
+        return {"groups": 2, "group_ratio": ratios[1 - ref]}
+    logger.info("the model's MultiOptimizer has %d groups: every trial keeps their compiled ratios to the "
+                "reference group (%s) and searches its schedule only", len(ratios), ", ".join(f"{r:g}" for r in ratios))
+    return {"groups": len(ratios)}
+
+
 def has_momentum(optimizer: Any) -> bool:
     """Whether the user's optimizer has a momentum worth cycling (SGD momentum > 0,
     Adam-family beta_1); otherwise the schedules leave momentum alone: also when it must
-    stay a float (a Schedule-Free optimizer's, searched as `sf_beta`; Prodigy's)."""
+    stay a float (a Schedule-Free optimizer's, searched as `sf_beta`; Prodigy's). A
+    `MultiOptimizer`: when every group has one."""
+    if is_multi(optimizer):
+        return all(has_momentum(sub) for sub in groups(optimizer))
     if not lr_optimizers.momentum_can_follow_a_schedule(optimizer):
         return False
     try:

@@ -414,7 +414,7 @@ def test_studies_page_search_space_is_the_space():
 
     def space(lo, hi, steps, decays):  # two spaces: what differs between them comes from the inputs
         return SearchSpace(base_lr=lo, max_lr=hi, steps_per_epoch=steps, epochs=8, families=ALL_FAMILIES,
-                           weight_decay_candidates=decays, label_smoothing=True)
+                           weight_decay_candidates=decays, label_smoothing=True, groups=2, group_ratio=lo * 100)
 
     page = DOCS / "studies.md"
     rows = _table_rows(page, "parameter")

@@ -203,8 +203,8 @@ def good_doc():
 
 BROKEN = [
     (lambda d: {**d, "format": "keras.config"}, "not an lrsearch schedule: format is 'keras.config'"),
-    (lambda d: {**d, "version": 3}, "version 3 is not supported (this lrsearch reads versions 1, 2); upgrade lrsearch"),
-    (lambda d: {**d, "version": 0}, "version 0 is not supported (this lrsearch reads versions 1, 2); re-export it"),
+    (lambda d: {**d, "version": 4}, "version 4 is not supported (this lrsearch reads versions 1, 2, 3); upgrade lrsearch"),
+    (lambda d: {**d, "version": 0}, "version 0 is not supported (this lrsearch reads versions 1, 2, 3); re-export it"),
     (lambda d: {k: v for k, v in d.items() if k != "batch_size"}, "misses field `batch_size`"),
     (lambda d: {**d, "batch_size": 0}, "field `batch_size` must be a whole number from 1 to 2147483647 or null; got 0"),
     (lambda d: {k: v for k, v in d.items() if k != "version"}, "version None is not supported"),

@@ -1,10 +1,12 @@
 """What every backend's range-test step shares: the snapshot that puts every variable
-back, the rate read from a table by the optimizer's own counter, the batch's loss, and
-building the model as `fit` would.
+back, the rate read from a table by the optimizer's own counter, putting it in place of
+the optimizer's rate (every group's, at its ratio, on a `MultiOptimizer`), the batch's
+loss, and building the model as `fit` would.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -12,8 +14,10 @@ import numpy as np
 
 from lrsearch.core.errors import ConfigError, DataError, first_line
 from lrsearch.data.mesh import batch_shards
+from lrsearch.optimizers.base import unwrap
+from lrsearch.optimizers.groups import GroupRamp, group_ratios, groups, is_multi
 
-__all__ = ["IterationRamp", "Snapshot", "backend_rng_state", "batch_loss", "build_like_fit", "replicas",
+__all__ = ["IterationRamp", "Snapshot", "backend_rng_state", "batch_loss", "build_like_fit", "install_ramp", "replicas",
            "set_backend_rng_state"]
 
 
@@ -84,6 +88,34 @@ class IterationRamp:
         ops = keras.ops
         done = ops.convert_to_tensor(self.iterations) - self.start
         return ops.take(self.table, ops.minimum(ops.floor_divide(done, self.accum), self.last))
+
+
+def install_ramp(optimizer: Any, ramp: Any) -> Callable[[], None]:
+    """Put `ramp` in place of the optimizer's rate; returns what puts the rate back.
+
+    On a `MultiOptimizer` the ramp is the reference group's rate and every group reads
+    `ramp() * ratio`, its ratio its compiled rate over the reference's
+    (`lrsearch.optimizers.groups`), so the groups keep their proportions along the ramp.
+    """
+    inner = unwrap(optimizer)
+    if not is_multi(inner):
+        old = inner._learning_rate
+        inner._learning_rate = ramp
+
+        def restore_one() -> None:
+            inner._learning_rate = old
+
+        return restore_one
+    subs = groups(inner)
+    saved = [sub._learning_rate for sub in subs]
+    for sub, ratio in zip(subs, group_ratios(inner)):
+        sub._learning_rate = ramp if ratio == 1.0 else GroupRamp(ramp, ratio)
+
+    def restore_all() -> None:
+        for sub, old_rate in zip(subs, saved):
+            sub._learning_rate = old_rate
+
+    return restore_all
 
 
 def batch_loss(logs: Any) -> Any:

@@ -27,7 +27,7 @@ import numpy as np
 from lrsearch.core.errors import ConfigError
 from lrsearch.data.mesh import check_global_batch
 from lrsearch.optimizers.base import unwrap
-from lrsearch.rangetest.steppers.common import IterationRamp, batch_loss
+from lrsearch.rangetest.steppers.common import IterationRamp, batch_loss, install_ramp
 
 __all__ = ["JaxStepper"]
 
@@ -44,8 +44,7 @@ class JaxStepper:
             _check_laid_out(model, self.distribution)
         self.model = model
         self.inner = unwrap(model.optimizer)
-        self.old_lr = self.inner._learning_rate
-        self.inner._learning_rate = IterationRamp(lrs, self.inner, accum)
+        self._restore_rate = install_ramp(self.inner, IterationRamp(lrs, self.inner, accum))
         model.reset_metrics()
         self.fresh = [v.value for v in model.metrics_variables]
         self.metrics = self.fresh
@@ -128,7 +127,7 @@ class JaxStepper:
         ]
         for variable, value in pairs:
             variable.assign(value)
-        self.inner._learning_rate = self.old_lr
+        self._restore_rate()
 
 
 def _check_laid_out(model: keras.Model, distribution: Any) -> None:

@@ -17,8 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from lrsearch.data.reader import count_batches, first_batch, take_batches
-from lrsearch.optimizers.base import unwrap
-from lrsearch.rangetest.steppers.common import batch_loss, replicas
+from lrsearch.rangetest.steppers.common import batch_loss, install_ramp, replicas
 
 __all__ = ["DatasetSource", "Ramp", "TFStepper", "make_eval", "make_step"]
 
@@ -130,10 +129,8 @@ class TFStepper:
 
     def __init__(self, model: keras.Model, lrs: np.ndarray, accum: int) -> None:
         self.model = model
-        self.inner = unwrap(model.optimizer)
-        self.old_lr = self.inner._learning_rate
         self.ramp = Ramp(lrs, accum)
-        self.inner._learning_rate = self.ramp
+        self._restore_rate = install_ramp(model.optimizer, self.ramp)
         self.step = make_step(model, self.ramp)
         self._evaluate = None
 
@@ -148,6 +145,6 @@ class TFStepper:
         return self._evaluate(batches)
 
     def close(self) -> None:
-        self.inner._learning_rate = self.old_lr
+        self._restore_rate()
 
 

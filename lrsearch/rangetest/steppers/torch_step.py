@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from lrsearch.optimizers.base import unwrap
-from lrsearch.rangetest.steppers.common import IterationRamp, batch_loss
+from lrsearch.rangetest.steppers.common import IterationRamp, batch_loss, install_ramp
 
 __all__ = ["TorchStepper"]
 
@@ -35,8 +35,7 @@ class TorchStepper:
     def __init__(self, model: keras.Model, lrs: np.ndarray, accum: int) -> None:
         self.model = model
         self.inner = unwrap(model.optimizer)
-        self.old_lr = self.inner._learning_rate
-        self.inner._learning_rate = IterationRamp(lrs, self.inner, accum)
+        self._restore_rate = install_ramp(self.inner, IterationRamp(lrs, self.inner, accum))
         self.was_training = bool(model.training)
         model.train()
         compiled = not model.run_eagerly and bool(model.jit_compile)
@@ -67,4 +66,4 @@ class TorchStepper:
 
     def close(self) -> None:
         self.model.train(self.was_training)
-        self.inner._learning_rate = self.old_lr
+        self._restore_rate()
