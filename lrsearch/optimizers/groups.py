@@ -5,8 +5,12 @@ The usual fine-tuning setup compiles a backbone at a lower rate than the new hea
 ```python
 opt = keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(
     keras.optimizers.Adam(1e-3),                    # the default: the head
-    {"backbone.*": keras.optimizers.Adam(1e-4)}))   # a tenth of the head's rate
+    {".*backbone.*": keras.optimizers.Adam(1e-4)}))  # a tenth of the head's rate
 ```
+
+Keras matches a pattern against the variable's whole path (`re.fullmatch` on e.g.
+`sequential/backbone_1/kernel`), so `"backbone.*"` alone names no variable; a pattern
+that names none leaves its group empty, which `unmatched_patterns` finds.
 
 lrsearch drives one rate, the reference group's, and every other group follows it at a
 fixed ratio (its compiled rate over the reference's), so a backbone compiled at a tenth
@@ -32,7 +36,8 @@ from lrsearch.optimizers.base import unwrap
 from lrsearch.schedules.scaled import Scaled
 
 __all__ = ["GroupRamp", "assemble", "compiled_rate", "group_meta", "group_ratios", "groups", "is_multi",
-           "map_patterns", "reference_index", "rescaled", "with_ratio"]
+           "map_patterns", "reference_index", "rescaled", "unmatched_patterns", "unmatched_warning",
+           "with_ratio"]
 
 _MULTI: type | None = getattr(keras.optimizers, "MultiOptimizer", None)
 
@@ -108,6 +113,28 @@ def map_patterns(optimizer: Any) -> list[tuple[str, int]]:
                           "keras.optimizers.OptimizerMap (regex patterns on variable paths) instead")
     subs = groups(multi)
     return [(pattern, next(i for i, sub in enumerate(subs) if sub is mapping[pattern])) for pattern in mapping]
+
+
+def unmatched_patterns(optimizer: Any) -> list[str]:
+    """The `OptimizerMap` patterns of a built `MultiOptimizer` that name no variable (their
+    group has nothing to train; `[]` for another optimizer or a callable selector)."""
+    if not is_multi(optimizer) or not unwrap(optimizer).built:
+        return []
+    mapping = unwrap(optimizer)._optimizer_map
+    if not isinstance(mapping, keras.optimizers.OptimizerMap):
+        return []
+    return [pattern for pattern in mapping if not mapping[pattern].built]
+
+
+def unmatched_warning(optimizer: Any, paths: Sequence[str]) -> str | None:
+    """One line naming the patterns that name no variable, with a path they could match."""
+    missing = unmatched_patterns(optimizer)
+    if not missing:
+        return None
+    example = f" (Keras matches the whole path, e.g. {paths[0]!r})" if paths else ""
+    return (f"the MultiOptimizer's pattern{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+            f"name{'' if len(missing) > 1 else 's'} no variable{example}, so that group trains nothing; "
+            "write the pattern to match whole paths, e.g. '.*backbone.*'")
 
 
 def assemble(subs: Sequence[keras.optimizers.Optimizer], patterns: Sequence[tuple[str, int]], reference: int,

@@ -53,7 +53,7 @@ from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.rangetest.steppers.common import Snapshot, build_like_fit, replicas
 from lrsearch.rangetest.steppers.dispatch import check_backend, open_source, open_stepper
 from lrsearch.optimizers.base import unwrap
-from lrsearch.optimizers.groups import group_meta
+from lrsearch.optimizers.groups import group_meta, unmatched_warning
 from lrsearch.optimizers.keras_classes import schedule_free_as_own
 from lrsearch.optimizers.schedule_free_training import pause_warmup
 
@@ -231,6 +231,8 @@ def range_test(
 
     build_like_fit(model, source.first())
     require_trainable(model)
+    if unmatched := unmatched_warning(model.optimizer, [v.path for v in model.trainable_variables]):
+        logger.warning(unmatched)
     # a test that may be rerun needs the starting state even when not restoring at the end
     snapshot = Snapshot(model) if restore or extend else None
     meta: dict[str, Any] = {

@@ -43,7 +43,7 @@ from lrsearch.study.backends.optuna_study import stored_meta as optuna_stored_me
 from lrsearch.study.preflight import build_checked, check_data_fits
 from lrsearch.study.results import TuneResult, load_result, result_from_study
 from lrsearch.optimizers.base import unwrap
-from lrsearch.optimizers.groups import group_ratios, groups, is_multi, map_patterns, reference_index
+from lrsearch.optimizers.groups import group_ratios, groups, is_multi, map_patterns, reference_index, unmatched_warning
 from lrsearch.optimizers.schedule_free_training import is_schedule_free
 from lrsearch.study.space import SearchSpace
 from lrsearch.study.storage import default_storage_url, open_storage, storage_url
@@ -364,6 +364,8 @@ def _group_space(optimizer: Any) -> dict[str, Any]:
     if not is_multi(optimizer):
         return {}
     map_patterns(optimizer)
+    if unmatched := unmatched_warning(optimizer, ()):
+        logger.warning(unmatched)
     ratios, ref = group_ratios(optimizer), reference_index(optimizer)
     if len(ratios) == 2:
         return {"groups": 2, "group_ratio": ratios[1 - ref]}

@@ -55,3 +55,22 @@ def test_curve_descends_and_records_the_ratios(tmp_path):
     loaded = RangeTestResult.load(result.save(tmp_path / "curve.csv"))
     np.testing.assert_allclose(loaded.meta["groups"]["ratios"], [0.1, 1.0], rtol=1e-6)
     assert loaded.meta["groups"]["reference"] == 1
+
+
+def test_a_pattern_that_names_no_variable_is_told_in_one_line(caplog):
+    x, y = digits(64)
+    model = network(0)
+    miss = keras.optimizers.OptimizerMap(keras.optimizers.SGD(0.1), {"backbone.*": keras.optimizers.SGD(0.01)})
+    model.compile(keras.optimizers.MultiOptimizer(miss), "sparse_categorical_crossentropy")
+    with caplog.at_level("WARNING", logger="lrsearch"):
+        range_test(model, (x, y), steps=2, diverge=0, verbose=0)
+    told = [r.getMessage() for r in caplog.records if "names no variable" in r.getMessage()]
+    path = model.trainable_variables[0].path
+    assert path.endswith("/backbone_1/kernel")
+    assert told == [f"the MultiOptimizer's pattern 'backbone.*' names no variable (Keras matches the whole path, "
+                    f"e.g. {path!r}), so that group trains nothing; write the pattern to match whole paths, e.g. "
+                    "'.*backbone.*'"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="lrsearch"):
+        range_test(fine_tune_model(), (x, y), steps=2, diverge=0, verbose=0)  # ".*backbone.*" names both layers
+    assert not [r for r in caplog.records if "names no variable" in r.getMessage()]
