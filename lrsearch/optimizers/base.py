@@ -1,6 +1,7 @@
 """What lrsearch's optimizers share: hyperparameters that may be schedules, evaluated on
-the real update count inside the compiled step, weight decay that skips biases and
-normalization parameters, and their (de)serialization.
+the real update count inside the compiled step (each once per step, its tensor shared by
+every variable's update), weight decay that skips biases and normalization parameters,
+and their (de)serialization.
 
 `Schedulable` is the mixin every lrsearch optimizer puts in front of its Keras base
 class; `hyper_arg` checks a momentum / weight-decay argument; `unwrap` looks through a
@@ -10,6 +11,7 @@ class; `hyper_arg` checks a momentum / weight-decay argument; `unwrap` looks thr
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +25,9 @@ __all__ = ["PACKAGE", "Schedulable", "fresh_copy", "has_loss_scale", "hyper_arg"
 PACKAGE = "lrsearch"
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _NO_DECAY_NAMES = {"bias", "gamma", "beta"}
+# per thread (a MirroredStrategy traces each replica in its own thread): optimizer id ->
+# {schedule id: its value at this step}, present only while that optimizer applies a step
+_STEP_VALUES = threading.local()
 
 
 def keras_class(cls: type) -> type:
@@ -67,21 +72,55 @@ def _is_bias_or_norm(variable: Any) -> bool:
 
 
 class Schedulable:
-    """What the four optimizers share: evaluation on the real update count, weight decay
-    that follows a schedule and skips biases, and (de)serialization of the schedules."""
+    """What the four optimizers share: evaluation on the real update count, once per step
+    for each schedule (not once per variable), weight decay that follows a schedule and
+    skips biases, and (de)serialization of the schedules."""
 
     _scheduled: tuple[str, ...] = ()  # hyperparameters that may be schedules, besides weight decay
 
     def _value(self, value: Any, dtype: Any) -> Any:
         """`value` at the current update (a schedule) or the constant, cast to `dtype`."""
         if is_schedule(value):
-            return ops.cast(value(self.iterations), dtype)
+            return ops.cast(self._at_step(value), dtype)
         return ops.cast(value, dtype)
+
+    def _at_step(self, schedule: Any) -> Any:
+        """`schedule(self.iterations)`, evaluated once per step: while a step is applied
+        the first call computes it and every later one (each variable's update, the
+        weight decay's rate) reuses that tensor, so a step costs one evaluation of each
+        schedule however many variables the model has."""
+        values = getattr(_STEP_VALUES, "by_optimizer", {}).get(id(self))
+        if values is None:
+            return schedule(self.iterations)
+        if id(schedule) not in values:
+            # one read of the count for all of them: schedules of one cycle (a rate and
+            # its momentum) then start from the same tensor, and the graph optimizer
+            # (Grappler, XLA) computes their shared step -> phase arithmetic once
+            if "iterations" not in values:
+                values["iterations"] = self.iterations
+            values[id(schedule)] = schedule(values["iterations"])
+        return values[id(schedule)]
+
+    def _backend_apply_gradients(self, grads: Any, trainable_variables: Any) -> None:
+        # the one step every backend's `apply` (and JAX's `stateless_apply`) goes through:
+        # schedules evaluated in it are kept for the rest of it, and only for it
+        by_optimizer = getattr(_STEP_VALUES, "by_optimizer", None)
+        if by_optimizer is None:
+            by_optimizer = _STEP_VALUES.by_optimizer = {}
+        outer = by_optimizer.get(id(self))
+        by_optimizer[id(self)] = {}
+        try:
+            return super()._backend_apply_gradients(grads, trainable_variables)
+        finally:
+            if outer is None:
+                del by_optimizer[id(self)]
+            else:
+                by_optimizer[id(self)] = outer
 
     def _get_current_learning_rate(self) -> Any:
         # `self.iterations` is the real update count, also under gradient accumulation.
         if is_schedule(self._learning_rate):
-            return self._learning_rate(self.iterations)
+            return self._at_step(self._learning_rate)
         return super()._get_current_learning_rate()
 
     def _use_weight_decay(self, variable: Any) -> bool:
@@ -113,7 +152,7 @@ class Schedulable:
             return super()._apply_weight_decay(variables)
         # Keras' implementation (distribution-aware on TensorFlow, fused on PyTorch) with
         # this step's value.
-        with self._swapped("weight_decay", self.weight_decay(self.iterations)):
+        with self._swapped("weight_decay", self._at_step(self.weight_decay)):
             return super()._apply_weight_decay(variables)
 
     def get_config(self) -> dict[str, Any]:
