@@ -237,6 +237,12 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
     *[(f"{cmd}-custom-train-step-raises", lambda d, c=cmd, e=extra: [c, d / "broken_step.py", "--out", "OUT", *e],
        1, "the first training step raised ValueError: custom step broke; check the model's train_step")
       for cmd, extra in (("auto", TRAIN), ("range-test", ["--steps", "30", "-q"]))],
+    *[(f"tune-{label}-custom-train-step-raises", lambda d, e=extra: ["tune", d / "broken_step.py", "--bounds", "0.01",
+                                                                    "0.1", "--out", "OUT", *e, *TRAIN], 1,
+       "a training step raised ValueError: custom step broke in trial 0 (epoch 1); check the model's train_step, its "
+       "loss and the data's shapes")
+      for label, extra in (("optuna", []), ("halving", ["--fidelity", "schedule-halving"]),
+                           ("keras-tuner", ["--backend", "keras-tuner"]))],
     # seeds NumPy and the backends cannot take
     *[(f"{cmd}-seed-{label}", lambda d, c=cmd, v=value: [c, _m(d), "--seed", v, "--out", "OUT", "-q"], 2, message)
       for cmd in ("auto", "tune", "range-test")
@@ -494,3 +500,20 @@ def test_optuna_trial_failure_lines_are_dropped(files, tmp_path, capsys):
     assert code == 1
     assert "failed with" not in err
     assert err.strip().splitlines()[-1].startswith("lrsearch: error: label 10 out of range")
+
+
+@pytest.mark.parametrize("backend", ["optuna", "keras-tuner"])
+def test_a_raising_train_step_ends_the_study_at_its_first_trial(files, tmp_path, capsys, backend):
+    """Three trials asked: the first one's error ends the study; no trial after it runs."""
+    out = tmp_path / "r"
+    code = main(["tune", str(files / "broken_step.py"), "--bounds", "0.01", "0.1", "--trials", "3", "--epochs", "1",
+                 "--backend", backend, "--out", str(out), "-q"])
+    assert code == 1
+    assert capsys.readouterr().err.count("custom step broke") == 1
+    if backend == "optuna":
+        import optuna
+
+        study = optuna.load_study(study_name="broken_step", storage=f"sqlite:///{out / 'study.db'}")
+        assert [t.state.name for t in study.trials] == ["FAIL"]
+    else:
+        assert len(list((out / "keras_tuner" / "broken_step").glob("trial_*"))) == 1

@@ -42,6 +42,7 @@ from lrsearch.study.trial import (
     final_value,
     trial_callbacks,
     trial_spec,
+    user_step_errors,
 )
 from lrsearch.study.widening import TOP_K, WIDEN_AFTER_TRIALS, RangeAwareTPESampler, edge_widening
 
@@ -257,9 +258,10 @@ class OptunaObjective:
             return trial.should_prune()
 
         recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum, number=trial.number)
-        prepared.model.fit(epochs=plan.epochs,
-                           callbacks=[*prepared.callbacks, recorder, *trial_callbacks(setup), *plan.callbacks],
-                           verbose=0, **plan.data.fit_kwargs)
+        with user_step_errors(recorder):
+            prepared.model.fit(epochs=plan.epochs,
+                               callbacks=[*prepared.callbacks, recorder, *trial_callbacks(setup), *plan.callbacks],
+                               verbose=0, **plan.data.fit_kwargs)
         if recorder.stopped == "pruned":
             raise optuna.TrialPruned(f"pruned at epoch {recorder.epochs_run}")
         if recorder.stopped is not None:
