@@ -290,6 +290,27 @@ def test_fresh_starts_the_study_over(tmp_path, caplog):
     assert f"--fresh: deleted study 's' (2 trials) from {url}" in said
 
 
+def test_a_moved_run_folder_still_knows_which_model_made_its_study(tmp_path):
+    """The study's record names the folder's own SQLite file by its place in the folder:
+    moved, the folder resumes its study on the same model, and keeps it apart from another."""
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    first.mkdir()
+    fp = {key: FP.get(key) for key in evidence.MODEL_KEYS}
+    url = lambda folder: f"sqlite:///{(folder / 'study.db').resolve()}"  # noqa: E731
+    assert evidence.study_name(first, "s", fp, storage=url(first), exists=lambda n: False) == "s"
+    assert evidence._book(first)["studies"]["s"]["storage"] == "sqlite:///<run folder>/study.db"
+    first.rename(moved)
+    stored = {"s"}.__contains__
+    assert evidence.study_name(moved, "s", fp, storage=url(moved), exists=stored) == "s"
+    assert evidence.study_name(moved, "s", {**fp, "architecture": "other"}, storage=url(moved),
+                               exists=stored) == "s-2"
+    # a record an older version wrote with the whole path still holds where it was written
+    book = evidence._book(moved)
+    book["studies"]["s"]["storage"] = url(moved)
+    evidence._write(moved, book)
+    assert evidence.study_name(moved, "s", fp, storage=url(moved), exists=stored) == "s"
+
+
 @pytest.mark.slow
 def test_auto_resumes_a_study_only_on_the_model_it_was_made_from(tmp_path, caplog):
     """A helper module the model file imports is edited: the range test is redone and the
