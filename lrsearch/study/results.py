@@ -44,6 +44,7 @@ SPEC = "spec"  # trial: the trial's ScheduleSpec.to_dict()
 EPOCHS_RUN = "epochs_run"
 RUNG = "rung"  # trial of a schedule-halving bracket: {"index", "epochs", "top"} (lrsearch.study.halving)
 FAILURE = "failure"
+INTERRUPTED = "interrupted"  # trial: failed by Ctrl-C or SIGTERM (its parameters run again on a rerun)
 
 
 @dataclass
