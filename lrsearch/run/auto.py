@@ -411,7 +411,7 @@ def auto(
     if books is not None:
         if books.race and books.design is not None:
             tuned = _after_race(books, tuned, run_study, options)
-        final_epochs = books.final_epochs  # the planner's, when left to it
+        final_epochs = books.final_epochs_in_time(tuned)  # the planner's, when left to it
     if final_epochs:
         from lrsearch.study.final_fit import final_fit_of
 

@@ -308,6 +308,11 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
      "the validation data holds no samples; pass at least one batch"),
     ("unbatched-dataset", lambda d: ["auto", d / "unbatched.py", *TRAIN], 1,
      "training data is a dataset of single samples (x of shape (64,)), not of batches; batch it with .batch(n)"),
+    # a budget in seconds the range test alone uses up (1000 steps take more than a second on any CPU)
+    ("budget-1s-spent-by-the-range-test", lambda d: ["auto", _m(d), "--budget", "1s", "--steps", "1000",
+                                                      "--min-lr", "1e-4", "--max-lr", "1", "--out", "OUT", "-q"], 1,
+     "epochs at the range test's speed) does not cover 100.00 epochs spent and one epoch of training: raise the "
+     "budget"),
     # a study read from a SQLite file that is not there: refused, no empty database made
     *[(f"{cmd}-storage-typo", lambda d, c=cmd, e=extra: [c, *e(d), "--storage", f"sqlite:///{d / 'typo.db'}"], 1,
        "typo.db does not exist; check the path in the storage URL")
