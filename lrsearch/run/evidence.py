@@ -5,7 +5,7 @@ resumes instead of redoing them. That is right only while the model, the data an
 settings are the ones that produced them, and only for whole files. Each piece of
 evidence is therefore recorded in `evidence.json` beside it, after its files are written:
 
-- its fingerprint (`lrsearch.run.digests`): the model file's code, the code of the
+- its fingerprint (`lrsearch.study.digests`): the model file's code, the code of the
   user's modules it imports (those under its folder), the model's architecture (every
   layer's config, the loss, metrics and optimizer config, weight shapes), the data's
   digest and shapes, batch size, seed, the range and steps tested (a sweep also: its
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lrsearch.core.fileio import write_text
-from lrsearch.run.digests import (
+from lrsearch.study.digests import (
     architecture_fingerprint,
     data_fingerprint,
     data_shape,

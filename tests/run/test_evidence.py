@@ -194,7 +194,7 @@ def build_model():
 
 
 def test_the_modules_a_model_file_imports_are_fingerprinted_by_their_code(tmp_path):
-    from lrsearch.run.digests import imported_modules, source_digest
+    from lrsearch.study.digests import imported_modules, source_digest
 
     (tmp_path / "helpers.py").write_text(HELPER)
     (tmp_path / "unused.py").write_text("X = 1\n")
