@@ -263,7 +263,8 @@ class OptunaObjective:
             return self._run(trial)
         except BaseException as exc:  # Ctrl-C or SIGTERM (as TensorFlow may re-raise it): a rerun retries it
             if isinstance(exc, KeyboardInterrupt) or _is_interrupt(exc):
-                trial.set_user_attr(INTERRUPTED, True)
+                with contextlib.suppress(Exception):  # a storage that fails now must not hide the Ctrl-C
+                    trial.set_user_attr(INTERRUPTED, True)
             raise
 
     def _run(self, trial: optuna.trial.Trial) -> float:
