@@ -149,7 +149,10 @@ def _storage_from(args: argparse.Namespace, *, required: bool = True) -> str | N
     return None
 
 
-def _study_from(storage: str, name: str | None) -> str:
+def _study_from(storage: str, name: str | None, folder: str | Path | None = None) -> str:
+    """The study to read: `--study`, the storage's only one, or, of several, the one the
+    run folder's latest `schedule.json` names (its model's study after a model change:
+    `NAME-2` beside `NAME`), as `report` picks it; said in one line."""
     from lrsearch.study.storage import study_names
 
     names = study_names(storage)
@@ -161,9 +164,23 @@ def _study_from(storage: str, name: str | None) -> str:
         return name
     if len(names) == 1:
         return names[0]
+    latest = _schedule_study(Path(folder) / "schedule.json") if folder is not None else None
+    if latest in names:
+        logger.info("exporting study %r, the one %s names (the folder holds %s; pass --study to pick another)",
+                    latest, Path(folder) / "schedule.json", ", ".join(names))
+        return latest
     if not names:
         raise ConfigError("the storage holds no study yet; run 'lrsearch tune' or 'lrsearch auto' first")
     raise ConfigError(f"the storage holds several studies ({', '.join(names)}); pick one with --study")
+
+
+def _schedule_study(path: Path) -> str | None:
+    """The study a `schedule.json` says it came from (None: no such file or field)."""
+    try:
+        study = json.loads(path.read_text(encoding="utf-8")).get("provenance", {}).get("study")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return study if isinstance(study, str) else None
 
 
 def _print_suggestion(suggestion: Any) -> None:
@@ -336,7 +353,7 @@ def _export_source(args: argparse.Namespace) -> tuple[str, Path]:
 def cmd_export(args: argparse.Namespace, state: State) -> int:
     """The best schedule of a stored study, as JSON."""
     storage, output = _export_source(args)
-    name = _study_from(storage, args.study)
+    name = _study_from(storage, args.study, None if args.storage else args.run_folder)
     _quiet_import_keras()
     from lrsearch.study.tune import load_result
 

@@ -21,6 +21,7 @@ __all__ = [
     "argument_error",
     "first_line",
     "data_cause",
+    "raised_by",
 ]
 
 
@@ -64,6 +65,15 @@ def first_line(exc: BaseException, limit: int = 240) -> str:
     line = next((part.strip() for part in text.splitlines() if part.strip()), "")
     line = (line or type(exc).__name__).rstrip(".")
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def raised_by(exc: BaseException) -> str:
+    """`Type: message` of an error raised in the user's code (a custom `train_step`);
+    TensorFlow puts the original one last, after "in user code:" and the trace."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("in user code") and ": " in lines[-1]:
+        return lines[-1]
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def argument_error(name: str, requirement: str, value: object,

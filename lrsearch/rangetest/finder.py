@@ -48,7 +48,7 @@ from lrsearch.rangetest.curve import smooth_loss
 from lrsearch.data.reader import num_samples
 from lrsearch.core.defaults import MAX_RANGE_STEPS, RAMP_MODES
 from lrsearch.core.errors import (ConfigError, CurveError, DataError, DivergenceError, argument_error, data_cause,
-                                  first_line)
+                                  first_line, raised_by)
 from lrsearch.rangetest.result import RangeTestResult
 from lrsearch.rangetest.steppers.common import Snapshot, build_like_fit, replicas
 from lrsearch.rangetest.steppers.dispatch import check_backend, open_source, open_stepper
@@ -385,15 +385,6 @@ def _round(model, source, lrs, accum, smooth, diverge, meta, val_batches, verbos
     return rows
 
 
-def _raised(exc: BaseException) -> str:
-    """`Type: message` of an error in the user's step; TensorFlow puts the original one
-    last, after "in user code:" and the trace."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].startswith("in user code") and ": " in lines[-1]:
-        return lines[-1]
-    return f"{type(exc).__name__}: {first_line(exc)}"
-
-
 def _run(stepper, iterator, lrs, accum, smooth, diverge, rows, meta, val_batches, bar):
     """The step loop; fills `rows` and `meta["stopped"]` (split out to keep `finally` short)."""
     avg, best = 0.0, math.inf
@@ -403,7 +394,7 @@ def _run(stepper, iterator, lrs, accum, smooth, diverge, rows, meta, val_batches
             vals = [stepper.step(iterator) for _ in range(accum)]
         except (ValueError, TypeError, *stepper.errors) as exc:
             if i == 0 and not isinstance(exc, ConfigError):
-                raise DataError(f"the first training step raised {_raised(exc)}; check the model's train_step, "
+                raise DataError(f"the first training step raised {raised_by(exc)}; check the model's train_step, "
                                 "its loss and the data's shapes") from exc
             raise
         loss = float(vals[0]) if accum == 1 else float(np.mean([float(v) for v in vals]))

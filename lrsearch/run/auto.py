@@ -223,7 +223,9 @@ def run_tune(
 ) -> tuple[Any, Path]:
     """A study inside bounds from `bounds`, a range-test CSV, or a fresh range test.
 
-    Takes the options of `auto` but no sweeps and no report.
+    Takes the options of `auto` but no sweeps and no report. A study of this name is
+    resumed under `auto`'s rule: only while made from the same model and data
+    (`lrsearch.run.evidence.study_name`), else the trials go to a study beside it.
 
     Returns:
         `(TuneResult, out_dir)`; the tables and `schedule.json` are written there.
@@ -236,6 +238,10 @@ def run_tune(
     if curve is not None and not Path(curve).is_file():
         raise DataError(f"range-test file {curve} does not exist; check --range-test")
     source, out = _prepare(model_or_path, data, options, target=target, unsafe=unsafe, val_split=val_split)
+    from lrsearch.run.evidence import source_fingerprint, study_options as resumable_options
+
+    # as auto: a stored study made from another model or data is left be, the run goes on beside it
+    options = resumable_options(out, options, source.name, source_fingerprint(source, options, data=data))
     suggestion = None
     if curve is not None:
         from lrsearch.run.evidence import curve_suggestion
@@ -405,7 +411,7 @@ def auto(
     if books is not None:
         if books.race and books.design is not None:
             tuned = _after_race(books, tuned, run_study, options)
-        final_epochs = books.final_epochs  # the planner's, when left to it
+        final_epochs = books.final_epochs_in_time(tuned)  # the planner's, when left to it
     if final_epochs:
         from lrsearch.study.final_fit import final_fit_of
 

@@ -110,7 +110,7 @@ class BudgetedRun:
         if self.final_epochs is None:  # decided once, as for a new study (a rerun decides alike)
             first = plan_budget(self.epochs_budget, self.spe, epochs=self.options.epochs, range_steps=range_steps,
                                 sweep_values=self.sweep_values, sweep_steps=sweep_steps, spent=spent,
-                                final_epochs=None, halving_eta=eta)
+                                final_epochs=None, halving_eta=eta, told=self._told())
             self.final_epochs, self.race = first.final_epochs, first.race
             if self.race:
                 self.sweep_values = {}
@@ -121,7 +121,7 @@ class BudgetedRun:
             self.epochs_budget, self.spe, epochs=self.fixed_epochs or self.options.epochs, range_steps=range_steps,
             sweep_values=self.sweep_values if sweeps else None, sweep_steps=sweep_steps,
             spent=spent + self.existing, final_epochs=self.final_epochs, halving_eta=eta,
-            min_trials=1 if self.fixed_epochs else MIN_BUDGET_TRIALS,
+            min_trials=1 if self.fixed_epochs else MIN_BUDGET_TRIALS, told=self._told(),
         )
         plan = dataclasses.replace(plan, race=self.race)
         if self.race and self.options.backend == "optuna":  # one halving bracket in the room the final fit leaves
@@ -131,6 +131,12 @@ class BudgetedRun:
         if self.planned is None:  # a self-extending range test: the first plan is made after it
             self.planned = plan
         return plan
+
+    def _told(self) -> str:
+        """The budget as a refusal names it: a budget in seconds with the epochs it bought."""
+        if self.budget.unit == "seconds" and self.epochs_budget is not None:
+            return f"{self.budget} ({self.epochs_budget:.2f} epochs at the range test's speed)"
+        return f"{self.epochs_budget:g} epochs"
 
     @property
     def range_step_budget(self) -> int | None:
@@ -229,6 +235,25 @@ class BudgetedRun:
         """Charge trials run after the race (edge probes) from the final fit's `epochs`."""
         self.spent.trial_epochs = self._trial_epochs(result) + self.existing
         self.final_epochs = max(0, int(self.final_epochs or 0) - int(epochs))
+
+    def final_epochs_in_time(self, result: Any) -> int:
+        """The final fit's epochs; under a budget in seconds no more than the time left buys
+        at the speed the trials ran (a trial's epoch costs more than the range test's batches:
+        building, compiling, validating), said in one line when that is fewer."""
+        planned = int(self.final_epochs or 0)
+        left = self._time_left()
+        if self.budget.unit != "seconds" or not planned or left is None:
+            return planned
+        ran = result.trials.dropna(subset=["duration_s"])
+        epochs, seconds = float(ran["epochs_run"].sum()), float(ran["duration_s"].sum())
+        if epochs <= 0 or seconds <= 0:
+            return planned
+        fits = max(0, min(planned, int(left / (seconds / epochs))))
+        if fits < planned:
+            fit = f"the final fit trains {fits} epochs, not {planned}" if fits else "no final fit"
+            logger.info("budget %s: %.1f s left at %.3g s per trial epoch: %s", self.budget, max(left, 0.0),
+                        seconds / epochs, fit)
+        return fits
 
     # ------------------------------------------------------------------ the end
     def finish(self, final_epochs: int = 0) -> BudgetReport:

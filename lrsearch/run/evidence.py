@@ -5,7 +5,7 @@ resumes instead of redoing them. That is right only while the model, the data an
 settings are the ones that produced them, and only for whole files. Each piece of
 evidence is therefore recorded in `evidence.json` beside it, after its files are written:
 
-- its fingerprint (`lrsearch.run.digests`): the model file's code, the code of the
+- its fingerprint (`lrsearch.study.digests`): the model file's code, the code of the
   user's modules it imports (those under its folder), the model's architecture (every
   layer's config, the loss, metrics and optimizer config, weight shapes), the data's
   digest and shapes, batch size, seed, the range and steps tested (a sweep also: its
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from lrsearch.core.fileio import write_text
-from lrsearch.run.digests import (
+from lrsearch.study.digests import (
     architecture_fingerprint,
     data_fingerprint,
     data_shape,
@@ -266,6 +266,22 @@ def reusable(folder: str | Path, name: str, fingerprint: Mapping[str, Any], *, w
     return False
 
 
+_IN_FOLDER = "sqlite:///<run folder>/"
+"""How a record names a SQLite file inside its run folder: the record holds wherever the folder moves."""
+
+
+def _storage_key(folder: Path, url: Any) -> Any:
+    """`url` as a study record keeps it: a SQLite file inside `folder` by its path there
+    (`_IN_FOLDER + "study.db"`, also for a record an older version wrote with the whole path)."""
+    if not isinstance(url, str) or not url.startswith("sqlite:///") or url.startswith(_IN_FOLDER):
+        return url
+    try:
+        inside = Path(url[len("sqlite:///"):]).resolve().relative_to(folder.resolve())
+    except (ValueError, OSError):
+        return url
+    return _IN_FOLDER + inside.as_posix()
+
+
 def study_name(folder: str | Path, name: str, fingerprint: Mapping[str, Any], *, storage: str,
                exists: Callable[[str], bool], reuse: bool = True) -> str:
     """The study this run adds its trials to: `name` while it was made from the same model
@@ -281,7 +297,8 @@ def study_name(folder: str | Path, name: str, fingerprint: Mapping[str, Any], *,
         folder: the run folder.
         name: the study name asked for (`--study`, or the model file's).
         fingerprint: the run's `source_fingerprint`.
-        storage: the storage URL (a record holds for that storage only).
+        storage: the storage URL (a record holds for that storage only; a SQLite file in
+            `folder` is recorded by its place there, so a moved folder keeps its records).
         exists: whether the storage holds a study of a given name.
         reuse: False (`--fresh`): `name`, which the caller deletes.
     """
@@ -289,10 +306,11 @@ def study_name(folder: str | Path, name: str, fingerprint: Mapping[str, Any], *,
     book = _book(folder)
     studies = book["studies"]
     want = _normal(model_fingerprint(fingerprint))
+    where = _storage_key(folder, storage)
 
     def made_from(candidate: str) -> dict[str, Any] | None:
         entry = studies.get(candidate)
-        if isinstance(entry, dict) and entry.get("storage") == storage:
+        if isinstance(entry, dict) and _storage_key(folder, entry.get("storage")) == where:
             return entry.get("fingerprint") or {}
         return None
 
@@ -309,7 +327,7 @@ def study_name(folder: str | Path, name: str, fingerprint: Mapping[str, Any], *,
         then = f"resuming study {chosen!r}, made from this one" if exists(chosen) else f"this run starts study {chosen!r}"
         logger.info("study %r was made from another model or data (%s): its trials are kept; %s",
                     name, why, then)
-    studies[chosen] = {"fingerprint": want, "storage": storage}
+    studies[chosen] = {"fingerprint": want, "storage": where}
     _write(folder, book)
     return chosen
 

@@ -181,11 +181,22 @@ def collect(
 
         data.title = study.study_name
         data.meta = dict(study.user_attrs.get(ATTR) or {})
+        _locate(data.schedule, study)
         if data.trials is None:  # a study whose tables were not written here
             from lrsearch.study.results import trials_frame
 
             data.trials = _try("the study's trials", lambda: trials_frame(study.trials), notes)
     return data
+
+
+def _locate(schedule: Any, study: Any) -> None:
+    """The storage in `schedule`'s provenance as where its study is now: a run folder moved
+    since `schedule.json` was written names its new place."""
+    from lrsearch.study.storage import storage_url
+
+    provenance = getattr(schedule, "provenance", None)
+    if isinstance(provenance, dict) and provenance.get("storage") and provenance.get("study") == study.study_name:
+        provenance["storage"] = storage_url(study._storage)
 
 
 def _load_study(storage: str, name: str | None, schedule: Any) -> Any:

@@ -234,6 +234,7 @@ def plan_budget(
     halving_eta: int | None = None,
     sweep_share: float = SWEEP_SHARE,
     min_trials: int = MIN_BUDGET_TRIALS,
+    told: str | None = None,
 ) -> BudgetPlan:
     """Split `budget` epochs between the range test, the sweeps, the study and a final fit.
 
@@ -252,6 +253,8 @@ def plan_budget(
             and final fit of a short budget (see the module's docstring).
         halving_eta: plan one schedule-halving bracket with this factor; `None` plans
             trials of `epochs` each.
+        told: the budget as a refusal names it (default "N epochs"; a budget in seconds:
+            its seconds and the epochs they were converted to).
 
     Raises:
         ConfigError: the budget does not cover what must run: what is spent, the final
@@ -264,16 +267,17 @@ def plan_budget(
     if final_epochs is None:
         plan = plan_budget(budget, spe, epochs=epochs, range_steps=range_steps, sweep_values=sweep_values,
                            sweep_steps=sweep_steps, spent=spent, final_epochs=0, halving_eta=halving_eta,
-                           sweep_share=sweep_share, min_trials=min_trials)
+                           sweep_share=sweep_share, min_trials=min_trials, told=told)
         short = not plan.rungs and plan.trials * plan.epochs < min_trials * int(epochs)
         return _race(plan, int(epochs), min_trials) if short else plan
     fixed = spent + final_epochs + range_steps / spe
     if budget < fixed + 1:
+        parts = [f"{spent:.2f} epochs spent"] if spent else []
+        parts += [f"the final fit ({final_epochs})"] if final_epochs else []
+        parts += [f"the range test ({range_steps / spe:.2f})"] if range_steps else []  # only what is still to run
         raise ConfigError(
-            f"a budget of {budget:g} epochs does not cover "
-            + (f"{spent:.2f} epochs spent, " if spent else "")
-            + (f"the final fit ({final_epochs}), " if final_epochs else "")
-            + f"the range test ({range_steps / spe:.2f}) and one epoch of training: raise the budget"
+            f"a budget of {told or f'{budget:g} epochs'} does not cover {', '.join(parts)}"
+            + (" and " if parts else "") + "one epoch of training: raise the budget"
             + (" or lower --final-epochs" if final_epochs else "")
         )
     sweeps, steps = _plan_sweeps(budget * sweep_share, spe, dict(sweep_values or {}), int(sweep_steps), notes)
@@ -397,7 +401,12 @@ class Spend:
             return line
         if not isinstance(budget, Budget):
             budget = Budget(float(budget))
-        return line + (f" of a {budget} budget" if budget.unit == "seconds" else f" (a budget of {budget})")
+        if budget.unit != "seconds":
+            return line + f" (a budget of {budget})"
+        over = round(self.seconds) - round(budget.amount)  # as the line rounds them: they agree
+        told = over > max(1.0, 0.1 * budget.amount)  # more than a planner's error: said, with why
+        return line + f" of a {budget} budget" + (f", over by {over} s (a study runs one trial at least)"
+                                                 if told else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {"steps_per_epoch": self.steps_per_epoch, "range_steps": self.range_steps,

@@ -44,6 +44,7 @@ SPEC = "spec"  # trial: the trial's ScheduleSpec.to_dict()
 EPOCHS_RUN = "epochs_run"
 RUNG = "rung"  # trial of a schedule-halving bracket: {"index", "epochs", "top"} (lrsearch.study.halving)
 FAILURE = "failure"
+INTERRUPTED = "interrupted"  # trial: failed by Ctrl-C or SIGTERM (its parameters run again on a rerun)
 
 
 @dataclass
@@ -129,6 +130,8 @@ def load_result(storage: str | optuna.storages.BaseStorage, study_name: str) -> 
 def result_from_study(study: optuna.study.Study) -> TuneResult:
     """The tables and best schedule of an Optuna study run by `tune`."""
     meta = dict(study.user_attrs.get(ATTR, {}))
+    if meta.get("storage"):  # where the study is now (a run folder may have moved), not where it was made
+        meta["storage"] = storage_url(study._storage)
     metric = meta.get("metric", "value")
     direction = meta.get("direction", study.direction.name.lower())
     return result_from_trials(study, study.get_trials(deepcopy=False), study_name=study.study_name,

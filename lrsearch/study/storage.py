@@ -26,6 +26,7 @@ import importlib.util
 import logging
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ __all__ = [
     "delete_study",
     "existing_storage",
     "open_storage",
+    "retried",
+    "retry_trial",
     "storage_failure",
     "storage_url",
     "study_names",
@@ -249,6 +252,18 @@ def study_names(storage: str | optuna.storages.BaseStorage) -> list[str]:
     """Names of the studies a storage holds, oldest first."""
     opened = open_storage(storage, heartbeat_interval=None)
     return [s.study_name for s in opened.get_all_studies()]
+
+
+def retry_trial(study: optuna.study.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue `trial`'s parameters again as Optuna's heartbeat queues a killed trial's: the
+    new trial lists it in its `retry_history` system attribute."""
+    (callback,) = _retry_callback(None).values()
+    callback(study, trial)
+
+
+def retried(trials: Sequence[optuna.trial.FrozenTrial]) -> set[int]:
+    """The numbers of the trials some trial of `trials` retries (its `retry_history`)."""
+    return {int(n) for t in trials for n in (t.system_attrs.get("retry_history") or ())}
 
 
 def _retry_callback(max_retry: int | None) -> dict[str, Any]:

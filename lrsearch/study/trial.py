@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 from lrsearch import optimizers as lr_optimizers
 from lrsearch.core import progress
 from lrsearch.data.fit_data import FitData
-from lrsearch.core.errors import ConfigError
+from lrsearch.core.errors import ConfigError, DataError, LRSearchError, raised_by
 from lrsearch.optimizers.base import unwrap
 from lrsearch.optimizers.groups import groups, is_multi, reference_index, with_ratio
 from lrsearch.optimizers.schedule_free_training import ScheduleFreeEval, as_schedule_free
@@ -39,6 +39,7 @@ __all__ = [
     "smoothed_loss",
     "trial_callbacks",
     "trial_spec",
+    "user_step_errors",
 ]
 
 
@@ -220,6 +221,21 @@ def trial_spec(optimizer: keras.Optimizer, setup: TrialSetup, space: SearchSpace
         batch_size=batch_size,
         loss_scale=loss_scale,
     )
+
+
+@contextlib.contextmanager
+def user_step_errors(recorder: "EpochRecorder") -> Iterator[None]:
+    """Around a trial's `fit`: a ValueError or TypeError raised by the model's own code (a
+    custom `train_step`) becomes one `DataError` naming it, the trial and the epoch, as the
+    range test names it, so the study ends once with that line instead of failing every trial."""
+    try:
+        yield
+    except LRSearchError:
+        raise
+    except (ValueError, TypeError) as exc:
+        where = f"trial {recorder.number} (epoch {recorder.epochs_run + 1})"
+        raise DataError(f"a training step raised {raised_by(exc)} in {where}; check the model's train_step, its "
+                        "loss and the data's shapes") from exc
 
 
 class EpochRecorder(keras.callbacks.Callback):

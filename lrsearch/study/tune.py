@@ -35,6 +35,7 @@ from lrsearch import optimizers as lr_optimizers
 from lrsearch.rangetest.analysis import LRSuggestion
 from lrsearch.rangetest.steppers.dispatch import check_distribution
 from lrsearch.data.fit_data import FitData, prepare_data
+from lrsearch.study.digests import architecture_fingerprint, data_fingerprint
 from lrsearch.core.errors import ConfigError, argument_error
 from lrsearch.study.options import BACKENDS, PRUNERS, StudyOptions, infer_direction
 from lrsearch.study.backends.optuna_study import OptunaObjective, make_pruner
@@ -228,6 +229,10 @@ def tune(
         opened = open_storage(storage, heartbeat_interval=opts.heartbeat_interval,
                               grace_period=opts.grace_period)
         stored = optuna_stored_meta(opened, study_name)
+    made_from = {"architecture": architecture_fingerprint(probe_model),
+                 "data": data_fingerprint((data, validation_data))}  # a resumed study must be of the same
+    if stored:
+        _check_made_from(study_name, stored.get("made_from"), made_from)
 
     updates = updates_per_epoch(probe_model.optimizer, fit_data.steps_per_epoch)
     lr_optimizers.warn_keras_schedule_free(probe_model.optimizer)  # its trials train lrsearch's class
@@ -280,6 +285,7 @@ def tune(
             "suggestion": suggestion.to_dict() if hasattr(suggestion, "to_dict") else None,
             "backend": opts.backend,
             "storage": storage_url(storage) if storage is not None else None,
+            "made_from": made_from,
             **({"opening": designed} if designed else {}),
         }
     if stored and (stored.get("metric"), stored.get("direction")) != (opts.metric, opts.direction):
@@ -307,6 +313,18 @@ def tune(
 
         return halving.run(plan)
     return run_optuna(plan)
+
+
+def _check_made_from(study_name: str, recorded: Any, made_from: Mapping[str, str]) -> None:
+    """Refuse to resume a study made from another model or data (its record: the digests of
+    `lrsearch.study.digests`); one made before studies kept the record is resumed."""
+    if not isinstance(recorded, Mapping):
+        return
+    changed = [what for key, what in (("architecture", "another model (layers, optimizer or loss)"),
+                                      ("data", "other data")) if recorded.get(key) != made_from[key]]
+    if changed:
+        raise ConfigError(f"study {study_name!r} was made from {' and '.join(changed)}: its trials would mix with "
+                          "this one's; use another study name, or delete that study to start over")
 
 
 def _check_bounds(bounds: Any) -> tuple[float, float]:

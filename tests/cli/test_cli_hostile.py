@@ -237,6 +237,12 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
     *[(f"{cmd}-custom-train-step-raises", lambda d, c=cmd, e=extra: [c, d / "broken_step.py", "--out", "OUT", *e],
        1, "the first training step raised ValueError: custom step broke; check the model's train_step")
       for cmd, extra in (("auto", TRAIN), ("range-test", ["--steps", "30", "-q"]))],
+    *[(f"tune-{label}-custom-train-step-raises", lambda d, e=extra: ["tune", d / "broken_step.py", "--bounds", "0.01",
+                                                                    "0.1", "--out", "OUT", *e, *TRAIN], 1,
+       "a training step raised ValueError: custom step broke in trial 0 (epoch 1); check the model's train_step, its "
+       "loss and the data's shapes")
+      for label, extra in (("optuna", []), ("halving", ["--fidelity", "schedule-halving"]),
+                           ("keras-tuner", ["--backend", "keras-tuner"]))],
     # seeds NumPy and the backends cannot take
     *[(f"{cmd}-seed-{label}", lambda d, c=cmd, v=value: [c, _m(d), "--seed", v, "--out", "OUT", "-q"], 2, message)
       for cmd in ("auto", "tune", "range-test")
@@ -302,6 +308,11 @@ CASES: list[tuple[str, Callable[[Path], list], int, str]] = [
      "the validation data holds no samples; pass at least one batch"),
     ("unbatched-dataset", lambda d: ["auto", d / "unbatched.py", *TRAIN], 1,
      "training data is a dataset of single samples (x of shape (64,)), not of batches; batch it with .batch(n)"),
+    # a budget in seconds the range test alone uses up (1000 steps take more than a second on any CPU)
+    ("budget-1s-spent-by-the-range-test", lambda d: ["auto", _m(d), "--budget", "1s", "--steps", "1000",
+                                                      "--min-lr", "1e-4", "--max-lr", "1", "--out", "OUT", "-q"], 1,
+     "epochs at the range test's speed) does not cover 100.00 epochs spent and one epoch of training: raise the "
+     "budget"),
     # a study read from a SQLite file that is not there: refused, no empty database made
     *[(f"{cmd}-storage-typo", lambda d, c=cmd, e=extra: [c, *e(d), "--storage", f"sqlite:///{d / 'typo.db'}"], 1,
        "typo.db does not exist; check the path in the storage URL")
@@ -494,3 +505,20 @@ def test_optuna_trial_failure_lines_are_dropped(files, tmp_path, capsys):
     assert code == 1
     assert "failed with" not in err
     assert err.strip().splitlines()[-1].startswith("lrsearch: error: label 10 out of range")
+
+
+@pytest.mark.parametrize("backend", ["optuna", "keras-tuner"])
+def test_a_raising_train_step_ends_the_study_at_its_first_trial(files, tmp_path, capsys, backend):
+    """Three trials asked: the first one's error ends the study; no trial after it runs."""
+    out = tmp_path / "r"
+    code = main(["tune", str(files / "broken_step.py"), "--bounds", "0.01", "0.1", "--trials", "3", "--epochs", "1",
+                 "--backend", backend, "--out", str(out), "-q"])
+    assert code == 1
+    assert capsys.readouterr().err.count("custom step broke") == 1
+    if backend == "optuna":
+        import optuna
+
+        study = optuna.load_study(study_name="broken_step", storage=f"sqlite:///{out / 'study.db'}")
+        assert [t.state.name for t in study.trials] == ["FAIL"]
+    else:
+        assert len(list((out / "keras_tuner" / "broken_step").glob("trial_*"))) == 1

@@ -328,3 +328,44 @@ def test_the_spend_states_the_budget_in_the_unit_given():
     assert spend.describe(Budget.parse("48")).endswith("; 21 s (a budget of 48 epochs)")
     assert spend.describe(48).endswith("; 21 s (a budget of 48 epochs)")
     assert spend.describe().endswith("; 21 s")
+    # far past the budget (one trial of a 3 s budget took 5 s): the overrun is said, in the same numbers
+    late = Spend(steps_per_epoch=10, range_steps=160, trial_epochs=1, seconds=5.2)
+    assert late.describe(Budget.parse("3s")) == (
+        "spent 17.00 epochs: range test 160 steps, sweeps 0 steps (16.00 epochs of evidence), trials 1; 5 s of a "
+        "3 s budget, over by 2 s (a study runs one trial at least)")
+
+
+def test_a_seconds_budget_the_range_test_used_up_is_refused_in_its_unit():
+    """The 1 s budget bought 6.52 epochs at the range test's speed; the test itself spent 16:
+    the refusal names both, and no range test still to run (none is)."""
+    from lrsearch.study.budget import plan_budget
+
+    with pytest.raises(ConfigError) as caught:
+        plan_budget(6.52, 10, epochs=10, spent=16.0, final_epochs=None,
+                    told="1 s (6.52 epochs at the range test's speed)")
+    assert str(caught.value) == ("a budget of 1 s (6.52 epochs at the range test's speed) does not cover 16.00 "
+                                 "epochs spent and one epoch of training: raise the budget")
+
+
+def test_a_seconds_budget_trains_the_final_fit_only_as_long_as_the_time_left(caplog):
+    """10 s, 5.5 s gone, trials ran 2 epochs in 2 s: 4.5 s left buy 4 epochs of the 24 planned."""
+    import time
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from lrsearch.run.budgeted import BudgetedRun
+    from lrsearch.study.options import StudyOptions
+
+    books = BudgetedRun("10s", steps_per_epoch=10, options=StudyOptions(), sweep_values={}, final_epochs=24)
+    books.began = time.monotonic() - 5.5
+    ran = SimpleNamespace(trials=pd.DataFrame({"epochs_run": [1, 1], "duration_s": [1.2, 0.8]}))
+    with caplog.at_level("INFO", logger="lrsearch.run.budgeted"):
+        assert books.final_epochs_in_time(ran) == 4
+    (said,) = caplog.messages  # the seconds left as the clock read them: 4.5 less the time the call took
+    assert said.startswith("budget 10 s: 4.") and said.endswith(
+        " s left at 1 s per trial epoch: the final fit trains 4 epochs, not 24")
+    books.began = time.monotonic() - 11
+    assert books.final_epochs_in_time(ran) == 0
+    epochs = BudgetedRun("48", steps_per_epoch=10, options=StudyOptions(), sweep_values={}, final_epochs=24)
+    assert epochs.final_epochs_in_time(ran) == 24  # a budget in epochs keeps its plan

@@ -194,7 +194,7 @@ def build_model():
 
 
 def test_the_modules_a_model_file_imports_are_fingerprinted_by_their_code(tmp_path):
-    from lrsearch.run.digests import imported_modules, source_digest
+    from lrsearch.study.digests import imported_modules, source_digest
 
     (tmp_path / "helpers.py").write_text(HELPER)
     (tmp_path / "unused.py").write_text("X = 1\n")
@@ -288,6 +288,27 @@ def test_fresh_starts_the_study_over(tmp_path, caplog):
     said = [r.getMessage() for r in caplog.records]
     assert "range test redone: --fresh" in said
     assert f"--fresh: deleted study 's' (2 trials) from {url}" in said
+
+
+def test_a_moved_run_folder_still_knows_which_model_made_its_study(tmp_path):
+    """The study's record names the folder's own SQLite file by its place in the folder:
+    moved, the folder resumes its study on the same model, and keeps it apart from another."""
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    first.mkdir()
+    fp = {key: FP.get(key) for key in evidence.MODEL_KEYS}
+    url = lambda folder: f"sqlite:///{(folder / 'study.db').resolve()}"  # noqa: E731
+    assert evidence.study_name(first, "s", fp, storage=url(first), exists=lambda n: False) == "s"
+    assert evidence._book(first)["studies"]["s"]["storage"] == "sqlite:///<run folder>/study.db"
+    first.rename(moved)
+    stored = {"s"}.__contains__
+    assert evidence.study_name(moved, "s", fp, storage=url(moved), exists=stored) == "s"
+    assert evidence.study_name(moved, "s", {**fp, "architecture": "other"}, storage=url(moved),
+                               exists=stored) == "s-2"
+    # a record an older version wrote with the whole path still holds where it was written
+    book = evidence._book(moved)
+    book["studies"]["s"]["storage"] = url(moved)
+    evidence._write(moved, book)
+    assert evidence.study_name(moved, "s", fp, storage=url(moved), exists=stored) == "s"
 
 
 @pytest.mark.slow

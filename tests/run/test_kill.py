@@ -220,3 +220,34 @@ def test_sigterm_during_a_sweep_keeps_its_finished_values_and_a_rerun_redoes_it(
     assert rerun.returncode == 0, rerun.stderr
     assert "momentum sweep redone: sweep_momentum.csv has no record of what produced it" in rerun.stderr
     assert len(SweepResult.load(csv).results) == 3
+
+
+@pytest.mark.slow
+def test_a_trial_sigterm_failed_runs_again_first_on_a_rerun(tmp_path):
+    """SIGTERM fails the running trial; the same command run again starts with its
+    parameters (a retry naming it, as Optuna's heartbeat retries a killed trial), once."""
+    import optuna
+
+    out = tmp_path / "run"
+    command = _command(out, "--no-sweeps", "--epochs", "300")
+    run = Running(command)
+    run.wait_for(_trial_running(out), "a running trial")
+    assert run.stop(signal.SIGTERM) == 143
+    study = optuna.load_study(study_name="cli_model", storage=f"sqlite:///{out / 'study.db'}")
+    (failed,) = [t for t in study.trials if t.state.name == "FAIL"]
+    assert failed.user_attrs["interrupted"] is True and failed.params
+
+    proc = subprocess.run([*command, "--trials", "1"], capture_output=True, text=True, env=_env(), cwd=ROOT,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert f"trial {failed.number} was stopped by a signal: its parameters run again first" in proc.stderr
+    study = optuna.load_study(study_name="cli_model", storage=f"sqlite:///{out / 'study.db'}")
+    first = next(t for t in study.trials if t.number > failed.number)
+    assert first.params == failed.params and first.state.name == "COMPLETE"
+    assert first.system_attrs["retry_history"] == [failed.number]
+    assert first.user_attrs["interrupted"] is False
+
+    from lrsearch.study.backends.optuna_study import requeue_interrupted
+
+    assert requeue_interrupted(study) == []  # retried once, not on every rerun
+    assert [t.state.name for t in study.trials].count("WAITING") == 0

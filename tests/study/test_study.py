@@ -272,3 +272,27 @@ def test_tables_are_written_after_each_trial(tmp_path):
     history = pd.read_csv(tmp_path / "s" / "history.csv")
     assert history[["trial", "epoch"]].values.tolist() == [[0, 1], [0, 2], [1, 1], [1, 2]]
     np.testing.assert_allclose(history["lr"], result.history["lr"], rtol=1e-12)
+
+
+def test_a_stored_study_resumes_only_on_the_model_and_data_it_was_made_from(tmp_path):
+    """The study records its model's and data's digests: the same model resumes it; an L2
+    regularizer added, or other data, is refused in one line, the stored trials untouched."""
+    _tune(tmp_path, trials=1, epochs=1)
+    _tune(tmp_path, trials=1, epochs=1)  # the same model and data: resumed
+    url = f"sqlite:///{tmp_path / 's' / 'study.db'}"
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == 2
+
+    def regularized():
+        model = build_model()
+        layer = model.layers[-1]
+        layer.kernel_regularizer = keras.regularizers.L2(1e-3)
+        return model
+
+    with pytest.raises(ConfigError) as caught:
+        _tune(tmp_path, trials=1, epochs=1, build=regularized)
+    assert str(caught.value) == ("study 's' was made from another model (layers, optimizer or loss): its trials "
+                                 "would mix with this one's; use another study name, or delete that study to start "
+                                 "over")
+    with pytest.raises(ConfigError, match="made from other data: its trials would mix"):
+        _tune(tmp_path, trials=1, epochs=1, data=digits(256, 96))
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == 2

@@ -32,7 +32,7 @@ import optuna
 
 from lrsearch.optimizers.base import has_loss_scale
 from lrsearch.core import progress
-from lrsearch.core.errors import ConfigError, first_line
+from lrsearch.core.errors import ConfigError, DataError, first_line
 from lrsearch.core.fileio import write_text
 from lrsearch.study.results import (
     EPOCHS_RUN,
@@ -52,6 +52,7 @@ from lrsearch.study.trial import (
     final_value,
     trial_callbacks,
     trial_spec,
+    user_step_errors,
 )
 
 __all__ = ["project_dir", "run", "stored_meta"]
@@ -119,7 +120,11 @@ class _HyperModel(keras_tuner.HyperModel):
 
         recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum, number=int(self.trial.trial_id))
         callbacks = [recorder, *trial_callbacks(setup), *plan.callbacks, *kwargs.pop("callbacks", [])]
-        model.fit(*args, callbacks=callbacks, **kwargs)
+        try:
+            with user_step_errors(recorder):
+                model.fit(*args, callbacks=callbacks, **kwargs)
+        except DataError as exc:  # KerasTuner retries any other error: this one ends the search
+            raise keras_tuner.errors.FatalError(str(exc)) from exc
         record["finished"] = time.time()
         if recorder.stopped is not None:
             record[FAILURE] = recorder.stopped
@@ -184,6 +189,11 @@ def run(plan: Plan) -> TuneResult:
         tuner.search(epochs=plan.epochs, verbose=0, **plan.data.fit_kwargs)
     except KeyboardInterrupt:
         save_tables(result_from_tuner(tuner, plan), plan.out_dir)
+        raise
+    except keras_tuner.errors.FatalError as exc:
+        save_tables(result_from_tuner(tuner, plan), plan.out_dir)
+        if isinstance(exc.__cause__, DataError):
+            raise exc.__cause__  # the one line, not KerasTuner's wrapper
         raise
     except RuntimeError as exc:  # KerasTuner's own "too many failed trials" and the like
         raise ConfigError(f"KerasTuner stopped the search: {first_line(exc)}") from exc

@@ -28,6 +28,7 @@ from lrsearch.study.results import (
     ATTR,
     FAILURE,
     HISTORY,
+    INTERRUPTED,
     SPEC,
     TuneResult,
     best_trial,
@@ -35,6 +36,7 @@ from lrsearch.study.results import (
     save_tables,
 )
 from lrsearch.study.sampling import OptunaSampler
+from lrsearch.study.storage import retried, retry_trial
 from lrsearch.study.space import SearchSpace
 from lrsearch.study.trial import (
     EpochRecorder,
@@ -42,10 +44,12 @@ from lrsearch.study.trial import (
     final_value,
     trial_callbacks,
     trial_spec,
+    user_step_errors,
 )
 from lrsearch.study.widening import TOP_K, WIDEN_AFTER_TRIALS, RangeAwareTPESampler, edge_widening
 
-__all__ = ["OptunaObjective", "current_space", "make_pruner", "run", "stored_meta", "trial_models"]
+__all__ = ["OptunaObjective", "current_space", "make_pruner", "requeue_interrupted", "run", "stored_meta",
+           "trial_models"]
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +114,8 @@ def run(plan: Plan) -> TuneResult:
         # the suggested schedule is where the search starts: the new study's first trial
         for params in plan.space.opening_params(plan.opening):
             study.enqueue_trial(params, skip_if_exists=True)
+    for number in requeue_interrupted(study):
+        logger.info("trial %d was stopped by a signal: its parameters run again first", number)
     objective = OptunaObjective(plan)
     callbacks: list[Any] = [objective.models.after_trial, _EdgeWidener(plan), TablesWriter(plan)]
     if max_trials is not None:
@@ -134,6 +140,21 @@ def run(plan: Plan) -> TuneResult:
     finally:
         optuna.logging.set_verbosity(verbosity)
     return finish(study, plan)
+
+
+def requeue_interrupted(study: optuna.study.Study) -> list[int]:
+    """Queue again, once each, the parameters of the trials Ctrl-C or SIGTERM failed (marked
+    `INTERRUPTED` by the objective), as Optuna's heartbeat queues a killed one
+    (`lrsearch.study.storage.retry_trial`). Returns the numbers of the trials queued again."""
+    trials = study.get_trials(deepcopy=False)
+    done = retried(trials)
+    queued = []
+    for trial in trials:
+        if (trial.state == optuna.trial.TrialState.FAIL and trial.user_attrs.get(INTERRUPTED)
+                and trial.number not in done):
+            retry_trial(study, trial)
+            queued.append(trial.number)
+    return queued
 
 
 @contextlib.contextmanager
@@ -238,10 +259,21 @@ class OptunaObjective:
         self.models = models if models is not None else trial_models(plan)
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
+        try:
+            return self._run(trial)
+        except BaseException as exc:  # Ctrl-C or SIGTERM (as TensorFlow may re-raise it): a rerun retries it
+            if isinstance(exc, KeyboardInterrupt) or _is_interrupt(exc):
+                with contextlib.suppress(Exception):  # a storage that fails now must not hide the Ctrl-C
+                    trial.set_user_attr(INTERRUPTED, True)
+            raise
+
+    def _run(self, trial: optuna.trial.Trial) -> float:
         plan = self.plan
         # a retried trial inherits the dead one's attributes: start its records afresh
         if trial.user_attrs.get(HISTORY):
             trial.set_user_attr(HISTORY, [])
+        if trial.user_attrs.get(INTERRUPTED):
+            trial.set_user_attr(INTERRUPTED, False)
         space = current_space(dict(trial.study.user_attrs.get(ATTR) or {}), plan.space)
         params = space.sample(OptunaSampler(trial))
         setup = space.build(params)
@@ -257,9 +289,10 @@ class OptunaObjective:
             return trial.should_prune()
 
         recorder = EpochRecorder(plan.metric, on_epoch, momentum=setup.momentum, number=trial.number)
-        prepared.model.fit(epochs=plan.epochs,
-                           callbacks=[*prepared.callbacks, recorder, *trial_callbacks(setup), *plan.callbacks],
-                           verbose=0, **plan.data.fit_kwargs)
+        with user_step_errors(recorder):
+            prepared.model.fit(epochs=plan.epochs,
+                               callbacks=[*prepared.callbacks, recorder, *trial_callbacks(setup), *plan.callbacks],
+                               verbose=0, **plan.data.fit_kwargs)
         if recorder.stopped == "pruned":
             raise optuna.TrialPruned(f"pruned at epoch {recorder.epochs_run}")
         if recorder.stopped is not None:

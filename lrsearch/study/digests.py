@@ -1,7 +1,8 @@
 """Digests of what a run's evidence depends on: files, the user's modules, data, models.
 
 `lrsearch.run.evidence` compares these to tell whether a range test, a sweep or a study
-in a run folder was made from the model and data of this run:
+in a run folder was made from the model and data of this run, and `lrsearch.study.tune`
+records a study's model and data with it, so a resumed study is one of the same model:
 
 - `source_digest`: a Python file's syntax tree (comments and layout do not count), any
   other file's bytes;
