@@ -8,14 +8,16 @@ above the suggested `max_lr`), so the race brackets the suggestion on both sides
 - a curve that was read (`race_bracket`): from `max_lr / 10` (not below `base_lr`) up to
   the loss minimum `min_loss_lr`, at least half a decade above `max_lr`;
 - a curve flagged flat, noisy or still falling (`FLAGGED`) was not read, so its `max_lr`
-  is no evidence: the bracket runs from `base_lr` up to where the test ended (the
-  divergence, or the top of its range), at least `WIDE_DECADES` / 2 and at most
-  `WIDE_DECADES` decades above `max_lr`.
+  is no evidence: the bracket runs from `WIDE_DECADES` / 2 decades below `max_lr` (not
+  below `base_lr`) up to where the test ended (the divergence, or the top of its range),
+  at least `WIDE_DECADES` / 2 and at most `WIDE_DECADES` decades above `max_lr`.
 
 The race is one bracket of successive halving over complete schedules
 (`lrsearch.study.halving`, `race_rungs`): its first rung is designed (`race_points`):
-one-cycle peaks spread geometrically over the bracket (the inner one nearest `max_lr`
-moved onto it; evenly for a flagged curve), a WSD schedule of the user's optimizer at
+one-cycle peaks spread geometrically over a read curve's bracket, ends included (the
+inner one nearest `max_lr` moved onto it; two peaks: `max_lr` and the top), and at the
+middles of equal parts of a flagged curve's (whose ends are guesses: a race of two
+would otherwise train only a far-too-low and a far-too-high peak), a WSD schedule of the user's optimizer at
 `max_lr`, and, in the portfolio, a Schedule-Free twin (`as_schedule_free`:
 `ScheduleFreeAdamW` for an adaptive optimizer, `ScheduleFreeSGD` otherwise) at
 `min_loss_lr / SF_MARGIN` (the margin a Schedule-Free curve is read with,
@@ -82,7 +84,7 @@ class Bracket:
 
     def describe(self) -> str:
         """The bracket in words, e.g. `0.000245 to 0.245 (base_lr to where the test ended)`."""
-        why = "base_lr to where the test ended" if self.flags else "max_lr / 10 to the loss minimum"
+        why = "below max_lr to where the test ended" if self.flags else "max_lr / 10 to the loss minimum"
         return f"{self.low:.3g} to {self.high:.3g} ({why})"
 
 
@@ -91,8 +93,8 @@ def race_bracket(suggestion: Any, end_lr: float | None = None) -> Bracket:
     its range test reached (where it diverged, or the top of its range).
 
     Example: a read curve with `base_lr` 1e-3, `max_lr` 1e-2 and `min_loss_lr` 5e-2
-    brackets 1e-3 to 5e-2; flagged "flat", with the test ended at 10, 1e-3 to 1.0 (two
-    decades above `max_lr`).
+    brackets 1e-3 to 5e-2; flagged "flat", with the test ended at 10, 1e-3 to 1.0 (a
+    decade below and two above `max_lr`).
     """
     base, top = float(suggestion.base_lr), float(suggestion.max_lr)
     minimum = max(top, float(getattr(suggestion, "min_loss_lr", top) or top))
@@ -100,7 +102,7 @@ def race_bracket(suggestion: Any, end_lr: float | None = None) -> Bracket:
     if flags:
         ended = float(end_lr) if end_lr is not None else minimum
         high = min(top * 10**WIDE_DECADES, max(ended, minimum, top * 10 ** (WIDE_DECADES / 2)))
-        low = base
+        low = max(base, top / 10 ** (WIDE_DECADES / 2))
     else:
         high = max(minimum, top * EDGE_STEP)
         low = max(base, top / 10)
@@ -111,14 +113,19 @@ def race_bracket(suggestion: Any, end_lr: float | None = None) -> Bracket:
 
 
 def _spread(low: float, high: float, n: int, anchor: float | None) -> list[float]:
-    """`n` rates geometric from `low` to `high`, the inner one nearest `anchor` (if any)
-    moved onto it (the ends stay: they are the bracket)."""
+    """`n` rates from `low` to `high`. With an `anchor` (a read curve's `max_lr`): geometric,
+    ends included (they are evidence: a decade below, the loss minimum), the inner one
+    nearest the anchor moved onto it, and for two the anchor and `high`. Without one (a
+    flagged curve, whose ends are guesses): the geometric middles of `n` equal parts."""
     if n == 1:
         return [anchor or math.sqrt(low * high)]
+    if anchor is None:
+        return [low * (high / low) ** ((i + 0.5) / n) for i in range(n)]
+    if n == 2:
+        return [min(max(anchor, low), high), high]
     rates = [low * (high / low) ** (i / (n - 1)) for i in range(n)]
-    if n > 2 and anchor is not None:
-        near = min(range(1, n - 1), key=lambda i: abs(math.log(rates[i] / anchor)))
-        rates[near] = anchor
+    near = min(range(1, n - 1), key=lambda i: abs(math.log(rates[i] / anchor)))
+    rates[near] = anchor
     return rates
 
 
@@ -127,8 +134,9 @@ def race_points(bracket: Bracket, n: int, *, twin: bool = True, wsd: bool = True
     """The `n` designed first-rung trials of a race, as partial parameters (`family` and its
     rate; `tune` fills in the rest from the family's suggested point).
 
-    One-cycle peaks spread over the bracket (at least three: below, at and above
-    `max_lr`; for a flagged curve evenly, `max_lr` no evidence); with `twin` (`n >= 4`), a Schedule-Free twin at `bracket.sf_rate`; with
+    One-cycle peaks spread over the bracket (three: below, at and above `max_lr`; two:
+    at and above it; for a flagged curve at the middles of equal parts, `max_lr` no
+    evidence); with `twin` (`n >= 4`), a Schedule-Free twin at `bracket.sf_rate`; with
     `wsd`, while four points are left for one-cycle and itself, a WSD schedule of the
     user's optimizer at `max_lr`. `schedule_free_only` (the user's optimizer is
     Schedule-Free): every point is that family's rate, spread as one-cycle's peaks would be.

@@ -63,19 +63,26 @@ def test_a_read_curve_races_peaks_on_both_sides_of_max_lr():
     near = race_bracket(_suggestion(minimum=1e-2))
     assert near.high == pytest.approx(1e-2 * SQRT10)
     assert [p["oc_max_lr"] for p in race_points(near, 3)] == pytest.approx([1e-3, 1e-2, 1e-2 * SQRT10])
+    # a race of two: max_lr itself and the top, not a decade below and the top
+    assert [p["oc_max_lr"] for p in race_points(bracket, 2)] == pytest.approx([1e-2, 5e-2])
 
 
 def test_a_flagged_curve_races_a_wide_bracket():
     s = _suggestion(base=1e-4, top=2.45e-3, minimum=3e-3, problems=("flat", "noisy"))
-    # from base_lr up to where the test diverged (0.3), at most two decades above max_lr
+    # from a decade below max_lr (base_lr lower still) up to where the test diverged (0.3),
+    # at most two decades above max_lr
     bracket = race_bracket(s, end_lr=0.3)
-    assert (bracket.low, bracket.high) == pytest.approx((1e-4, 0.245)) and bracket.flags == ("flat", "noisy")
+    assert (bracket.low, bracket.high) == pytest.approx((2.45e-4, 0.245)) and bracket.flags == ("flat", "noisy")
     assert bracket.sf_rate == pytest.approx(math.sqrt(2.45e-3 * 0.245))
+    # the middles of five equal parts of those three decades: max_lr is no evidence, nor the ends
     peaks = [p["oc_max_lr"] for p in race_points(bracket, 5, twin=False, wsd=False)]
-    assert peaks == pytest.approx([1e-4 * 2450 ** (i / 4) for i in range(5)])  # even: max_lr is no evidence
-    # a test that stopped low still reaches a decade above max_lr
+    assert peaks == pytest.approx([2.45e-4 * 1000 ** ((i + 0.5) / 5) for i in range(5)])
+    # a race of two: a half and two and a half decades above the bracket's foot, no peak at either end
+    assert [p["oc_max_lr"] for p in race_points(bracket, 2)] == pytest.approx([2.45e-4 * 10**0.75, 2.45e-4 * 10**2.25])
+    # a test that stopped low still reaches a decade above max_lr; a base_lr above max_lr / 10 is the foot
     assert race_bracket(s, end_lr=4e-3).high == pytest.approx(2.45e-2)
-    assert bracket.describe() == "0.0001 to 0.245 (base_lr to where the test ended)"
+    assert race_bracket(_suggestion(base=1e-3, top=2.45e-3, problems=("noisy",)), end_lr=0.3).low == 1e-3
+    assert bracket.describe() == "0.000245 to 0.245 (below max_lr to where the test ended)"
 
 
 def test_edges_and_the_margin_between_optimizers():
@@ -173,7 +180,7 @@ def test_a_flagged_curve_under_a_budget_races_a_wide_bracket_and_says_so(tmp_pat
 
     # 16 epochs of 10 steps, no steps given: the self-extending test may take 40 steps; over
     # 1e-6..1e-4 this model's curve of 40 steps is flat and noisy, and the longer round that
-    # would follow does not fit: the race brackets base_lr up to a decade above max_lr
+    # would follow does not fit: the race brackets a decade below max_lr up to a decade above it
     caplog.set_level(logging.INFO)
     result = auto(str(CLI_MODEL), out_dir=tmp_path / "run", study_name="f", budget=16, min_lr=1e-6, max_lr=1e-4,
                   pruner=None, verbose=0, report=False, sweeps=False)
@@ -183,13 +190,14 @@ def test_a_flagged_curve_under_a_budget_races_a_wide_bracket_and_says_so(tmp_pat
     high = min(s.max_lr * 100, max(end, s.min_loss_lr, s.max_lr * 10))
     lines = [r.getMessage() for r in caplog.records if "not trained on as read" in r.getMessage()]
     assert len(lines) == 1 and lines[0].startswith("range test: the curve is still ")
-    assert lines[0].endswith(f"the race brackets {s.base_lr:.3g} to {high:.3g} (base_lr to where the test ended)")
+    low = max(s.base_lr, s.max_lr / 10)
+    assert lines[0].endswith(f"the race brackets {low:.3g} to {high:.3g} (below max_lr to where the test ended)")
     assert any("step budget (40) ends it after round 1" in r.getMessage() for r in caplog.records)
-    # 12 epochs left: final fit 9, a race of three 1-epoch one-cycles spanning the bracket evenly
+    # 12 epochs left: final fit 9, a race of three 1-epoch one-cycles at the middles of the bracket's thirds
     plan = result.budget.study_plan
     assert plan.race and plan.rungs == (Rung(3, 1),) and plan.final_epochs == 9
     peaks = result.tune.trials.sort_values("number")["params_oc_max_lr"].tolist()[:3]
-    assert peaks == pytest.approx([s.base_lr, math.sqrt(s.base_lr * high), high], rel=1e-6)
+    assert peaks == pytest.approx([low * (high / low) ** (k / 6) for k in (1, 3, 5)], rel=1e-6)
     assert spent.total == pytest.approx(16.0)
 
 
