@@ -57,7 +57,7 @@ from scripts import split, stats  # noqa: E402
 from scripts.arms import Ledger  # noqa: E402
 from scripts.budget_arms import Arms, cached  # noqa: E402
 from scripts.cases import Case  # noqa: E402
-from scripts.common import ROOT, cache_dir, code_tag  # noqa: E402
+from scripts.common import ROOT, cache_dir, code_tag, target_line  # noqa: E402
 from scripts.instrument import SETUPS, pretrain  # noqa: E402
 from scripts.oracle import Runner  # noqa: E402
 from scripts.references import fastai_anchor  # noqa: E402
@@ -203,6 +203,8 @@ def run(args, setups, arms, multiples, out: Path) -> None:
                 print(f"[{time.perf_counter() - began:6.0f} s] {s.name} B{b} oracle: best peak "
                       f"{oracles[s.name, b][0]:.3g} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     lines = report(args, setups, trained, multiples, scores, notes, oracles)
+    lines += targets(args, setups, trained, multiples, scores, oracles,
+                     complete=all(path(*j).exists() for j in jobs))
     wall = time.perf_counter() - began
     lines += timing(setups, trained, multiples, seconds, args.seeds, wall, done_n)
     text = "\n".join(lines) + "\n"
@@ -238,7 +240,7 @@ def report(args, setups, arms, multiples, scores, notes, oracles) -> list[str]:
                       f"{s.about}; {s.optimizer}, batch {s.batch} ({spe} steps an epoch). Spread of the arms' "
                       f"means: {rep.spread(rows, s.score) * 100:.2f}%.", ""]
             lines += rep.setup_table(rows, s.score)
-            if (s.name, b) in oracles:
+            if (s.name, b) in oracles and oracles[s.name, b][2]:
                 peak, value, grid = oracles[s.name, b]
                 name = "accuracy" if s.score == "acc" else "loss"
                 if check:
@@ -254,6 +256,36 @@ def report(args, setups, arms, multiples, scores, notes, oracles) -> list[str]:
     lines += ["### Summary: auto against each arm (win / loss: the interval leaves 0 out)", ""]
     lines += rep.summary_table(cells, order, {s.name: s.score for s in setups})
     return lines
+
+
+def targets(args, setups, arms, multiples, scores, oracles, complete: bool) -> list[str]:
+    """The instrument's claims, as `target:` lines once every run asked for is in: auto loses
+    to no arm; auto within 2% of the oracle's score; every setup's arms more than 0.5% apart
+    (the instrument can tell them apart). Before that, one line saying so."""
+    if not complete:
+        return ["", "Targets: not yet measured (runs missing from the cache)."]
+    order = [rep.OURS] + [a for a in arms if a != rep.OURS]
+    losses, total, near, spread_ok, cells = 0, 0, [], [], 0
+    for s in setups:
+        for b in budgets_of(s, multiples):
+            rows = rep.compare(scores.get((s.name, b), {}), s.score, s.classes, order)
+            cells += 1
+            total += sum(r["verdict"] in ("win", "tie", "loss") for r in rows)
+            losses += sum(r["verdict"] == "loss" for r in rows)
+            spread_ok.append(rep.spread(rows, s.score) > 0.005)
+            ours = next((r for r in rows if r["arm"] == rep.OURS), None)
+            if ours and (s.name, b) in oracles and math.isfinite(oracles[s.name, b][1]):
+                value = oracles[s.name, b][1]
+                near.append(ours["acc"] >= 0.98 * value if s.score == "acc" else ours["loss"] <= 1.02 * value)
+    half = args.half
+    out = ["", target_line(f"{half} half: auto loses to no other arm ({losses} losses in {total} paired "
+                             f"comparisons)", losses == 0)]
+    if near:
+        out.append(target_line(f"{half} half: auto within 2% of the one-cycle oracle's score on every setup and "
+                                 f"budget ({sum(near)} of {len(near)})", all(near)))
+    out.append(target_line(f"{half} half: the arms' means more than 0.5% apart on every setup and budget "
+                             f"({sum(spread_ok)} of {cells})", all(spread_ok)))
+    return out
 
 
 def benches_spe(s) -> int:
