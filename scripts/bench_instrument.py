@@ -234,7 +234,7 @@ def report(args, setups, arms, multiples, scores, notes, oracles) -> list[str]:
             if not rows:
                 continue
             cells[s.name, b] = rows
-            spe = benches_spe(s)
+            spe = steps_per_epoch(s)
             lines += [f"#### {s.name}, budget {b} epochs ({b // s.epochs} x {s.epochs}), score: validation "
                       f"{'accuracy' if s.score == 'acc' else 'loss'}", "",
                       f"{s.about}; {s.optimizer}, batch {s.batch} ({spe} steps an epoch). Spread of the arms' "
@@ -288,7 +288,8 @@ def targets(args, setups, arms, multiples, scores, oracles, complete: bool) -> l
     return out
 
 
-def benches_spe(s) -> int:
+def steps_per_epoch(s) -> int:
+    """Batches an epoch of `s`'s training data (the last one partial)."""
     return math.ceil(len(s.data()[0]) / s.batch)
 
 

@@ -32,7 +32,8 @@ def score_of(value: tuple[float, float], score: str, ceiling: float) -> float:
 def compare(scores: Mapping[str, Mapping[int, tuple[float, float]]], score: str, classes: int,
             arms: Sequence[str]) -> list[dict]:
     """One row per arm: seeds, mean acc, mean loss, and (for arms other than `auto`) the paired
-    difference to `auto` (positive: auto better), its interval and the verdict."""
+    difference to `auto` (positive: auto better), its interval and the verdict (n/a below
+    `stats.MIN_SEEDS` paired seeds)."""
     ceiling = clip_losses(scores, classes)
     rows = []
     ours = scores.get(OURS, {})
@@ -50,7 +51,8 @@ def compare(scores: Mapping[str, Mapping[int, tuple[float, float]]], score: str,
             p = stats.paired([score_of(ours[s], score, ceiling) for s in common],
                              [score_of(per[s], score, ceiling) for s in common],
                              higher_is_better=score == "acc")
-            row.update(diff=p.diff, low=p.low, high=p.high, verdict=p.verdict, paired=p.n)
+            row.update(diff=p.diff, low=p.low, high=p.high, paired=p.n,
+                       verdict=p.verdict if p.n >= stats.MIN_SEEDS else "n/a")
         rows.append(row)
     return rows
 

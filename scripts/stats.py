@@ -20,6 +20,9 @@ from scipy import stats as sps
 LEVEL = 0.95
 RESAMPLES = 9999
 SEED = 0
+MIN_SEEDS = 5
+"""Fewest paired seeds a table calls a win or a loss on (fewer: the interval is shown, the
+verdict reads n/a; BCa on two or three differences is too narrow to trust)."""
 
 
 @dataclass(frozen=True)

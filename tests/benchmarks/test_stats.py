@@ -84,6 +84,14 @@ def test_the_table_pairs_seeds_and_charges_a_diverged_loss_the_worst_seen():
     assert rep.spread(list(acc.values()), "acc") == pytest.approx((0.85 - 0.65) / 0.85)
 
 
+def test_a_table_calls_a_verdict_only_from_five_paired_seeds():
+    five = {"auto": {s: (0.8, 0.5) for s in range(5)}, "default": {s: (0.7, 0.6) for s in range(5)}}
+    four = {arm: dict(list(per.items())[:4]) for arm, per in five.items()}
+    assert rep.compare(five, "acc", 2, ["auto", "default"])[1]["verdict"] == "win"
+    row = rep.compare(four, "acc", 2, ["auto", "default"])[1]
+    assert row["verdict"] == "n/a" and row["low"] == row["high"] == pytest.approx(0.1)
+
+
 def test_the_summary_counts_autos_wins_ties_and_losses():
     cells = {("a", 8): [{"arm": "auto", "seeds": 5, "verdict": ""}, {"arm": "default", "verdict": "win"},
                         {"arm": "fastai", "verdict": "loss"}],
