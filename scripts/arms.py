@@ -27,37 +27,56 @@ WIDE = (1e-5, 10.0)
 
 @dataclass
 class Ledger:
-    """What one arm spent, in order: `(epochs, val_accuracy or None)` per entry."""
+    """What one arm spent, in order: `(epochs, val_accuracy or None, val_loss or None)` per
+    entry (ledgers cached before the loss was kept have two fields: their loss reads nan)."""
 
-    entries: list[tuple[float, float | None]] = field(default_factory=list)
+    entries: list[tuple] = field(default_factory=list)
     trials: int = 0
     overhead: float = 0.0
     note: str = ""
 
     def charge(self, epochs: float) -> None:
-        self.entries.append((epochs, None))
+        self.entries.append((epochs, None, None))
         self.overhead += epochs
 
-    def epoch(self, val_acc: float) -> None:
-        self.entries.append((1.0, val_acc if math.isfinite(val_acc) else 0.0))
+    def epoch(self, val_acc: float, val_loss: float | None = None) -> None:
+        """One epoch's validation accuracy and (when kept) loss; a diverged run's nan or
+        inf reads as accuracy 0 and loss inf."""
+        if val_loss is not None and not math.isfinite(val_loss):
+            val_loss = math.inf
+        self.entries.append((1.0, val_acc if math.isfinite(val_acc) else 0.0, val_loss))
 
     @property
     def spent(self) -> float:
-        return sum(e for e, _ in self.entries)
+        return sum(e[0] for e in self.entries)
+
+    def _within(self, budget: float, col: int) -> list[tuple[float, float]]:
+        out, cum = [], 0.0
+        for e in self.entries:
+            cum += e[0]
+            if cum > budget + 1e-9:
+                break
+            if e[1] is not None:
+                value = e[col] if len(e) > col else None
+                out.append((cum, math.nan if value is None else value))
+        return out
 
     def within(self, budget: float) -> list[tuple[float, float]]:
         """(cumulative epochs, val acc) of the epochs that end within `budget`."""
-        out, cum = [], 0.0
-        for epochs, acc in self.entries:
-            cum += epochs
-            if cum > budget + 1e-9:
-                break
-            if acc is not None:
-                out.append((cum, acc))
-        return out
+        return self._within(budget, 1)
+
+    def losses_within(self, budget: float) -> list[tuple[float, float]]:
+        """(cumulative epochs, val loss) of the epochs that end within `budget` (inf where
+        the run diverged, nan where the loss was not kept)."""
+        return self._within(budget, 2)
 
     def best(self, budget: float) -> float:
         return max((a for _, a in self.within(budget)), default=float("nan"))
+
+    def best_loss(self, budget: float) -> float:
+        """The lowest validation loss within `budget` (nan: none kept; inf: all diverged)."""
+        values = [v for _, v in self.losses_within(budget) if not math.isnan(v)]
+        return min(values, default=float("nan"))
 
     def to_target(self, target: float, budget: float) -> float:
         return next((c for c, a in self.within(budget) if a >= target - 1e-9), math.inf)
@@ -66,7 +85,9 @@ class Ledger:
         """Written as JSON (with `extra` keys beside the ledger's), replaced in one move."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"entries": self.entries, "trials": self.trials,
+        entries = [(e, a, "inf" if loss is not None and math.isinf(loss) else loss)
+                   for e, a, loss in (tuple(x) + (None,) * (3 - len(x)) for x in self.entries)]
+        tmp.write_text(json.dumps({"entries": entries, "trials": self.trials,
                                    "overhead": self.overhead, "note": self.note, **extra}))
         tmp.replace(path)
 
@@ -74,7 +95,9 @@ class Ledger:
     def load(cls, path: Path) -> tuple[Ledger, dict]:
         """The ledger in `path` and the whole JSON object it was read from."""
         d = json.loads(path.read_text())
-        return cls([tuple(e) for e in d["entries"]], d["trials"], d["overhead"], d["note"]), d
+        entries = [tuple(e) + (None,) * (3 - len(e)) for e in d["entries"]]
+        entries = [(e, a, math.inf if loss == "inf" else loss) for e, a, loss in entries]
+        return cls(entries, d["trials"], d["overhead"], d["note"]), d
 
 
 def fmt_epochs(value: float) -> str:
@@ -94,9 +117,10 @@ def from_tune(result, ledger: Ledger) -> None:
         ledger.trials += 1
         rows = history[history["trial"] == row["number"]].sort_values("epoch")
         accs = [float(a) for a in rows.get("val_accuracy", [])]
+        losses = [float(v) for v in rows.get("val_loss", [])]
         run = int(row["epochs_run"])
         for i in range(run):
-            ledger.epoch(accs[i] if i < len(accs) else 0.0)
+            ledger.epoch(accs[i] if i < len(accs) else 0.0, losses[i] if i < len(losses) else None)
 
 
 def top_up(call, budget: float, spent: float, epochs: int):

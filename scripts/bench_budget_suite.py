@@ -5,8 +5,10 @@ optimizer of `scripts.setups.SETUPS`; some batch sizes changed: the GRU at 16, 7
 epoch, so that the range test is not a third of the budget, the attention block at 32, and
 the RMSprop and Adam MLPs at 10, 300 steps an epoch), each with a budget `B` of four trial
 lengths that every method may spend, every batch charged: a range test or sweep of N
-batches costs N / steps-per-epoch epochs. The planner's constants were chosen on the
-first four (the fit half); the other four (the check half) are only reported. Methods
+batches costs N / steps-per-epoch epochs. The halves are `scripts.split`'s: the fit half
+(mlp-sgd, gru-adamw-b16, mlp-rmsprop-b10; the planner's constants were chosen on it) runs
+by default, the check half (the other five, all seen) only with `--half check`, which
+prints only the final numbers and appends them to `scripts/check_ledger.jsonl`. Methods
 ("arms"):
 
 - `default`: the setup's optimizer at Keras' default rate, constant, one fit of `B` epochs;
@@ -45,7 +47,7 @@ lrsearch's code (the planner modules only `auto` runs, `AUTO_ONLY`, only for the
 `lrsearch` arms): a rerun resumes where the last one stopped. Progress and an ETA go to
 stderr.
 
-    python -m scripts.bench_budget_suite [--seeds 3] [--only SETUP,...] [--arms ...]
+    python -m scripts.bench_budget_suite [--half fit|check] [--seeds 3] [--only SETUP,...] [--arms ...]
         [--fastai-python PATH] [--cache DIR] [--seed-list 2]
 
 Prints markdown tables and one `target:` line per claim.
@@ -65,18 +67,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
 import optuna  # noqa: E402
 
-import lrsearch  # noqa: E402
-from lrsearch.core.errors import CurveError  # noqa: E402
-from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeEval, rebuild  # noqa: E402
-from lrsearch.schedules import OneCycle  # noqa: E402
-from lrsearch.study.tune import tune  # noqa: E402
-from scripts.arms import (  # noqa: E402
-    Ledger, constant_rate_hypermodel, fmt_epochs, from_tune, top_up, wide_suggestion,
-    without_tensorboard)
-from scripts.cases import CASES, Case, CaseData  # noqa: E402
+from scripts import split  # noqa: E402
+from scripts.arms import fmt_epochs  # noqa: E402
+from scripts.budget_arms import Arms, cached  # noqa: E402
+from scripts.cases import CASES, Case  # noqa: E402
 from scripts.common import cache_dir, code_tag, print_targets  # noqa: E402
 from scripts.references import fastai_anchor  # noqa: E402
 from scripts.setups import pretrain  # noqa: E402
@@ -92,180 +88,6 @@ AUTO_ONLY = ("run/auto.py", "run/stages.py", "study/budget.py", "run/budgeted.py
 them out, so a change to the planner reruns only the `lrsearch` arms."""
 
 
-class Bench(CaseData):
-    """The arms on one case (`CaseData`: its data, a model builder at the optimizer's
-    default rate)."""
-
-    def _fit(self, model: keras.Model, epochs: int, ledger: Ledger, callbacks=()) -> None:
-        h = model.fit(*self.train, validation_data=self.val, epochs=epochs, batch_size=self.s.batch,
-                      verbose=0, callbacks=list(callbacks))
-        for acc in h.history["val_accuracy"]:
-            ledger.epoch(float(acc))
-        keras.backend.clear_session()
-
-    # ------------------------------------------------------------------ arms
-    def default(self, seed: int) -> Ledger:
-        keras.utils.set_random_seed(seed)
-        led = Ledger(note=f"{self.s.optimizer} lr={self.default_lr:g}")
-        self._fit(self.build(), self.case.budget, led)
-        return led
-
-    def lrsearch(self, seed: int, out: Path, final: int = 0) -> Ledger:
-        keras.utils.set_random_seed(seed)
-        res = lrsearch.auto(self.build, data=(self.train, self.val), epochs=self.case.trial_epochs,
-                            budget=self.case.budget, out_dir=out, study_name="bench", seed=seed,
-                            batch_size=self.s.batch, report=False, verbose=0,
-                            final_epochs=final or None)
-        spent, plan = res.budget.spent, res.budget.study_plan
-        led = Ledger()
-        led.charge((spent.range_steps + spent.sweep_steps) / self.spe)
-        from_tune(res.tune, led)
-        t = res.tune.trials
-        pruned = int((t["state"] == "PRUNED").sum()) if "state" in t else 0
-        best = res.tune.trials.sort_values("value").iloc[0] if len(t) else None
-        rate = next((best[c] for c in ("params_oc_max_lr", "params_clr_max_lr") if best is not None
-                     and c in best and best[c] == best[c]), float("nan"))
-        led.note = (f"range test {spent.range_steps} + sweeps {spent.sweep_steps} steps; "
-                    f"{plan.trials}x{plan.epochs} planned, {len(t)} run, {pruned} pruned; "
-                    f"bounds {res.suggestion.base_lr:.2g}-{res.suggestion.max_lr:.2g}, best trial peak {rate:.2g}")
-        if res.final is not None:  # asked for, or the planner's on a short budget
-            for acc in res.final.history["val_accuracy"]:
-                led.epoch(float(acc))
-            led.note += f"; final fit {res.final.epochs} epochs"
-        return led
-
-    def lrsearch_final(self, seed: int, out: Path) -> Ledger:
-        """`lrsearch` with half the budget kept for a final fit of the chosen schedule."""
-        return self.lrsearch(seed, out, final=self.case.budget // 2)
-
-    def fastai(self, seed: int) -> Ledger:
-        keras.utils.set_random_seed(seed)
-        rt = lrsearch.range_test(self.build(), self.train, min_lr=fastai_anchor.MIN_LR,
-                                 max_lr=fastai_anchor.MAX_LR, steps=fastai_anchor.NUM_IT,
-                                 batch_size=self.s.batch, verbose=0)
-        keras.backend.clear_session()
-        valley = fastai_anchor.suggestions(rt.frame["lr"].to_numpy(), rt.frame["loss"].to_numpy())["valley"]
-        led = Ledger()
-        led.charge(len(rt.frame) / self.spe)
-        epochs = int(self.case.budget - led.overhead + 1e-9)
-        sched = OneCycle(valley, epochs * self.spe, pct_start=0.25, div_factor=25.0,
-                         final_div_factor=1e5 / 25.0, cycle_momentum=True, base_momentum=0.85,
-                         max_momentum=0.95)
-        keras.utils.set_random_seed(seed)
-        model = self.build()
-        cycled = self.s.optimizer != "rmsprop"
-        opt = rebuild(model.optimizer, learning_rate=sched,
-                      momentum=sched.momentum_schedule() if cycled else None)
-        model.compile(optimizer=opt, loss=model.loss, metrics=["accuracy"], jit_compile=False)
-        self._fit(model, epochs, led)
-        led.note = (f"valley {valley:.2g} ({len(rt.frame)} steps), one-cycle {epochs} epochs"
-                    + ("" if cycled else ", no momentum"))
-        return led
-
-    def tpe_wide(self, seed: int, out: Path) -> Ledger:
-        keras.utils.set_random_seed(seed)
-        wide = wide_suggestion()
-
-        def call(trials: int):
-            return tune(self.build, self.train, validation_data=self.val, suggestion=wide,
-                        epochs=self.case.trial_epochs, trials=trials, batch_size=self.s.batch,
-                        out_dir=out, study_name="bench", seed=seed)
-
-        res = top_up(call, self.case.budget, 0.0, self.case.trial_epochs)
-        led = Ledger()
-        from_tune(res, led)
-        t = res.trials
-        pruned = int((t["state"] == "PRUNED").sum()) if "state" in t else 0
-        led.note = f"{len(t)} trials, {pruned} pruned"
-        return led
-
-    def kt_hyperband(self, seed: int, out: Path) -> Ledger:
-        import keras_tuner
-        from keras_tuner.src.engine import trial as kt_trial
-
-        budget = self.case.budget
-        sink: list[float] = []
-
-        class Sink(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                sink.append(float((logs or {}).get("val_accuracy", float("nan"))))
-                if len(sink) >= budget:
-                    self.model.stop_training = True
-
-        hypermodel = constant_rate_hypermodel(self.build, seed, jit_compile=False)
-        tuner = without_tensorboard(keras_tuner.Hyperband)(
-            hypermodel, objective="val_accuracy", max_epochs=self.case.trial_epochs, factor=3,
-            hyperband_iterations=1000, seed=seed, directory=str(out), project_name="bench",
-            overwrite=True)
-        create = tuner.oracle.create_trial
-        trials = [0]
-
-        def create_trial(tuner_id):
-            if len(sink) >= budget:
-                return kt_trial.Trial(tuner.oracle.get_space(), status=kt_trial.TrialStatus.STOPPED)
-            trials[0] += 1
-            return create(tuner_id)
-
-        tuner.oracle.create_trial = create_trial
-        tuner.search(*self.train, validation_data=self.val, batch_size=self.s.batch,
-                     callbacks=[Sink()], verbose=0)
-        keras.backend.clear_session()
-        led = Ledger(trials=trials[0], note=f"{trials[0]} trials")
-        for acc in sink[:budget]:
-            led.epoch(acc)
-        return led
-
-    def _sf_model(self, lr: float, warmup: int) -> keras.Model:
-        model = self.build()
-        model.compile(optimizer=ScheduleFreeAdamW(lr, warmup_steps=warmup), loss=model.loss,
-                      metrics=["accuracy"], jit_compile=False)
-        return model
-
-    def sf_default(self, seed: int) -> Ledger:
-        keras.utils.set_random_seed(seed)
-        led = Ledger(note="lr 0.0025, no warmup")
-        self._fit(self._sf_model(0.0025, 0), self.case.budget, led, [ScheduleFreeEval()])
-        return led
-
-    def sf_rangetested(self, seed: int) -> Ledger:
-        keras.utils.set_random_seed(seed)
-        rt = lrsearch.range_test(self._sf_model(0.0025, 0), self.train, batch_size=self.s.batch, verbose=0)
-        keras.backend.clear_session()
-        led = Ledger()
-        led.charge(len(rt.frame) / self.spe)
-        try:
-            lr, how = float(rt.suggestion.max_lr), "max_lr"
-        except CurveError:
-            lr, how = 0.0025, "curve unreadable, default"
-        epochs = max(0, int(self.case.budget - led.overhead + 1e-9))
-        warmup = int(0.05 * epochs * self.spe)
-        if epochs:  # a range test that extended itself may leave nothing of the budget
-            keras.utils.set_random_seed(seed)
-            self._fit(self._sf_model(lr, warmup), epochs, led, [ScheduleFreeEval()])
-        led.note = f"{how} {lr:.2g} ({len(rt.frame)} steps), {epochs} epochs, warmup {warmup}"
-        return led
-
-    def run(self, arm: str, seed: int, out: Path) -> Ledger:
-        if arm in ("lrsearch", "lrsearch-final", "tpe-wide", "kt-hyperband"):
-            return getattr(self, arm.replace("-", "_"))(seed, out)
-        return getattr(self, arm.replace("-", "_"))(seed)
-
-
-# ---------------------------------------------------------------------------- cache
-
-
-def cached(path: Path, make) -> tuple[Ledger, float, bool]:
-    """(ledger, seconds it took, whether it came from the cache)."""
-    if path.exists():
-        led, d = Ledger.load(path)
-        return led, d["seconds"], True
-    began = time.perf_counter()
-    led = make()
-    seconds = time.perf_counter() - began
-    led.save(path, seconds=seconds)
-    return led, seconds, False
-
-
 # ---------------------------------------------------------------------------- report
 
 
@@ -274,7 +96,7 @@ def _med(values) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def report(cases, arms, results, seeds: int) -> None:
+def report(cases, arms, results, seeds: int, notes: bool = True) -> None:
     ours = [a for a in arms if a.startswith("lrsearch")]
     others = [a for a in arms if not a.startswith("lrsearch")]
     if "fastai" in arms and fastai_anchor.source() == "not run":  # every fastai run was cached:
@@ -301,10 +123,11 @@ def report(cases, arms, results, seeds: int) -> None:
             if beaten:
                 misses.append(f"{c.name}: {a} {best[a]:.4f} below "
                               + ", ".join(f"{o} {best[o]:.4f}" for o in beaten))
-    print("\nWhat each arm did (seed 0):\n")
-    for c in cases:
-        print(f"- {c.name}: " + "; ".join(f"`{a}` {results[c.name][a][0].note}" for a in arms
-                                          if results[c.name][a][0].note))
+    if notes:  # what the searches chose: not shown on the check half
+        print("\nWhat each arm did (seed 0):\n")
+        for c in cases:
+            print(f"- {c.name}: " + "; ".join(f"`{a}` {results[c.name][a][0].note}" for a in arms
+                                              if results[c.name][a][0].note))
     print("\nPer seed, best val acc within the budget:\n")
     print("| setup | seed | " + " | ".join(arms) + " |")
     print("|---|---|" + "---|" * len(arms))
@@ -353,6 +176,7 @@ def report(cases, arms, results, seeds: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    split.add_half_argument(p)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--seed-list", default="",
                    help="comma-separated seeds to run and report instead of 0..seeds-1 (to "
@@ -374,12 +198,19 @@ def main() -> None:
     names = [c.name for c in CASES]
     if bad or any(n not in names for n in only):
         p.error(f"unknown arm or setup in {bad or only}: arms {', '.join(ARMS)}; setups {', '.join(names)}")
-    cases = [c for c in CASES if not only or c.name in only]
+    cases = [c for c in split.select(CASES, args.half) if not only or c.name in only]
+    if not cases:
+        p.error(f"none of {only} is in the {args.half} half")
+    with split.check_run(args.half, "bench_budget_suite"):
+        _run(args, cases, arms)
+
+
+def _run(args, cases, arms) -> None:
     suggestions_cache = args.cache / "suggestions"
     pretrain(suggestions_cache)
     tags = {a: code_tag(*CODE, skip=AUTO_ONLY if not a.startswith("lrsearch") else (), length=10)
             for a in arms}
-    benches = {c.name: Bench(c, suggestions_cache) for c in cases}
+    benches = {c.name: Arms(c, suggestions_cache) for c in cases}
     results = {c.name: {a: [] for a in arms} | {"spe": benches[c.name].spe} for c in cases}
     seeds = [int(x) for x in args.seed_list.split(",") if x.strip()] or list(range(args.seeds))
     jobs = [(seed, c, a) for seed in seeds for c in cases for a in arms]
@@ -402,7 +233,7 @@ def main() -> None:
                   f"{led.best(c.budget):.4f}, spent {led.spent:.1f}/{c.budget} ({secs:.0f} s"
                   f"{', cached' if hit else ''}); {left} left, ETA {eta / 60:.0f} min",
                   file=sys.stderr, flush=True)
-    report(cases, arms, results, len(seeds))
+    report(cases, arms, results, len(seeds), notes=args.half == "fit")
 
 
 def _key(seed: int, c: Case, arm: str) -> str:

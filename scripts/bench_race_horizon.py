@@ -3,7 +3,7 @@
 A short budget's race (`lrsearch.study.budget`) compares complete one-cycle schedules of one or
 two epochs and trains the winner over many more. That only works when the best peak does
 not move with the run's length. For each setup of the equal-budget suite's fit half
-(`scripts.cases.CASES`): a range test as `auto` runs it (160 steps, per seed), then
+(`scripts.cases.CASES` in `scripts.split`'s fit half; it has no check run): a range test as `auto` runs it (160 steps, per seed), then
 one-cycle runs (pct_start 0.3, div 25, final div 1e4, cos; momentum 0.95 -> 0.85 where
 the optimizer has one) peaking at `max_lr` x 1, x 10**-0.25 and x 10**-0.5, at each length
 (the last one the final fit's length in the suite). Cells: mean validation loss over
@@ -31,11 +31,12 @@ import lrsearch  # noqa: E402
 from lrsearch.optimizers import rebuild  # noqa: E402
 from lrsearch.schedules import OneCycle  # noqa: E402
 from lrsearch.study.options import StudyOptions  # noqa: E402
+from scripts import split  # noqa: E402
 from scripts.cases import CASES, CaseData  # noqa: E402
 from scripts.common import cache_dir  # noqa: E402
 
 FACTORS = (1.0, 10**-0.25, 10**-0.5)
-LENGTHS = {"mlp-sgd": (1, 2, 4, 12), "lstm-rmsprop": (1, 2, 4, 9), "gru-adamw-b16": (1, 2, 4, 13),
+LENGTHS = {"mlp-sgd": (1, 2, 4, 12), "gru-adamw-b16": (1, 2, 4, 13),
            "mlp-rmsprop-b10": (1, 2, 8)}  # the last: the final fit's epochs in the suite
 
 
@@ -59,7 +60,7 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=cache_dir())
     args = p.parse_args()
     only = [n for n in args.only.split(",") if n] or list(LENGTHS)
-    cases = [c for c in CASES if c.name in only]
+    cases = [c for c in split.select(CASES, "fit") if c.name in only]
     print(f"One-cycle at `max_lr` x factor (each seed's own range test, as `auto` runs it); mean "
           f"validation loss (accuracy) at the end of the run over {args.seeds} seeds; best per length in bold.\n")
     print("| setup | max_lr per seed | epochs | " + " | ".join(f"x{f:.2f}" for f in FACTORS) + " |")

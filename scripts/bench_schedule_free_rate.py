@@ -37,7 +37,12 @@ Ratio = mean accuracy at a rule's rate / the oracle's best. Curves and trained r
 are cached under `--cache` (setup, rate, seed, warmup), so a new rule trains only its
 new rates.
 
-    nice -n 10 python -m scripts.bench_schedule_free_rate [--half fit|check|both]
+The halves are `scripts.split`'s: the fit half by default; `--half check` (all of it
+seen) prints only the final numbers (lrsearch's rule and the default against the
+oracle, and the targets; no candidate rules, no grids) and appends them to
+`scripts/check_ledger.jsonl`.
+
+    nice -n 10 python -m scripts.bench_schedule_free_rate [--half fit|check]
         [--seeds 1] [--warmup 0.05] [--only NAME,...] [--cache DIR]
 """
 
@@ -62,6 +67,7 @@ from lrsearch.core.errors import CurveError  # noqa: E402
 from lrsearch.optimizers import ScheduleFreeAdamW, ScheduleFreeSGD, recompute_batchnorm  # noqa: E402
 from lrsearch.rangetest import finder  # noqa: E402
 from lrsearch.rangetest.result import RangeTestResult  # noqa: E402
+from scripts import split  # noqa: E402
 from scripts.common import cache_dir, code_tag, print_grids, target_line  # noqa: E402
 from scripts.setups import SETUPS, Setup, optimizer, pretrain  # noqa: E402
 
@@ -221,11 +227,8 @@ def report_sgd(res: dict[str, dict]) -> None:
     print_grids("oracle grids (mean val accuracy at x per rate)", {n: res[n]["sgd"]["grid"] for n in names})
 
 
-def report(half: str, res: dict[str, dict], args) -> None:
-    names = [n for n, r in res.items() if r["setup"].half == half]
-    if not names:
-        return
-    print(f"### {half} half\n")
+def _fit_tables(names: list[str], res: dict[str, dict]) -> None:
+    """Every rule's ratio per setup: how the rule was chosen (fit half only)."""
     print("| setup | optimizer it replaces, batch, epochs (warmup) | best grid rate (acc) | default 0.0025 | "
           "paused warmup: min_loss_lr (ratio at min/1.5) | warmup on: min_loss_lr (ratio) | "
           "warmup of 500 on: min_loss_lr (ratio) | own optimizer: min_loss_lr (ratio) |")
@@ -254,6 +257,23 @@ def report(half: str, res: dict[str, dict], args) -> None:
         print(f"| {rule} | " + " | ".join("n/a" if v is None else f"{v:.3f}" for v in vals)
               + f" | {statistics.median(known):.3f} | {min(known):.3f} |")
     print()
+
+
+def report(half: str, res: dict[str, dict], args) -> None:
+    names = [n for n, r in res.items() if r["setup"].half == half]
+    if not names:
+        return
+    print(f"### {half} half\n")
+    if half == "check":
+        print("| setup | best grid rate (acc) | lrsearch max_lr (ratio) | default 0.0025 (ratio) |")
+        print("|---|---|---|---|")
+        for n in names:
+            r = res[n]
+            print(f"| {n} | {r['best_lr']:.3g} ({r['best']:.4f}) | {r['ratios']['lrsearch max_lr']:.3f} | "
+                  f"{r['ratios']['default 0.0025']:.3f} |")
+        print()
+    else:
+        _fit_tables(names, res)
     if half == "check":
         ours = [res[n]["ratios"]["lrsearch max_lr"] for n in names]
         default = [res[n]["ratios"]["default 0.0025"] for n in names]
@@ -272,24 +292,31 @@ def report(half: str, res: dict[str, dict], args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--half", choices=("fit", "check", "both"), default="both")
+    split.add_half_argument(p)
     p.add_argument("--only", default="")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--warmup", type=float, default=0.05, help="Schedule-Free warmup, a share of the steps")
     p.add_argument("--grids", action="store_true", help="print each oracle grid")
     p.add_argument("--cache", type=Path, default=cache_dir("schedule_free_rate"))
     args = p.parse_args()
+    if args.half == "check" and args.grids:
+        p.error("--half check prints only the final numbers: leave out --grids")
     logging.getLogger("lrsearch").setLevel(logging.ERROR)
     only = {n.strip() for n in args.only.split(",") if n.strip()}
-    setups = [s for s in SETUPS if (args.half == "both" or s.half == args.half) and (not only or s.name in only)]
+    setups = [s for s in split.select(SETUPS, args.half) if not only or s.name in only]
+    with split.check_run(args.half, "bench_schedule_free_rate"):
+        _run(setups, args)
+
+
+def _run(setups, args) -> None:
     pretrain(args.cache)
     res = bench(setups, args)
     print(f"ScheduleFreeAdamW (beta 0.9, warmup {args.warmup:g} of the steps, no weight decay) at a "
           f"constant rate, evaluated at x; ratio = mean val accuracy over {args.seeds} seed(s) at the "
           f"rule's rate / the best of a 7-point grid (3e-4..0.3, half a decade apart).\n")
-    for half in ("fit", "check"):
-        report(half, res, args)
-    report_sgd(res)
+    report(args.half, res, args)
+    if args.half == "fit":
+        report_sgd(res)
 
 
 if __name__ == "__main__":

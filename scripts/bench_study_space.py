@@ -1,6 +1,8 @@
-"""Does lrsearch's study reach the best peak? An equal-budget comparison on the check half.
+"""Does lrsearch's study reach the best peak? An equal-budget comparison on either half.
 
-On the check half of the suggestion benchmark's setups (`scripts.setups.SETUPS`,
+On one half (`scripts.split`: the fit half by default, the check half, all of it seen,
+with `--half check`, which prints only the final numbers, no bounds, peaks or trials,
+and appends them to `scripts/check_ledger.jsonl`) of the suggestion benchmark's setups (`scripts.setups.SETUPS`,
 the same data, models, optimizers, batch sizes and run lengths), per seed, at the same
 budget of `--trials` trials x the setup's epochs, no pruning, metric `val_accuracy`:
 
@@ -16,12 +18,12 @@ budget of `--trials` trials x the setup's epochs, no pruning, metric `val_accura
   shared with that benchmark's cache.
 
 A study's score is the validation accuracy of its best trial; ratio = score / the
-oracle's best grid point, averaged over seeds. Targets on the check half: the study's
+oracle's best grid point, averaged over seeds. Targets on the half run: the study's
 mean ratio >= 0.98 on every setup, and >= TPE's. Results are cached per (setup, seed,
 arm) under `--cache` (the study arm keyed also by the code of the space and backend and
 by the bounds it was given), so a rerun trains only what changed.
 
-    python -m scripts.bench_study_space [--seeds 3] [--trials 8] [--oracle-seeds 2]
+    python -m scripts.bench_study_space [--half fit|check] [--seeds 3] [--trials 8] [--oracle-seeds 2]
         [--only NAME,...] [--arms study,tpe] [--cache DIR] [--skip-oracle] [--details]
 
 `--only` runs the named setups in the order given.
@@ -51,6 +53,7 @@ from lrsearch.core.errors import CurveError  # noqa: E402
 from lrsearch.study.sampling import OptunaSampler  # noqa: E402
 from lrsearch.study.space import SearchSpace  # noqa: E402
 from lrsearch.study.trial import clear_keras_session, configure_model  # noqa: E402
+from scripts import split  # noqa: E402
 from scripts.common import cache_dir, code_tag, target_line  # noqa: E402
 from scripts.oracle import Runner  # noqa: E402
 from scripts.setups import SETUPS, Setup, grid, optimizer, pretrain  # noqa: E402
@@ -181,6 +184,8 @@ def bench(setup: Setup, args) -> dict:
 
 
 def report(results: list[dict], args) -> None:
+    if args.half == "check":
+        return final_numbers(results, args)
     print(f"Budget per study: {args.trials} trials x the setup's epochs, no pruning, metric "
           f"`val_accuracy`; {args.seeds} seeds. Oracle: one-cycle (div 25, pct_start 0.3, "
           f"fixed momentum) at the best of 7 peaks half a decade apart, mean over "
@@ -209,6 +214,28 @@ def report(results: list[dict], args) -> None:
               f"({r['oracle']:.4f}) | {bounds} | {widened}/{len(study)} | {cells['study']} | "
               f"{cells['tpe']} | {peaks['study']} | {peaks['tpe']} |")
     print()
+    targets(results, args)
+
+
+def final_numbers(results: list[dict], args) -> None:
+    """The check half's table: oracle, study and TPE scores only (no bounds, peaks or trials)."""
+    print(f"Budget per study: {args.trials} trials x the setup's epochs, no pruning; {args.seeds} seeds; "
+          f"oracle over {args.oracle_seeds} initialisations. Cells: mean best val accuracy (ratio to the oracle).\n")
+    print("| setup | oracle (acc) | study best | TPE [1e-6, 10] best |")
+    print("|---|---|---|---|")
+    for r in results:
+        runs, cells = r["runs"], {}
+        for arm in ARMS:
+            vals = [runs[sd][arm]["best"] for sd in runs if arm in runs[sd]]
+            m = statistics.mean(vals) if vals else float("nan")
+            r[f"{arm}_ratio"] = m / r["oracle"]
+            cells[arm] = f"{m:.4f} ({m / r['oracle']:.3f})" if vals else "-"
+        print(f"| {r['setup'].name} | {r['oracle']:.4f} | {cells['study']} | {cells['tpe']} |")
+    print()
+    targets(results, args)
+
+
+def targets(results: list[dict], args) -> None:
     if "study" in args.arms:
         for r in results:
             q = r["study_ratio"]
@@ -252,6 +279,7 @@ def _peak(run: dict | None) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    split.add_half_argument(p)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--trials", type=int, default=8)
     p.add_argument("--oracle-seeds", type=int, default=2)
@@ -262,18 +290,21 @@ def main() -> None:
                    help="fill the arms' cache only (a second process beside a full run)")
     p.add_argument("--cache", type=Path, default=cache_dir("suggestions"))
     args = p.parse_args()
+    if args.half == "check" and args.details:
+        p.error("--half check prints only the final numbers: leave out --details")
     args.arms = tuple(a for a in ARMS if a in {x.strip() for x in args.arms.split(",")})
     logging.getLogger("lrsearch").setLevel(logging.ERROR)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     only = {n.strip() for n in args.only.split(",") if n.strip()}
-    setups = [s for s in SETUPS if s.half == "check" and (not only or s.name in only)]
+    setups = [s for s in split.select(SETUPS, args.half) if not only or s.name in only]
     order = [n.strip() for n in args.only.split(",") if n.strip()]
     setups.sort(key=lambda s: order.index(s.name) if s.name in order else 0)
-    pretrain(args.cache)
-    results = [bench(s, args) for s in setups]
-    report(results, args)
-    if args.details:
-        details(results)
+    with split.check_run(args.half, "bench_study_space"):
+        pretrain(args.cache)
+        results = [bench(s, args) for s in setups]
+        report(results, args)
+        if args.details:
+            details(results)
 
 
 if __name__ == "__main__":

@@ -31,11 +31,14 @@ the oracle and the range tests):
 Range-test curves and trained results are cached under `--cache` (keyed by setup, rate,
 seed and the range-test code), so that trying a new rule only trains at its new peaks.
 
-    python -m scripts.bench_suggestions [--half fit|check|both] [--seeds 2]
+    python -m scripts.bench_suggestions [--half fit|check] [--seeds 2]
         [--spread-seeds 5] [--only NAME,...] [--cache DIR] [--candidates]
 
-`--candidates` also prints the candidate peak rules on the fit half (how the rule was
-chosen). Prints markdown tables and one `target:` line per claim on the check half.
+The halves are `scripts.split`'s: the fit half runs by default; `--half check` (all of it
+seen) prints only the final numbers (no `--candidates`, `--grids` or `--grid-only`) and
+appends them to `scripts/check_ledger.jsonl`. `--candidates` also prints the candidate
+peak rules on the fit half (how the rule was chosen). Prints markdown tables and one
+`target:` line per claim on the check half.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ import numpy as np  # noqa: E402
 from lrsearch.core.errors import CurveError  # noqa: E402
 from lrsearch.rangetest.curve import smooth_loss  # noqa: E402
 from lrsearch.rangetest.result import RangeTestResult  # noqa: E402
+from scripts import split  # noqa: E402
 from scripts.common import cache_dir, print_grids, target_line  # noqa: E402
 from scripts.oracle import Runner  # noqa: E402
 from scripts.references import fastai_anchor  # noqa: E402
@@ -164,7 +168,7 @@ def report(half: str, res: dict[str, dict], args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--half", choices=("fit", "check", "both"), default="both")
+    split.add_half_argument(p)
     p.add_argument("--only", default="")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--spread-seeds", type=int, default=5)
@@ -176,12 +180,18 @@ def main() -> None:
                    help="a Python with torch and fastai that runs fastai's rules "
                         "(default: $LRSEARCH_BENCH_FASTAI_PYTHON, else this one)")
     args = p.parse_args()
+    if args.half == "check" and (args.candidates or args.grids or args.grid_only):
+        p.error("--half check prints only the final numbers: leave out --candidates, --grids and --grid-only")
     logging.getLogger("lrsearch").setLevel(logging.ERROR)
     if args.fastai_python:
         os.environ["LRSEARCH_BENCH_FASTAI_PYTHON"] = args.fastai_python
     only = {n.strip() for n in args.only.split(",") if n.strip()}
-    setups = [s for s in SETUPS if (args.half == "both" or s.half == args.half)
-              and (not only or s.name in only)]
+    setups = [s for s in split.select(SETUPS, args.half) if not only or s.name in only]
+    with split.check_run(args.half, "bench_suggestions"):
+        _run(setups, args)
+
+
+def _run(setups, args) -> None:
     pretrain(args.cache)
     if args.grid_only:
         for s in setups:
@@ -193,8 +203,7 @@ def main() -> None:
           f"val accuracy over {args.seeds} seeds at the rule's peak / the best of a 7-point "
           f"grid (half a decade apart). Anchor columns: ratio (peak). fastai's rules: "
           f"{fastai_anchor.source()}.\n")
-    for half in ("fit", "check"):
-        report(half, res, args)
+    report(args.half, res, args)
     if args.candidates:
         candidates(res)
 
@@ -210,7 +219,7 @@ def candidates(res: dict[str, dict]) -> None:
         "steepest_lr": lambda s: s.steepest_lr,
         "sqrt(steepest * min_loss)": lambda s: (s.steepest_lr * s.min_loss_lr) ** 0.5,
     }
-    names = [n for n, r in res.items() if r["setup"].half == "fit"]
+    names = list(res)  # --candidates runs on the fit half only
     print("### candidate peak rules on the fit half\n")
     print("| rule | " + " | ".join(names) + " | median | worst |")
     print("|---|" + "---|" * (len(names) + 2))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 
+from scripts import split
 from scripts.setups import SETUPS, Setup, optimizer
 
 
@@ -25,11 +26,16 @@ class Case:
     setup: Setup
     budget: int  # epochs every arm may spend
     trial_epochs: int  # epochs per trial of the searches (the setup's run length)
-    half: str = "fit"  # "fit": the planner's constants were chosen on it; "check": reported only
 
     @property
     def name(self) -> str:
         return self.setup.name
+
+    @property
+    def half(self) -> str:
+        """`"fit"` (the planner's constants were chosen on it) or `"check"` (reported only),
+        from `scripts.split`."""
+        return split.half(self.name)
 
 
 def _setup(name: str, batch: int | None = None) -> Setup:
@@ -44,10 +50,10 @@ CASES = (
     Case(_setup("lstm-rmsprop"), budget=16, trial_epochs=4),
     Case(_setup("gru-adamw", 16), budget=20, trial_epochs=5),
     Case(_setup("mlp-rmsprop-b16", 10), budget=12, trial_epochs=3),
-    Case(_setup("cnn-bn-sgd"), budget=16, trial_epochs=4, half="check"),
-    Case(_setup("attn-adam", 32), budget=16, trial_epochs=4, half="check"),
-    Case(_setup("finetune-mlp-sgd"), budget=12, trial_epochs=3, half="check"),
-    Case(_setup("mlp-adam-b512", 10), budget=12, trial_epochs=3, half="check"),
+    Case(_setup("cnn-bn-sgd"), budget=16, trial_epochs=4),
+    Case(_setup("attn-adam", 32), budget=16, trial_epochs=4),
+    Case(_setup("finetune-mlp-sgd"), budget=12, trial_epochs=3),
+    Case(_setup("mlp-adam-b512", 10), budget=12, trial_epochs=3),
 )
 
 

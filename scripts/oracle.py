@@ -99,12 +99,15 @@ class Runner:
         keras.backend.clear_session()
         return [float(acc) if np.isfinite(loss) else 0.0, float(loss)]
 
+    def runs(self, peak: float) -> list[list[float]]:
+        """`[val accuracy, val loss]` of one-cycle at `peak`, one pair per seed (cached)."""
+        peak = float(f"{peak:.4g}")
+        return [self.cache.train(f"{peak:.4g}|{seed}", lambda sd=seed: self._fit(peak, sd))
+                for seed in range(self.seeds)]
+
     def acc(self, peak: float) -> float:
         """Mean validation accuracy of one-cycle at `peak` over the seeds."""
-        peak = float(f"{peak:.4g}")
-        accs = [self.cache.train(f"{peak:.4g}|{seed}", lambda sd=seed: self._fit(peak, sd))[0]
-                for seed in range(self.seeds)]
-        return statistics.mean(accs)
+        return statistics.mean(r[0] for r in self.runs(peak))
 
     def range_test(self, kind: str, seed: int = 0) -> RangeTestResult:
         """kind: 'lrsearch' (defaults), 'fastai' (100 steps 1e-7..10), 'lightning' (1e-8..1)."""

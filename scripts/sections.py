@@ -162,7 +162,10 @@ BENCHES = (
         "RMSprop, GRU with AdamW at batch 16, synthetic MLP with RMSprop at batch 10 (300 "
         "steps an epoch). Check half (reported only): digits CNN with BatchNorm and SGD, "
         "attention block with Adam at batch 32, fine-tuned MLP with SGD, synthetic MLP with "
-        "Adam at batch 10 (300 steps an epoch). `auto(budget=B)` (on budgets this short: a "
+        "Adam at batch 10 (300 steps an epoch); since the split is `scripts/split.py`'s, the "
+        "LSTM with RMSprop is in the check half (it was labelled check in section 2: seen), "
+        "and the command runs the fit half unless given `--half check`. "
+        "`auto(budget=B)` (on budgets this short: a "
         "race of one-epoch one-cycle trials, then a final fit of the winner over three "
         "quarters of what the range test leaves) and `lrsearch-final` (the same with "
         "`final_epochs=B // 2` asked for: sweeps, and trials shortened until four fit) "
@@ -217,6 +220,32 @@ BENCHES = (
         "The fit half of 3c: one-cycle at `max_lr` x 1, x 0.56 and x 0.32 at the race's "
         "lengths (1-2 epochs), at 4 epochs and at the final fit's length, validation loss "
         "at the end (no target; context for the misses of 3c).",
+    ),
+    Bench(
+        "instrument",
+        "3e. Instrument: eleven generated setups, paired seeds, intervals",
+        "bench_instrument",
+        ("--seeds", "5", "--budgets", "4,12"),
+        "Eleven setups generated in code (make_classification MLPs with Adam, RMSprop and "
+        "SGD at batch 256; augmented 16x16 digits with a CNN, a BatchNorm CNN and a residual "
+        "CNN; a GRU counting tokens and an LSTM finding the leading channel at batch 64-100; "
+        "an attention block with Conv1D, MultiHeadAttention, LayerNorm, a GELU MLP and AdamW "
+        "(weight decay 1e-2, batch 128); an MLP and a CNN pretrained on classes 0-4 and "
+        "fine-tuned on 5-9), each with 5,000 validation samples and six with >= 200 steps an "
+        "epoch; fit half 7 setups, check half 4 (`scripts/split.py`; the check half runs "
+        "only with `--half check`). At budgets of 4 trial lengths (every setup) and 12 (four "
+        "setups), every batch charged: the default constant rate, fastai's recipe with "
+        "fastai's own `valley`, Optuna TPE over [1e-5, 10], KerasTuner Hyperband, "
+        "Schedule-Free AdamW at its defaults and at a range-tested rate, Prodigy, and "
+        "`auto(budget=B)`; and a one-cycle oracle on a quarter-decade grid of peaks, "
+        "extended until the best is interior, over 3 seeds. Seeds are paired across arms "
+        "(same initial weights and batch order); per setup and budget each arm's mean best "
+        "validation accuracy and loss, and its paired difference to `auto` on the setup's "
+        "score with a 95% BCa bootstrap interval over seeds (win or loss only when the "
+        "interval leaves 0 out). Targets: auto loses to no arm; auto within 2% of the "
+        "oracle; the arms more than 0.5% apart on every setup. Cached per (setup, budget, "
+        "arm, seed) and the code each arm runs; a cold run takes hours on a shared 2-core "
+        "machine (the section says how many).",
     ),
     Bench(
         "trial_overhead",

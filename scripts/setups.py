@@ -3,8 +3,8 @@
 The setups (`SETUPS`) cross model families (MLP, CNN with and without BatchNorm, a
 residual net, GRU, LSTM, a small attention model, a pretrained model fine-tuned on new
 classes), optimizers (SGD with momentum, Adam, AdamW, RMSprop), batch sizes (16-512) and
-run lengths (3-20 epochs), split once into a **fit** half (rules and constants were
-chosen on it) and a **check** half (reported only). `bench_suggestions` reads its rules
+run lengths (3-20 epochs), split by `scripts.split` into a **fit** half (rules and
+constants were chosen on it) and a **check** half (reported only; all of it seen). `bench_suggestions` reads its rules
 on them, `bench_study_space`, `bench_schedule_free_rate` and the equal-budget suite
 (`scripts.cases`) train on them. Also the digits arrays and the two small digits MLPs
 the timing benchmarks build.
@@ -23,6 +23,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits, make_classification  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from scripts import split  # noqa: E402
 
 L = keras.layers
 
@@ -207,13 +209,17 @@ class Setup:
     taking the cache folder (where the pretrained bodies are), optimizer, batch, epochs."""
 
     name: str
-    half: str  # "fit" or "check"
     about: str
     data: Callable
     model: Callable  # (cache) -> keras.Model
     optimizer: str  # sgd, adam, adamw, rmsprop
     batch: int
     epochs: int
+
+    @property
+    def half(self) -> str:
+        """`"fit"` or `"check"`, from `scripts.split` (the one place the split is defined)."""
+        return split.half(self.name)
 
 
 def _digits_img(classes=None):
@@ -230,32 +236,35 @@ def _digits_hi_img():
 
 
 SETUPS = (
-    Setup("mlp-sgd", "fit", "digits, MLP 64-32-10", _digits, lambda c: _mlp(64, 10), "sgd", 32, 5),
-    Setup("cnn-adam", "fit", "digits 8x8, CNN 16c3-16c3", _digits_img, lambda c: _cnn(False), "adam", 100, 8),
-    Setup("gru-adamw", "fit", "halves-sum sequences (20x1), GRU(16)", _halves_sum,
+    Setup("mlp-sgd", "digits, MLP 64-32-10", _digits, lambda c: _mlp(64, 10), "sgd", 32, 5),
+    Setup("cnn-adam", "digits 8x8, CNN 16c3-16c3", _digits_img, lambda c: _cnn(False), "adam", 100, 8),
+    Setup("gru-adamw", "halves-sum sequences (20x1), GRU(16)", _halves_sum,
           lambda c: _rnn("gru", 20, 1, 2), "adamw", 64, 5),
-    Setup("attn-adam", "fit", "token counts (16 of 8), attention block", _token_counts,
+    Setup("attn-adam", "token counts (16 of 8), attention block", _token_counts,
           lambda c: _attention(8, 16, 2), "adam", 64, 4),
-    Setup("mlp-rmsprop-b16", "fit", "synthetic 4-class, MLP 20-32-4", _synthetic,
+    Setup("mlp-rmsprop-b16", "synthetic 4-class, MLP 20-32-4", _synthetic,
           lambda c: _mlp(20, 4), "rmsprop", 16, 3),
-    Setup("finetune-mlp-sgd", "fit", "digits 5-9, MLP pretrained on 0-4", _digits_hi,
+    Setup("finetune-mlp-sgd", "digits 5-9, MLP pretrained on 0-4", _digits_hi,
           lambda c: _pretrained(c, "mlp"), "sgd", 16, 3),
-    Setup("cnn-bn-sgd", "check", "digits 8x8, CNN 16c3-BN-16c3", _digits_img, lambda c: _cnn(True), "sgd", 32, 4),
-    Setup("mlp-adam-b512", "check", "synthetic 4-class, MLP 20-64-64-4", _synthetic,
+    Setup("cnn-bn-sgd", "digits 8x8, CNN 16c3-BN-16c3", _digits_img, lambda c: _cnn(True), "sgd", 32, 4),
+    Setup("mlp-adam-b512", "synthetic 4-class, MLP 20-64-64-4", _synthetic,
           lambda c: _mlp(20, 4, 64, 2), "adam", 512, 20),
-    Setup("lstm-rmsprop", "check", "leading channel (15x3), LSTM(16)", _leading_channel,
+    Setup("lstm-rmsprop", "leading channel (15x3), LSTM(16)", _leading_channel,
           lambda c: _rnn("lstm", 15, 3, 3), "rmsprop", 32, 4),
-    Setup("resnet-adamw", "check", "digits 8x8, residual CNN (2 blocks)", _digits_img, lambda c: _resnet(),
+    Setup("resnet-adamw", "digits 8x8, residual CNN (2 blocks)", _digits_img, lambda c: _resnet(),
           "adamw", 64, 6),
-    Setup("attn-adamw-b128", "check", "token mode (16 of 6), attention block", _token_mode,
+    Setup("attn-adamw-b128", "token mode (16 of 6), attention block", _token_mode,
           lambda c: _attention(6, 16, 6), "adamw", 128, 10),
-    Setup("finetune-cnn-adam", "check", "digits 5-9, CNN pretrained on 0-4", _digits_hi_img,
+    Setup("finetune-cnn-adam", "digits 5-9, CNN pretrained on 0-4", _digits_hi_img,
           lambda c: _pretrained(c, "cnn"), "adam", 32, 3),
 )
 
 
 def optimizer(kind: str, lr) -> keras.optimizers.Optimizer:
-    """The setup's optimizer (`Setup.optimizer`) at rate `lr` (a float or a schedule)."""
+    """The setup's optimizer (`Setup.optimizer`) at rate `lr` (a float or a schedule);
+    `adamw-wd2` is AdamW with weight decay 1e-2."""
+    if kind == "adamw-wd2":
+        return keras.optimizers.AdamW(lr, weight_decay=1e-2)
     if kind == "sgd":
         return keras.optimizers.SGD(lr, momentum=0.9)
     if kind == "adam":
