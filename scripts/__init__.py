@@ -13,6 +13,8 @@ claim it checks, and takes `--help`.
 - `bench_race_horizon`: whether a short race picks a long run's peak;
 - `bench_instrument`: the arms at equal budgets on eleven generated setups with 5,000
   validation samples each, paired seeds and bootstrap intervals (hours cold; cached);
+- `compare_instrument_runs`: two cached runs of one instrument arm (before and after a
+  change), paired by seed;
 - `bench_trial_overhead`: a study trial against a bare `fit` of the same epochs;
 - `bench_cli_startup`: how fast the command line answers;
 - `bench_bounded_space`: a study inside the range test's bounds against the full range;
