@@ -39,6 +39,7 @@ from lrsearch.cli.commands import (
     cmd_suggest,
     cmd_tune,
 )
+from lrsearch.core import interrupts
 from lrsearch.core.errors import LRSearchError, first_line
 from lrsearch.core.progress import LiveProgress, Progress, reporting, wanted
 
@@ -432,7 +433,7 @@ def _watch_signals(state: State) -> _Signals:
     def handler(signum: int, frame: Any) -> None:
         state.sigint = True
         signals.received = signum
-        signal.default_int_handler(signum, frame)
+        interrupts.deliver(signum, frame)  # raised now, or once Optuna has booked the trial
 
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):

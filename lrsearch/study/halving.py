@@ -33,7 +33,7 @@ from typing import Any
 
 import optuna
 
-from lrsearch.core import progress
+from lrsearch.core import interrupts, progress
 from lrsearch.study.budget import Rung, halving_rungs
 from lrsearch.study.backends.optuna_study import (
     OptunaObjective,
@@ -122,10 +122,11 @@ def run(plan: Plan) -> TuneResult:
                 timeout = None if plan.timeout is None else plan.timeout - (time.monotonic() - began)
                 if timeout is not None and timeout <= 0:
                     break
-                study.optimize(_RungObjective(plan, rung, index, len(rungs), bracket, models),
-                               n_trials=rung.trials if index == 0 else min(rung.trials, len(parents)),
-                               timeout=timeout, callbacks=[models.after_trial, TablesWriter(plan)], catch=(),
-                               show_progress_bar=bool(plan.verbose) and progress.interactive(sys.stderr))
+                with interrupts.held():
+                    study.optimize(_RungObjective(plan, rung, index, len(rungs), bracket, models),
+                                   n_trials=rung.trials if index == 0 else min(rung.trials, len(parents)),
+                                   timeout=timeout, callbacks=[models.after_trial, TablesWriter(plan)], catch=(),
+                                   show_progress_bar=bool(plan.verbose) and progress.interactive(sys.stderr))
     finally:
         optuna.logging.set_verbosity(verbosity)
     return finish(study, plan)

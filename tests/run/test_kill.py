@@ -33,7 +33,7 @@ def _command(out: Path, *extra: str) -> list[str]:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONFAULTHANDLER": "1"}
 
 
 class Running:
@@ -138,7 +138,8 @@ def test_sigterm_during_a_trial_fails_it_at_once_and_says_what_is_kept(tmp_path)
     out = tmp_path / "run"
     run = Running(_command(out, "--no-sweeps", "--epochs", "300"))  # a trial long enough to be caught
     run.wait_for(_trial_running(out), "a running trial")
-    assert run.stop(signal.SIGTERM) == 143
+    code = run.stop(signal.SIGTERM)
+    assert code == 143, run.err[-4000:]  # a crash at exit shows its Python stack (faulthandler)
     last = run.err.strip().splitlines()[-1]
     assert last == (f"lrsearch: stopped by SIGTERM: finished trials are kept in sqlite:///{(out / 'study.db').resolve()} "
                     "(study 'cli_model'); run the same command again to resume")
@@ -186,7 +187,8 @@ def test_sigterm_during_the_range_test_keeps_the_curve_as_ctrl_c_does(tmp_path):
     run = Running([sys.executable, "-m", "lrsearch", "range-test", str(model), "--out", str(out), "--steps",
                    "1000000", "--min-lr", "1e-6", "--max-lr", "1e-5"])
     run.wait_for(model.with_suffix(".mark").exists, "the 100th batch")
-    assert run.stop(signal.SIGTERM) == 143
+    code = run.stop(signal.SIGTERM)
+    assert code == 143, run.err[-4000:]  # a crash at exit shows its Python stack (faulthandler)
     curve = RangeTestResult.load(out / "range_test.csv")
     steps = len(curve.frame)
     assert 1 <= steps < 1000000 and curve.stopped == "interrupted"
@@ -201,7 +203,8 @@ def test_sigterm_during_a_sweep_keeps_its_finished_values_and_a_rerun_redoes_it(
     command = _command(out, "--steps", "3000", "--min-lr", "1e-5", "--max-lr", "1")
     run = Running(command)
     run.wait_for(lambda: run.said(r"^sweep momentum=0\.9$"), "the second momentum value")
-    assert run.stop(signal.SIGTERM) == 143
+    code = run.stop(signal.SIGTERM)
+    assert code == 143, run.err[-4000:]  # a crash at exit shows its Python stack (faulthandler)
     last = run.err.strip().splitlines()[-1]
     csv = out / "sweep_momentum.csv"
     match = re.fullmatch(
@@ -232,7 +235,8 @@ def test_a_trial_sigterm_failed_runs_again_first_on_a_rerun(tmp_path):
     command = _command(out, "--no-sweeps", "--epochs", "300")
     run = Running(command)
     run.wait_for(_trial_running(out), "a running trial")
-    assert run.stop(signal.SIGTERM) == 143
+    code = run.stop(signal.SIGTERM)
+    assert code == 143, run.err[-4000:]  # a crash at exit shows its Python stack (faulthandler)
     study = optuna.load_study(study_name="cli_model", storage=f"sqlite:///{out / 'study.db'}")
     (failed,) = [t for t in study.trials if t.state.name == "FAIL"]
     assert failed.user_attrs["interrupted"] is True and failed.params

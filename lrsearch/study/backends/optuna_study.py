@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 
 from lrsearch.optimizers.base import has_loss_scale
-from lrsearch.core import progress
+from lrsearch.core import interrupts, progress
 from lrsearch.core.errors import ConfigError, DataError, data_cause
 from lrsearch.study.options import PRUNERS
 from lrsearch.study.reuse import TrialModels
@@ -133,7 +133,7 @@ def run(plan: Plan) -> TuneResult:
                                    best=None if best is None else best.value,
                                    best_trial=None if best is None else best.number)
     try:
-        with warnings.catch_warnings(), finishing_on_error(study, plan):
+        with warnings.catch_warnings(), finishing_on_error(study, plan), interrupts.held():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.optimize(objective, n_trials=plan.trials, timeout=timeout, callbacks=callbacks,
                            catch=(), show_progress_bar=bool(plan.verbose) and progress.interactive(sys.stderr))
@@ -260,7 +260,8 @@ class OptunaObjective:
 
     def __call__(self, trial: optuna.trial.Trial) -> float:
         try:
-            return self._run(trial)
+            with interrupts.interruptible():  # a signal noted while Optuna booked the trial raises here
+                return self._run(trial)
         except BaseException as exc:  # Ctrl-C or SIGTERM (as TensorFlow may re-raise it): a rerun retries it
             if isinstance(exc, KeyboardInterrupt) or _is_interrupt(exc):
                 with contextlib.suppress(Exception):  # a storage that fails now must not hide the Ctrl-C
