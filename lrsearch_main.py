@@ -15,7 +15,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 
 def _import_package_light() -> None:
@@ -43,5 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli_main(argv)
 
 
+def run() -> None:
+    """The console script: `main` on the process's own command line, ended as
+    `lrsearch.cli.main.exit_process` ends it (at once after Ctrl-C or SIGTERM)."""
+    code = main()
+    from lrsearch.cli.main import exit_process
+
+    exit_process(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from lrsearch.cli.main import main
+from lrsearch.cli.main import exit_process, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -20,13 +20,14 @@ status 130, SIGTERM the same way with 143. `--debug` shows the traceback instead
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from lrsearch.cli.commands import (
     State,
@@ -43,7 +44,7 @@ from lrsearch.core import interrupts
 from lrsearch.core.errors import LRSearchError, first_line
 from lrsearch.core.progress import LiveProgress, Progress, reporting, wanted
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "exit_process"]
 
 logger = logging.getLogger("lrsearch")
 
@@ -441,5 +442,20 @@ def _watch_signals(state: State) -> _Signals:
     return signals
 
 
+def exit_process(code: int) -> NoReturn:
+    """End the process with `code` as `sys.exit` does, except after Ctrl-C or SIGTERM (130,
+    143): then at once, without the interpreter's teardown. TensorFlow's runtime threads may
+    still be winding down the step the signal stopped, and module teardown racing them can
+    kill the process with SIGSEGV after the line saying what was kept, turning the status a
+    job scheduler reads into a crash. Everything kept is on disk by then."""
+    if code in (EXIT_INTERRUPTED, 128 + int(signal.SIGTERM)):
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    exit_process(main())

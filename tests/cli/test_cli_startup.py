@@ -31,7 +31,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _console_script(*argv: str) -> dict:
-    """What the `lrsearch` console script does (`lrsearch_main:main`), then which heavy
+    """What the `lrsearch` console script does (`lrsearch_main:run` calls `main`), then which heavy
     modules the process holds."""
     script = textwrap.dedent(
         f"""
@@ -120,3 +120,26 @@ def test_tensorflow_log_level(monkeypatch, argv, given, expected):
         monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", given)
     assert main(argv) == 0
     assert os.environ.get("TF_CPP_MIN_LOG_LEVEL") == expected
+
+
+@pytest.mark.parametrize("code,torn_down", [(0, True), (1, True), (130, False), (143, False)])
+def test_the_console_script_ends_at_once_after_an_interrupt_and_keeps_its_output(code, torn_down):
+    """After Ctrl-C / SIGTERM (130, 143) the process ends without the interpreter's teardown
+    (where TensorFlow's threads can crash it), with what it printed flushed; other statuses
+    end as `sys.exit` ends them, atexit handlers and all."""
+    script = textwrap.dedent(
+        f"""
+        import atexit, sys
+        import lrsearch_main
+        lrsearch_main.main = lambda argv=None: {code}
+        atexit.register(lambda: print("torn down", flush=True))
+        print("said before", end="")
+        print("line on stderr", file=sys.stderr, end="")
+        lrsearch_main.run()
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
+                          env=_env(TF_CPP_MIN_LOG_LEVEL="3"), timeout=120)
+    assert proc.returncode == code
+    assert proc.stdout == "said before" + ("torn down\n" if torn_down else "")
+    assert "line on stderr" in proc.stderr
