@@ -45,9 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """The console script: `main` on the process's own command line, ended as
-    `lrsearch.cli.main.exit_process` ends it (at once after Ctrl-C or SIGTERM)."""
+    `lrsearch.cli.signals.exit_process` ends it (at once after Ctrl-C or SIGTERM)."""
     code = main()
-    from lrsearch.cli.main import exit_process
+    from lrsearch.cli.signals import exit_process
 
     exit_process(code)
 

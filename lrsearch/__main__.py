@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lrsearch.cli.main import exit_process, main
+from lrsearch.cli.main import main
+from lrsearch.cli.signals import exit_process
 
 if __name__ == "__main__":
     exit_process(main())

@@ -20,14 +20,11 @@ status 130, SIGTERM the same way with 143. `--debug` shows the traceback instead
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from lrsearch.cli.commands import (
     State,
@@ -40,11 +37,11 @@ from lrsearch.cli.commands import (
     cmd_suggest,
     cmd_tune,
 )
-from lrsearch.core import interrupts
+from lrsearch.cli.signals import exit_process, interrupted, watch_signals
 from lrsearch.core.errors import LRSearchError, first_line
 from lrsearch.core.progress import LiveProgress, Progress, reporting, wanted
 
-__all__ = ["main", "build_parser", "exit_process"]
+__all__ = ["main", "build_parser"]
 
 logger = logging.getLogger("lrsearch")
 
@@ -369,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
     _configure_logging(args)
-    signals = _watch_signals(state)
+    signals = watch_signals(state)
     live = wanted(sys.stderr, quiet=args.quiet, verbose=args.verbose)  # bars only on a terminal
     try:
         with reporting(LiveProgress() if live else Progress()):
@@ -377,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         if debug:
             raise
-        return _interrupted(state, signals, exc)
+        return interrupted(state, signals, exc)
     except LRSearchError as exc:
         if debug:
             raise
@@ -392,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         if state.sigint:  # Ctrl-C inside TensorFlow's C++ code arrives as another error
-            return _interrupted(state, signals)
+            return interrupted(state, signals)
         failure = _storage_failure(exc)
         if failure is not None:  # the study's database: locked, full, read-only, silent
             _error(str(failure))
@@ -401,60 +398,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         signals.restore()
-
-
-class _Signals:
-    """The handlers `_watch_signals` replaced, and the last signal it took."""
-
-    def __init__(self) -> None:
-        self.previous: dict[int, Any] = {}
-        self.received = signal.SIGINT
-
-    def restore(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-
-
-def _interrupted(state: State, signals: _Signals, exc: BaseException | None = None) -> int:
-    """The one line saying what was kept (the stage's, then what the interrupted step saved:
-    the exception's notes); exit status 128 + the signal (130 Ctrl-C, 143 SIGTERM)."""
-    signum = signals.received
-    how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-    kept = "; ".join([state.on_interrupt, *getattr(exc, "__notes__", ())])
-    print(f"lrsearch: {how}: {kept}", file=sys.stderr, flush=True)
-    return 128 + int(signum)
-
-
-def _watch_signals(state: State) -> _Signals:
-    """Note every Ctrl-C, and take SIGTERM as one: both interrupt as Python does on Ctrl-C,
-    so what a Ctrl-C keeps (the curve so far, the finished trials, the running trial
-    marked failed at once) a `kill` keeps too."""
-    signals = _Signals()
-
-    def handler(signum: int, frame: Any) -> None:
-        state.sigint = True
-        signals.received = signum
-        interrupts.deliver(signum, frame)  # raised now, or once Optuna has booked the trial
-
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signals.previous[signum] = signal.signal(signum, handler)
-    return signals
-
-
-def exit_process(code: int) -> NoReturn:
-    """End the process with `code` as `sys.exit` does, except after Ctrl-C or SIGTERM (130,
-    143): then at once, without the interpreter's teardown. TensorFlow's runtime threads may
-    still be winding down the step the signal stopped, and module teardown racing them can
-    kill the process with SIGSEGV after the line saying what was kept, turning the status a
-    job scheduler reads into a crash. Everything kept is on disk by then."""
-    if code in (EXIT_INTERRUPTED, 128 + int(signal.SIGTERM)):
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
-    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
