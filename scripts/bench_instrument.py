@@ -42,6 +42,7 @@ import hashlib
 import logging
 import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -85,9 +86,14 @@ def budgets_of(setup, multiples: list[int]) -> list[int]:
     return [m * setup.epochs for m in multiples if m <= 4 or setup.long]
 
 
-def oracle(setup, budget: int, root: Path, seeds: int, cached_only: bool):
-    """(best peak, its mean score, {peak: score}) of one-cycle over `budget` epochs."""
+def oracle(setup, budget: int, root: Path, seeds: int, cached_only: bool, bodies: Path):
+    """(best peak, its mean score, {peak: score}) of one-cycle over `budget` epochs; the
+    fine-tuned setups read their pretrained bodies from `bodies` (the arms' cache root)."""
     s = dataclasses.replace(setup, name=f"{setup.name}-B{budget}", epochs=budget)
+    for body in () if cached_only else bodies.glob("pretrained_*.weights.h5"):  # the arms' very weights
+        if not (root / body.name).exists():
+            root.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(body, root / body.name)
     runner = Runner(s, root, seeds)
     higher = setup.score == "acc"
     start = round(4 * math.log10(0.1 if setup.optimizer == "sgd" else 3e-3))
@@ -199,7 +205,7 @@ def run(args, setups, arms, multiples, out: Path) -> None:
             for b in budgets_of(s, multiples):
                 t0 = time.perf_counter()
                 oracles[s.name, b] = oracle(s, b, root / "oracle" / tags.get("default", tag("default")),
-                                            args.oracle_seeds, args.cached_only)
+                                            args.oracle_seeds, args.cached_only, root)
                 print(f"[{time.perf_counter() - began:6.0f} s] {s.name} B{b} oracle: best peak "
                       f"{oracles[s.name, b][0]:.3g} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     lines = report(args, setups, trained, multiples, scores, notes, oracles)
